@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/idp/admin"
+	"github.com/qrlogin/qrlogin/idp/password"
+	"github.com/qrlogin/qrlogin/storage"
+	"github.com/qrlogin/qrlogin/storage/memory"
+)
+
+// serveConfig is what serve's flags and QRLOGIN_* variables set.
+type serveConfig struct {
+	addr, issuer, adminAddr  string
+	databaseURL              string
+	qrTTL, pollInterval      time.Duration
+	ticketTTL                time.Duration
+	signingAlg               string
+	adminClientID            string
+	adminClientSecret        string
+	keyEncryptionKey         string
+	logLevel                 string
+	rateLimit                float64
+	noDemo                   bool
+	keyPublishDelay          time.Duration
+	accessTokenTTL, idTokTTL time.Duration
+}
+
+// Demo data seeded on the in-memory store. Fixed values so the README's
+// walk-through can be pasted as written; they exist only in memory.
+const (
+	demoSiteID     = "demo-site"
+	demoSiteSecret = "demo-site-secret"
+	phoneAppID     = "qrphone"
+	demoUser       = "demo"
+	demoPassword   = "demo-password"
+)
+
+func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
+	c := &serveConfig{}
+	fs := newFlagSet("serve", stderr)
+	fs.StringVar(&c.addr, "addr", ":8080", "public listener address")
+	fs.StringVar(&c.issuer, "issuer", "", "issuer URL (default http://localhost:<port>)")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:8081", "admin listener address (keep it private)")
+	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL; empty runs on the in-memory store with demo data")
+	fs.DurationVar(&c.qrTTL, "qr-ttl", 2*time.Minute, "lifetime of a QR login")
+	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "minimum poll interval (RFC 8628 interval)")
+	fs.DurationVar(&c.ticketTTL, "ticket-ttl", 60*time.Second, "lifetime of the phone's confirmation ticket")
+	fs.StringVar(&c.signingAlg, "signing-alg", "RS256", "ID token signing algorithm: RS256 or ES256")
+	fs.StringVar(&c.adminClientID, "admin-client-id", "admin", "bootstrap admin client id")
+	fs.StringVar(&c.adminClientSecret, "admin-client-secret", "", "bootstrap admin client secret (generated and printed when empty)")
+	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "base64 32-byte key encrypting signing keys at rest (PostgreSQL)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Float64Var(&c.rateLimit, "rate-limit", 20, "requests per second per client and per IP on /qr/authorize, /qr/scan, /login; negative disables")
+	fs.BoolVar(&c.noDemo, "no-demo", false, "do not seed demo data on the in-memory store")
+	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
+	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&c.idTokTTL, "id-token-ttl", time.Hour, "ID token lifetime")
+	return fs, c
+}
+
+func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs, c := serveFlagSet(stderr)
+	if err := parseFlags(fs, args, env); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level %q", errUsage, c.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	issuer := c.issuer
+	if issuer == "" {
+		issuer = "http://localhost:" + portOf(ln.Addr())
+	}
+
+	store, demo, err := openStore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	srv, err := idp.New(ctx, idp.Config{
+		Issuer: issuer, Store: store, QRTTL: c.qrTTL, PollInterval: c.pollInterval, TicketTTL: c.ticketTTL,
+		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
+		IDTokenTTL: c.idTokTTL, RateLimit: c.rateLimit, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	adminSecret, generated := c.adminClientSecret, false
+	if adminSecret == "" {
+		adminSecret, generated = storage.NewSecret(32), true
+	}
+	adminHandler, err := admin.New(admin.Config{
+		Store: store, AdminClientID: c.adminClientID, AdminSecretHash: storage.Hash(adminSecret),
+		Keys: srv.Keys(), Metrics: promhttp.Handler(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	adminLn, err := net.Listen("tcp", c.adminAddr)
+	if err != nil {
+		return err
+	}
+	defer adminLn.Close()
+
+	if demo {
+		if err := seedDemo(ctx, store, issuer); err != nil {
+			return err
+		}
+	}
+	printBanner(stdout, issuer, ln.Addr(), adminLn.Addr(), c.adminClientID, adminSecret, generated, demo)
+
+	public := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 45 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	private := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 2)
+	go func() { errc <- public.Serve(ln) }()
+	go func() { errc <- private.Serve(adminLn) }()
+	go cleanupLoop(ctx, srv, log)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = private.Shutdown(shutdownCtx)
+	if err := public.Shutdown(shutdownCtx); err != nil {
+		_ = public.Close() // long-polls still open: cut them
+	}
+	return nil
+}
+
+// openStore picks the backend: an explicit switch, no registration magic.
+func openStore(ctx context.Context, c *serveConfig, log *slog.Logger) (storage.Store, bool, error) {
+	switch {
+	case c.databaseURL == "":
+		log.Warn("no --database-url: running on the in-memory store; state is lost at exit")
+		return memory.New(), !c.noDemo, nil
+	default:
+		s, err := openPostgres(ctx, c.databaseURL, c.keyEncryptionKey, log)
+		return s, false, err
+	}
+}
+
+func portOf(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return port
+}
+
+// cleanupLoop removes expired rows every minute.
+func cleanupLoop(ctx context.Context, srv *idp.Server, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := srv.Cleanup(ctx); err != nil {
+				log.Warn("cleanup failed", "err", err)
+			} else if n > 0 {
+				log.Debug("cleanup", "deleted", n)
+			}
+		}
+	}
+}
+
+// seedDemo creates the demo relying party, the phone app and a user.
+func seedDemo(ctx context.Context, store storage.Store, issuer string) error {
+	now := time.Now().UTC()
+	hash, err := password.Hash(demoPassword)
+	if err != nil {
+		return err
+	}
+	all := []string{"authorization_code", "refresh_token", idp.GrantDeviceCode, idp.GrantQR}
+	for _, c := range []*storage.Client{
+		{ID: demoSiteID, Name: "qrlogin demo site", SecretHash: storage.Hash(demoSiteSecret), Type: storage.ClientConfidential,
+			RedirectURIs: []string{issuer + "/demo/callback"}, GrantTypes: all, AccessTokenType: "opaque",
+			ClientURI: issuer + "/demo", CreatedAt: now},
+		{ID: phoneAppID, Name: "qrlogin phone app", Type: storage.ClientPublic, FirstParty: true,
+			RedirectURIs: []string{"http://127.0.0.1/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+			AccessTokenType: "opaque", CreatedAt: now},
+	} {
+		if err := store.CreateClient(ctx, c); err != nil && !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+	}
+	u := &storage.User{ID: storage.NewSecret(12), Username: demoUser, PasswordHash: hash, Name: "Demo User",
+		Email: "demo@example.com", EmailVerified: true, CreatedAt: now}
+	if err := store.CreateUser(ctx, u); err != nil && !errors.Is(err, storage.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+func printBanner(w io.Writer, issuer string, addr, adminAddr net.Addr, adminID, adminSecret string, generated, demo bool) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "qrlogin %s\n", version)
+	fmt.Fprintf(&b, "  issuer:          %s\n", issuer)
+	fmt.Fprintf(&b, "  listening on:    %s (public), %s (admin)\n", addr, adminAddr)
+	fmt.Fprintf(&b, "  admin client:    %s\n", adminID)
+	if generated {
+		fmt.Fprintf(&b, "  admin secret:    %s   (generated; set QRLOGIN_ADMIN_CLIENT_SECRET to keep one)\n", adminSecret)
+	}
+	if demo {
+		fmt.Fprintf(&b, "\nDemo data (in memory only):\n")
+		fmt.Fprintf(&b, "  demo site:       client_id=%s client_secret=%s\n", demoSiteID, demoSiteSecret)
+		fmt.Fprintf(&b, "  phone app:       client_id=%s (public, first party, redirect http://127.0.0.1/callback)\n", phoneAppID)
+		fmt.Fprintf(&b, "  user:            username=%s password=%s\n", demoUser, demoPassword)
+		fmt.Fprintf(&b, "  demo site:       %s/demo\n", issuer)
+	}
+	fmt.Fprint(w, b.String())
+}

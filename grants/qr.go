@@ -1,0 +1,456 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// Store is what the QR grant needs from a backend.
+type Store interface {
+	CreateQRLogin(ctx context.Context, l *storage.QRLogin) error
+	QRLogin(ctx context.Context, id string) (*storage.QRLogin, error)
+	QRLoginByQRIDHash(ctx context.Context, hash []byte) (*storage.QRLogin, error)
+	QRLoginByTicketHash(ctx context.Context, hash []byte) (*storage.QRLogin, error)
+	QRLoginByUserCode(ctx context.Context, code string, now time.Time) (*storage.QRLogin, error)
+	PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*storage.QRLogin, error)
+	SetQRInterval(ctx context.Context, id string, interval time.Duration) error
+	ScanQRLogin(ctx context.Context, id string, s storage.Scan) (*storage.QRLogin, error)
+	DecideQRLogin(ctx context.Context, id string, d storage.Decision) (*storage.QRLogin, error)
+	RedeemQRLogin(ctx context.Context, id, ip string, now time.Time) (*storage.QRLogin, error)
+	SubscribeQRLogin(id string) (<-chan struct{}, func())
+}
+
+// Config configures the QR grant. Zero values mean the SPEC's defaults.
+type Config struct {
+	Store Store
+	// Issuer prefixes verification_uri_complete: Issuer + "/q/" + qr_id.
+	Issuer       string
+	QRTTL        time.Duration // default 2m
+	PollInterval time.Duration // default 1s
+	TicketTTL    time.Duration // default 60s
+	// MaxWait caps the wait parameter of a long-poll; default 30s.
+	MaxWait time.Duration
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// QR runs QR logins. It is safe for concurrent use.
+type QR struct {
+	cfg Config
+}
+
+// New validates cfg and returns the grant.
+func New(cfg Config) (*QR, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("grants: Config.Store is required")
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("grants: Config.Issuer is required")
+	}
+	if cfg.QRTTL == 0 {
+		cfg.QRTTL = 2 * time.Minute
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.TicketTTL == 0 {
+		cfg.TicketTTL = 60 * time.Second
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = 30 * time.Second
+	}
+	if cfg.QRTTL < time.Second || cfg.PollInterval < time.Second || cfg.TicketTTL < time.Second {
+		return nil, errors.New("grants: QR TTL, poll interval and ticket TTL must be at least 1s")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &QR{cfg: cfg}, nil
+}
+
+// Config returns the effective configuration.
+func (q *QR) Config() Config { return q.cfg }
+
+func (q *QR) now() time.Time { return q.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// StartRequest is a validated request to start a QR login.
+type StartRequest struct {
+	ClientID           string
+	Scopes             []string
+	Nonce              string
+	AuthRequestID      string
+	RequesterIP        string
+	RequesterUserAgent string
+	RequesterReported  bool
+}
+
+// Started is a new QR login with its secrets, which exist only here: the
+// store keeps their hashes.
+type Started struct {
+	QRID       string
+	DeviceCode string
+	UserCode   string // stored form, see FormatUserCode
+	Login      *storage.QRLogin
+}
+
+// VerificationURIComplete is the QR content (RFC 8628 §3.3.1).
+func (q *QR) VerificationURIComplete(qrID string) string {
+	return q.cfg.Issuer + "/q/" + qrID
+}
+
+// Start creates a QR login. Every identifier is generated here from
+// crypto/rand; nothing the client sends becomes an identifier (F4).
+func (q *QR) Start(ctx context.Context, r StartRequest) (*Started, error) {
+	now := q.now()
+	for attempt := 0; ; attempt++ {
+		s := &Started{
+			QRID:       storage.NewSecret(16), // 128 bits (F3)
+			DeviceCode: storage.NewSecret(32), // 256 bits
+			UserCode:   newUserCode(),
+		}
+		l := &storage.QRLogin{
+			ID:                 storage.NewSecret(16),
+			QRIDHash:           storage.Hash(s.QRID),
+			DeviceCodeHash:     storage.Hash(s.DeviceCode),
+			UserCode:           s.UserCode,
+			ClientID:           r.ClientID,
+			Scopes:             r.Scopes,
+			Nonce:              r.Nonce,
+			AuthRequestID:      r.AuthRequestID,
+			RequesterIP:        r.RequesterIP,
+			RequesterUserAgent: r.RequesterUserAgent,
+			RequesterReported:  r.RequesterReported,
+			Status:             storage.StatusPending,
+			CreatedAt:          now,
+			ExpiresAt:          now.Add(q.cfg.QRTTL),
+			Interval:           q.cfg.PollInterval,
+		}
+		err := q.cfg.Store.CreateQRLogin(ctx, l)
+		// A collision can only be the 34-bit user code; try a new one.
+		if errors.Is(err, storage.ErrConflict) && attempt < 8 {
+			continue
+		}
+		if err != nil {
+			return nil, storeError(err)
+		}
+		s.Login = l
+		return s, nil
+	}
+}
+
+// PollRequest is one poll of the token endpoint for a QR login.
+type PollRequest struct {
+	DeviceCode string
+	ClientID   string // the authenticated client
+	Wait       time.Duration
+}
+
+// Poll answers one poll (SPEC §2.2). It returns the confirmed login when
+// tokens are due: the caller mints them and then calls Redeem. Otherwise
+// an *oauth.Error: authorization_pending (with qr_status), slow_down,
+// access_denied, expired_token or invalid_grant.
+//
+// With Wait > 0 a pending or scanned login is held until it changes state
+// (on any instance) or Wait elapses.
+func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) {
+	if p.DeviceCode == "" {
+		return nil, oauth.New(oauth.InvalidRequest, "device_code is required")
+	}
+	now := q.now()
+	prev, err := q.cfg.Store.PollQRLogin(ctx, storage.Hash(p.DeviceCode), p.ClientID, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Unknown, or issued to another client: one answer for both.
+		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if prev.AuthRequestID != "" {
+		// Logins of the hosted page are finished by the page, not polled.
+		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
+	}
+	status := prev.StatusAt(now)
+	wait := min(p.Wait, q.cfg.MaxWait)
+	if q.early(prev, status, now, wait) {
+		// RFC 8628 §3.5: slow_down, and every later poll must wait 5 s more.
+		interval := prev.Interval + 5*time.Second
+		if err := q.cfg.Store.SetQRInterval(ctx, prev.ID, interval); err != nil {
+			return nil, storeError(err)
+		}
+		return nil, oauth.New(oauth.SlowDown, "polling too fast").
+			With("interval", int(interval/time.Second))
+	}
+	if wait <= 0 || status != storage.StatusPending && status != storage.StatusScanned {
+		return answer(prev, status)
+	}
+	return q.wait(ctx, prev, status, wait)
+}
+
+// early reports whether this poll came sooner than the interval after the
+// previous one. The first poll is never early, nor is one whose previous
+// answer reported a state different from the current one (the client was
+// told something changed and may come straight back), nor one for a final
+// state, whose answer is more useful than slow_down. A long-poll that will
+// be held at least until the interval has passed is not early either: the
+// server paces it, and it is answered before then only if the state
+// changes.
+func (q *QR) early(prev *storage.QRLogin, status storage.Status, now time.Time, wait time.Duration) bool {
+	if prev.LastPollAt.IsZero() || status.Final() || prev.LastPollStatus != prev.Status {
+		return false
+	}
+	remaining := prev.Interval - now.Sub(prev.LastPollAt)
+	if remaining <= 0 {
+		return false
+	}
+	held := wait > 0 && (status == storage.StatusPending || status == storage.StatusScanned)
+	return !held || wait < remaining
+}
+
+// wait holds a long-poll until the login leaves status or d elapses.
+func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status, d time.Duration) (*storage.QRLogin, error) {
+	ch, cancel := q.cfg.Store.SubscribeQRLogin(l.ID)
+	defer cancel()
+	timer := time.NewTimer(min(d, l.ExpiresAt.Sub(q.now())+time.Millisecond))
+	defer timer.Stop()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		// Subscribed first, then read: a change between the poll's read and
+		// the subscription is not missed.
+		cur, err := q.cfg.Store.QRLogin(ctx, l.ID)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		if s := cur.StatusAt(q.now()); s != status {
+			return answer(cur, s)
+		}
+		select {
+		case <-ch:
+		case <-timer.C: // expiry: re-read, StatusAt turns it expired
+		case <-deadline.C:
+			return answer(cur, status)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func answer(l *storage.QRLogin, s storage.Status) (*storage.QRLogin, error) {
+	switch s {
+	case storage.StatusConfirmed:
+		return l, nil
+	case storage.StatusPending, storage.StatusScanned:
+		// SPEC §2.2: scanned says nothing about the user (F6).
+		return nil, oauth.New(oauth.AuthorizationPending, "the user has not confirmed yet").
+			With("qr_status", s.String())
+	case storage.StatusDenied:
+		return nil, oauth.New(oauth.AccessDenied, "the user denied the login")
+	case storage.StatusExpired:
+		return nil, oauth.New(oauth.ExpiredToken, "the QR login expired")
+	default: // redeemed (F2)
+		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
+	}
+}
+
+// Redeem marks a confirmed login redeemed. Of concurrent callers exactly
+// one succeeds; the others get invalid_grant and must discard what they
+// minted.
+func (q *QR) Redeem(ctx context.Context, id, ip string) (*storage.QRLogin, error) {
+	l, err := q.cfg.Store.RedeemQRLogin(ctx, id, ip, q.now())
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return l, nil
+}
+
+// ScanRequest is a phone scanning a QR.
+type ScanRequest struct {
+	Subject string // from the phone's bearer token, never from the body (F5)
+	Payload string // the QR content or the bare qr_id
+	IP      string
+}
+
+// ScanResult is a successful scan: the ticket exists only here.
+type ScanResult struct {
+	Ticket    string
+	ExpiresIn time.Duration
+	Login     *storage.QRLogin
+}
+
+// errNotFound is the one answer for an unknown, expired or finished QR or
+// ticket: the phone learns nothing more (no oracle).
+func errNotFound() *oauth.Error {
+	return oauth.New(oauth.QRNotFound, "QR code not found or no longer valid").WithStatus(http.StatusNotFound)
+}
+
+// Scan binds the login to the user and hands out a ticket to confirm with.
+func (q *QR) Scan(ctx context.Context, r ScanRequest) (*ScanResult, error) {
+	id, ok := ParseQRPayload(r.Payload, q.cfg.Issuer)
+	if !ok {
+		return nil, errNotFound()
+	}
+	l, err := q.cfg.Store.QRLoginByQRIDHash(ctx, storage.Hash(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNotFound()
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return q.ScanLogin(ctx, l, r.Subject, r.IP)
+}
+
+// ScanLogin scans a login already found (by qr_id or by user code).
+func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, ip string) (*ScanResult, error) {
+	now := q.now()
+	if err := scanAllowed(l, subject, now); err != nil {
+		return nil, err
+	}
+	ticket := storage.NewSecret(32)
+	expires := now.Add(q.cfg.TicketTTL)
+	if l.ExpiresAt.Before(expires) {
+		expires = l.ExpiresAt
+	}
+	updated, err := q.cfg.Store.ScanQRLogin(ctx, l.ID, storage.Scan{
+		Subject:         subject,
+		TicketHash:      storage.Hash(ticket),
+		TicketExpiresAt: expires,
+		IP:              ip,
+		Now:             now,
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		// Someone changed it between our read and our update: tell which.
+		cur, rerr := q.cfg.Store.QRLogin(ctx, l.ID)
+		if rerr != nil {
+			return nil, errNotFound()
+		}
+		if err := scanAllowed(cur, subject, now); err != nil {
+			return nil, err
+		}
+		return nil, errNotFound()
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return &ScanResult{Ticket: ticket, ExpiresIn: expires.Sub(now), Login: updated}, nil
+}
+
+func scanAllowed(l *storage.QRLogin, subject string, now time.Time) error {
+	s := l.StatusAt(now)
+	if s.Final() {
+		return errNotFound()
+	}
+	if s != storage.StatusPending && l.Subject != subject {
+		// The binding never switches (SPEC §2.3).
+		return oauth.New(oauth.QRAlreadyScanned, "another account already scanned this QR code").WithStatus(http.StatusConflict)
+	}
+	if s == storage.StatusConfirmed {
+		return oauth.New(oauth.QRAlreadyDecided, "this login was already confirmed").WithStatus(http.StatusConflict)
+	}
+	if _, err := Next(s, EventScan); err != nil {
+		return errNotFound()
+	}
+	return nil
+}
+
+// DecideRequest confirms or denies with a ticket.
+type DecideRequest struct {
+	Subject string // from the bearer token (F5)
+	Ticket  string
+	Confirm bool
+	IP      string
+	// Notify, for a confirmation, returns the sign-in notification to
+	// record atomically with it; ID, Subject, SessionID and CreatedAt are
+	// filled in here. May be nil.
+	Notify func(*storage.QRLogin) *storage.Notification
+}
+
+// Decide confirms or denies a scanned login.
+func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, error) {
+	if r.Ticket == "" || len(r.Ticket) > 256 {
+		return nil, errNotFound()
+	}
+	hash := storage.Hash(r.Ticket)
+	l, err := q.cfg.Store.QRLoginByTicketHash(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNotFound()
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	now := q.now()
+	if err := decideAllowed(l, r.Subject, now); err != nil {
+		return nil, err
+	}
+	to, event := storage.StatusConfirmed, EventConfirm
+	if !r.Confirm {
+		to, event = storage.StatusDenied, EventDeny
+	}
+	if _, err := Next(storage.StatusScanned, event); err != nil {
+		return nil, err
+	}
+	d := storage.Decision{To: to, TicketHash: hash, Subject: r.Subject, IP: r.IP, Now: now}
+	if r.Confirm && r.Notify != nil {
+		n := *r.Notify(l)
+		n.ID = storage.NewSecret(16)
+		n.Subject = r.Subject
+		n.SessionID = l.ID
+		n.CreatedAt = now
+		d.Notification = &n
+	}
+	updated, err := q.cfg.Store.DecideQRLogin(ctx, l.ID, d)
+	if errors.Is(err, storage.ErrConflict) {
+		cur, rerr := q.cfg.Store.QRLogin(ctx, l.ID)
+		if rerr != nil {
+			return nil, errNotFound()
+		}
+		if err := decideAllowed(cur, r.Subject, now); err != nil {
+			return nil, err
+		}
+		return nil, errNotFound() // a rescan replaced the ticket
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return updated, nil
+}
+
+func decideAllowed(l *storage.QRLogin, subject string, now time.Time) error {
+	if l.Subject != subject {
+		return oauth.New(oauth.Forbidden, "this ticket belongs to another account").WithStatus(http.StatusForbidden)
+	}
+	switch l.StatusAt(now) {
+	case storage.StatusScanned:
+		if !now.Before(l.TicketExpiresAt) {
+			return errNotFound()
+		}
+		return nil
+	case storage.StatusConfirmed, storage.StatusDenied, storage.StatusRedeemed:
+		return oauth.New(oauth.QRAlreadyDecided, "this login was already decided").WithStatus(http.StatusConflict)
+	default:
+		return errNotFound()
+	}
+}
+
+// storeError maps a backend failure to an answer: unavailable is a 503
+// the client may retry; anything else is an internal error.
+func storeError(err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		e := oauth.New(oauth.TemporarilyUnavail, "the service is temporarily unavailable").
+			WithStatus(http.StatusServiceUnavailable).WithCause(err)
+		e.RetryAfter = 1
+		return e
+	}
+	return err
+}

@@ -1,0 +1,104 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// Config configures the provider. Zero values mean the defaults given.
+type Config struct {
+	// Issuer is the OP's issuer URL (https, or http on a loopback host for
+	// development). Required.
+	Issuer string
+	Store  storage.Store
+
+	QRTTL        time.Duration // default 2m
+	PollInterval time.Duration // default 1s
+	TicketTTL    time.Duration // default 60s
+	// SigningAlg is RS256 (default) or ES256.
+	SigningAlg string
+
+	AccessTokenTTL  time.Duration // default 15m
+	IDTokenTTL      time.Duration // default 1h
+	RefreshTokenTTL time.Duration // default 30 days
+	AuthRequestTTL  time.Duration // default 10m
+	// KeyPublishDelay is how long a rotated key is published before it
+	// signs; default 10m.
+	KeyPublishDelay time.Duration
+	// ClientCacheTTL bounds how long a client (and its secret hash) is
+	// cached per instance, sparing polls a database round trip; default
+	// 5s. A deleted client or rotated secret takes effect within it.
+	ClientCacheTTL time.Duration
+
+	// RateLimit is the sustained requests per second allowed per client
+	// and per IP on /qr/authorize, /qr/scan and /login; default 20 with a
+	// burst of 40. Negative disables limiting (benchmarks).
+	RateLimit float64
+
+	// CryptoKey encrypts opaque access tokens and signs cookies; 32 bytes,
+	// identical on every instance. When nil, the store's shared secret is
+	// used (created on first start).
+	CryptoKey []byte
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Store == nil {
+		return errors.New("idp: Config.Store is required")
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("idp: issuer %q must be an absolute URL without query or fragment", c.Issuer)
+	}
+	// Plain http is accepted for development (a phone on the same network
+	// reaches the machine's address); New logs a warning for it.
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("idp: issuer %q must use https", c.Issuer)
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.QRTTL, 2*time.Minute)
+	def(&c.PollInterval, time.Second)
+	def(&c.TicketTTL, 60*time.Second)
+	def(&c.AccessTokenTTL, 15*time.Minute)
+	def(&c.IDTokenTTL, time.Hour)
+	def(&c.RefreshTokenTTL, 30*24*time.Hour)
+	def(&c.AuthRequestTTL, 10*time.Minute)
+	def(&c.KeyPublishDelay, 10*time.Minute)
+	def(&c.ClientCacheTTL, 5*time.Second)
+	if c.SigningAlg == "" {
+		c.SigningAlg = "RS256"
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.CryptoKey != nil && len(c.CryptoKey) != 32 {
+		return errors.New("idp: CryptoKey must be 32 bytes")
+	}
+	return nil
+}
+
+// insecure reports whether the issuer is plain http (development only).
+func (c *Config) insecure() bool { return strings.HasPrefix(c.Issuer, "http://") }
+
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
+}

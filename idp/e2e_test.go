@@ -1,0 +1,176 @@
+package idp_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/qrlogin/qrlogin/idp"
+)
+
+// verifyIDToken checks an ID token with zitadel's relying party, which
+// fetches discovery and /keys over HTTP: an independent verifier.
+func verifyIDToken(t *testing.T, s *testServer, clientID, secret, raw, nonce string) *oidc.IDTokenClaims {
+	t.Helper()
+	ctx := context.Background()
+	party, err := rp.NewRelyingPartyOIDC(ctx, s.URL, clientID, secret, "https://shop.example/cb", []string{"openid"},
+		rp.WithVerifierOpts(rp.WithNonce(func(context.Context) string { return nonce })))
+	if err != nil {
+		t.Fatalf("relying party: %v", err)
+	}
+	claims, err := rp.VerifyIDToken[*oidc.IDTokenClaims](ctx, raw, party.IDTokenVerifier())
+	if err != nil {
+		t.Fatalf("ID token does not verify: %v", err)
+	}
+	return claims
+}
+
+// Acceptance 1: a stock x/oauth2 device-flow client completes a QR login
+// approved through the phone API; the QR image decodes to
+// verification_uri_complete; the ID token verifies against /keys.
+func TestStockDeviceFlowClientCompletesQRLogin(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			s := newServer(t, func(c *idp.Config) { c.SigningAlg = alg })
+			phone := s.phoneToken(t, "alice")
+			cfg := s.rpConfig(rpID, rpSecret)
+			ctx := context.Background()
+
+			da, err := cfg.DeviceAuth(ctx, oauth2.SetAuthURLParam("client_secret", rpSecret),
+				oauth2.SetAuthURLParam("nonce", "nonce-42"))
+			if err != nil {
+				t.Fatalf("DeviceAuth: %v", err)
+			}
+			if !strings.HasPrefix(da.VerificationURIComplete, s.URL+"/q/") || da.Interval != 1 || da.UserCode == "" {
+				t.Fatalf("unexpected device auth answer: %+v", da)
+			}
+
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				time.Sleep(50 * time.Millisecond)
+				ticket := s.scan(t, phone, da.VerificationURIComplete)
+				if status, body := s.phone(t, phone, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 || body["status"] != "confirmed" {
+					t.Errorf("confirm: %d %v", status, body)
+				}
+			}()
+			tok, err := cfg.DeviceAccessToken(ctx, da)
+			<-done
+			if err != nil {
+				t.Fatalf("DeviceAccessToken: %v", err)
+			}
+			raw, _ := tok.Extra("id_token").(string)
+			claims := verifyIDToken(t, s, rpID, rpSecret, raw, "nonce-42")
+			if claims.Subject != s.users["alice"] || !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
+				t.Fatalf("claims: sub=%q amr=%v", claims.Subject, claims.AuthenticationMethodsReferences)
+			}
+			if claims.Nonce != "nonce-42" || claims.Email != "alice@example.com" || claims.Name != "Alice" {
+				t.Fatalf("claims: nonce=%q email=%q name=%q", claims.Nonce, claims.Email, claims.Name)
+			}
+			if string(claims.SignatureAlg) != alg {
+				t.Fatalf("signed with %s, want %s", claims.SignatureAlg, alg)
+			}
+			if claims.AuthTime.AsTime().IsZero() || tok.RefreshToken == "" || tok.AccessToken == "" {
+				t.Fatalf("auth_time %v, refresh %q, access %q", claims.AuthTime, tok.RefreshToken, tok.AccessToken)
+			}
+		})
+	}
+}
+
+// The QR image is decoded with a real QR decoder and carries
+// verification_uri_complete.
+func TestQRImageDecodesToVerificationURIComplete(t *testing.T) {
+	s := newServer(t)
+	r := s.start(t, nil)
+	if got := decodeQR(t, r.QRImage); got != r.VerificationURIComplete {
+		t.Fatalf("QR says %q, want %q", got, r.VerificationURIComplete)
+	}
+}
+
+// Acceptance 2: the project's grant reports pending, then scanned, then
+// tokens; a long-poll returns within 100 ms of the scan and of the confirm.
+func TestQRGrantLongPollWakesOnScanAndConfirm(t *testing.T) {
+	s := newServer(t)
+	phone := s.phoneToken(t, "alice")
+	r := s.start(t, nil)
+	cfg := s.rpConfig(rpID, rpSecret)
+	ctx := context.Background()
+	exchange := func(wait string) (*oauth2.Token, error) {
+		return cfg.Exchange(ctx, "", oauth2.SetAuthURLParam("grant_type", idp.GrantQR),
+			oauth2.SetAuthURLParam("device_code", r.DeviceCode), oauth2.SetAuthURLParam("wait", wait))
+	}
+	qrStatus := func(err error) string {
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) {
+			t.Fatalf("want an OAuth error, got %v", err)
+		}
+		m := decode(t, re.Body)
+		if m["error"] != "authorization_pending" {
+			t.Fatalf("want authorization_pending, got %s", re.Body)
+		}
+		return m["qr_status"].(string)
+	}
+
+	if _, err := exchange("0"); qrStatus(err) != "pending" {
+		t.Fatal("first poll is not pending")
+	}
+
+	type result struct {
+		tok *oauth2.Token
+		err error
+		at  time.Time
+	}
+	longPoll := func() chan result {
+		ch := make(chan result, 1)
+		go func() {
+			tok, err := exchange("10")
+			ch <- result{tok, err, time.Now()}
+		}()
+		return ch
+	}
+	waitHeld := func() { // let the long-poll reach the server and subscribe
+		time.Sleep(150 * time.Millisecond)
+	}
+
+	ch := longPoll()
+	waitHeld()
+	scannedAt := time.Now() // the phone sends its scan
+	ticket := s.scan(t, phone, r.VerificationURIComplete)
+	res := <-ch
+	if qrStatus(res.err) != "scanned" {
+		t.Fatal("long-poll did not report scanned")
+	}
+	if d := res.at.Sub(scannedAt); d > 100*time.Millisecond {
+		t.Fatalf("long-poll answered %v after the scan, want ≤ 100ms", d)
+	} else {
+		t.Logf("scan → long-poll answer: %v", d)
+	}
+
+	ch = longPoll()
+	waitHeld()
+	confirmedAt := time.Now()
+	if status, body := s.phone(t, phone, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 {
+		t.Fatalf("confirm: %d %v", status, body)
+	}
+	res = <-ch
+	if res.err != nil {
+		t.Fatalf("long-poll after confirm: %v", res.err)
+	}
+	if d := res.at.Sub(confirmedAt); d > 100*time.Millisecond {
+		t.Fatalf("long-poll answered %v after the confirm, want ≤ 100ms", d)
+	} else {
+		t.Logf("confirm → tokens: %v", d)
+	}
+	raw, _ := res.tok.Extra("id_token").(string)
+	claims := verifyIDToken(t, s, rpID, rpSecret, raw, "")
+	if claims.Subject != s.users["alice"] {
+		t.Fatalf("sub %q", claims.Subject)
+	}
+}

@@ -1,0 +1,193 @@
+package idp
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/qrlogin/qrlogin/idp/password"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// Session cookie and its values.
+const (
+	sessionName   = "qrlogin_session"
+	keyCSRF       = "csrf"
+	keySubject    = "sub"
+	keyAuthTime   = "auth_time"
+	keySessionSID = "sid"
+)
+
+// session returns the browser's session, a fresh one if the cookie is
+// missing or does not verify (a tampered cookie is simply not a session).
+func (s *Server) session(r *http.Request) *sessions.Session {
+	sess, err := s.sessions.Get(r, sessionName)
+	if err != nil {
+		sess, _ = s.sessions.New(r, sessionName)
+	}
+	return sess
+}
+
+// csrfToken returns the session's CSRF token, creating one. The token is
+// bound to the session cookie (synchronizer token pattern); the cookie is
+// SameSite=Lax on top.
+func csrfToken(sess *sessions.Session) string {
+	if t, ok := sess.Values[keyCSRF].(string); ok && t != "" {
+		return t
+	}
+	t := storage.NewSecret(32)
+	sess.Values[keyCSRF] = t
+	return t
+}
+
+// checkCSRF compares the posted token with the session's in constant time.
+func checkCSRF(sess *sessions.Session, posted string) bool {
+	want, ok := sess.Values[keyCSRF].(string)
+	return ok && want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(posted)) == 1
+}
+
+// renew starts a new session for subject: new session id and CSRF token,
+// so nothing obtained before the login (a planted cookie, a leaked token)
+// is worth anything after it.
+func renew(sess *sessions.Session, subject string, now time.Time) {
+	for k := range sess.Values {
+		delete(sess.Values, k)
+	}
+	sess.Values[keySessionSID] = storage.NewSecret(16)
+	sess.Values[keyCSRF] = storage.NewSecret(32)
+	sess.Values[keySubject] = subject
+	sess.Values[keyAuthTime] = now.Unix()
+}
+
+type pageData struct {
+	Title         string
+	Error         string
+	Client        string
+	AuthRequestID string
+	CSRF          string
+	Username      string
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, page string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.pages.ExecuteTemplate(w, page, data); err != nil {
+		s.log.Error("rendering page", "page", page, "err", err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, status int, msg string) {
+	s.render(w, status, "error.html", pageData{Title: "Something went wrong", Error: msg})
+}
+
+// handleLoginPage shows the password form for an authorization request.
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	a, err := s.store.AuthRequest(r.Context(), id, s.cfg.Now())
+	if err != nil {
+		s.loginRequestError(w, err)
+		return
+	}
+	sess := s.session(r)
+	data := pageData{Title: "Sign in", AuthRequestID: a.ID, CSRF: csrfToken(sess), Client: s.clientName(r, a.ClientID)}
+	if err := sess.Save(r, w); err != nil {
+		s.errorPage(w, http.StatusInternalServerError, "could not start a session")
+		return
+	}
+	s.render(w, http.StatusOK, "login.html", data)
+}
+
+func (s *Server) loginRequestError(w http.ResponseWriter, err error) {
+	if storeErr(err) != nil {
+		s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown or has expired. Go back to the application and start again.")
+}
+
+func (s *Server) clientName(r *http.Request, id string) string {
+	c, err := s.clients.get(r.Context(), id, false)
+	if err != nil {
+		return ""
+	}
+	return c.Name
+}
+
+// handleLogin checks username and password, completes the authorization
+// request and continues to zitadel's callback, which redirects to the
+// client with its code.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	if !checkCSRF(sess, r.PostForm.Get("csrf")) {
+		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
+		return
+	}
+	id := r.PostForm.Get("id")
+	a, err := s.store.AuthRequest(r.Context(), id, s.cfg.Now())
+	if err != nil {
+		s.loginRequestError(w, err)
+		return
+	}
+	if err := s.rateLimit("login:" + clientIP(r)); err != nil {
+		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
+		return
+	}
+	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
+	u, err := s.checkPassword(r, username, pw)
+	if err != nil {
+		if storeErr(err) != nil {
+			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
+			return
+		}
+		s.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Error: "Wrong username or password.",
+			AuthRequestID: a.ID, CSRF: csrfToken(sess), Username: username, Client: s.clientName(r, a.ClientID)})
+		return
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	if err := s.store.CompleteAuthRequest(r.Context(), a.ID, u.ID, now, []string{amrPwd}); err != nil {
+		s.loginRequestError(w, err)
+		return
+	}
+	renew(sess, u.ID, now)
+	if err := sess.Save(r, w); err != nil {
+		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		return
+	}
+	s.log.Info("password login", "sub", u.ID, "client_id", a.ClientID)
+	http.Redirect(w, r, s.legacy.AuthCallbackURL()(r.Context(), a.ID), http.StatusSeeOther)
+}
+
+var errBadCredentials = errors.New("bad credentials")
+
+// checkPassword verifies a password. An unknown username costs the same
+// time as a wrong password, so timing does not reveal which users exist.
+func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
+	if username == "" || len(username) > 256 || len(pw) > 1024 {
+		password.DummyVerify(pw)
+		return nil, errBadCredentials
+	}
+	u, err := s.store.UserByUsername(r.Context(), username)
+	if err != nil {
+		password.DummyVerify(pw)
+		if isUnavailable(err) {
+			return nil, err
+		}
+		return nil, errBadCredentials
+	}
+	ok, err := password.Verify(u.PasswordHash, pw)
+	if err != nil || !ok {
+		return nil, errBadCredentials
+	}
+	return u, nil
+}
+
+// handleDevicePage is where a typed user code or a phone camera lands.
+// Confirming in the browser arrives with the hosted QR pages; until then
+// the page says so, with the same security headers as every page.
+func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "device.html", pageData{Title: "Confirm sign-in"})
+}

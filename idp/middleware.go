@@ -1,0 +1,161 @@
+package idp
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/qrlogin/qrlogin/idp/oauth"
+)
+
+// MaxBody caps every request body (SPEC §7).
+const MaxBody = 64 << 10
+
+// contentSecurityPolicy: no framing anywhere (clickjacking of the confirm
+// and login pages), only same-origin scripts and styles, QR images inline.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+// middleware wraps every route: panics become a logged 500, every answer
+// carries the security headers, zitadel and our handlers see the issuer,
+// bodies are capped, and a repeated parameter is refused.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				oauth.WriteError(w, nil, oauth.New(oauth.ServerError, "internal error").WithStatus(http.StatusInternalServerError))
+			}
+		}()
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if !s.cfg.insecure() {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		r = r.WithContext(op.ContextWithIssuer(r.Context(), s.cfg.Issuer))
+
+		if r.Body != nil && r.Body != http.NoBody {
+			if r.ContentLength > MaxBody {
+				oauth.WriteError(w, nil, oauth.New("request_too_large", "request body exceeds 64 KiB").WithStatus(http.StatusRequestEntityTooLarge))
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+			_ = r.Body.Close()
+			if err != nil {
+				oauth.WriteError(w, nil, oauth.New(oauth.InvalidRequest, "cannot read request body"))
+				return
+			}
+			if len(body) > MaxBody {
+				oauth.WriteError(w, nil, oauth.New("request_too_large", "request body exceeds 64 KiB").WithStatus(http.StatusRequestEntityTooLarge))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if err := checkParams(r); err != nil {
+			oauth.WriteError(w, nil, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkParams parses query and form body and refuses any parameter sent
+// more than once (RFC 6749 §3.1, §3.2: parameters MUST NOT be included
+// more than once), including once in the query and once in the body.
+func checkParams(r *http.Request) error {
+	if isForm(r) {
+		if err := r.ParseForm(); err != nil {
+			return oauth.New(oauth.InvalidRequest, "malformed form body")
+		}
+		return repeated(r.Form)
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	return repeated(q)
+}
+
+func parseQuery(raw string) (map[string][]string, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, oauth.New(oauth.InvalidRequest, "malformed query string")
+	}
+	return q, nil
+}
+
+func repeated(values map[string][]string) error {
+	for k, v := range values {
+		if len(v) > 1 {
+			return oauth.New(oauth.InvalidRequest, "parameter "+safeName(k)+" is repeated")
+		}
+	}
+	return nil
+}
+
+// safeName keeps a client-supplied parameter name printable and short
+// before it is echoed in an error description.
+func safeName(k string) string {
+	if len(k) > 40 {
+		k = k[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, k)
+}
+
+func isForm(r *http.Request) bool {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// clientIP is the address the request came from. qrlogin does not trust
+// X-Forwarded-For unless told to by a proxy-aware deployment; the README
+// says how to put it behind one.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// bufferedWriter captures a zitadel answer so it can be amended before it
+// is sent (Cache-Control, the status of invalid_client).
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) WriteHeader(s int) {
+	if b.status == 0 {
+		b.status = s
+	}
+}
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}

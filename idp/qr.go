@@ -1,0 +1,436 @@
+package idp
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	qrcode "github.com/skip2/go-qrcode"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// qrAuthorizeResponse is RFC 8628 §3.2's answer plus qr_image.
+type qrAuthorizeResponse struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	QRImage                 string `json:"qr_image"`
+	ExpiresIn               int    `json:"expires_in"`
+	Interval                int    `json:"interval"`
+}
+
+// handleQRAuthorize starts a QR login (SPEC §2.1, RFC 8628 §3.1).
+func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
+	// F4: the server chooses every identifier.
+	for _, k := range []string{"qr_id", "device_code", "user_code"} {
+		if _, ok := r.PostForm[k]; ok {
+			oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, k+" is chosen by the server and must not be sent"))
+			return
+		}
+	}
+	c, err := s.authenticateClient(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	if !hasGrant(c, GrantQR) && !hasGrant(c, GrantDeviceCode) {
+		oauth.WriteError(w, s.log, oauth.New(oauth.UnauthorizedClient, "the client may not use QR login"))
+		return
+	}
+	ip := clientIP(r)
+	if err := s.rateLimit("client:"+c.ID, "ip:"+ip); err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	scopes, err := parseScopes(c, r.PostForm.Get("scope"))
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	nonce := r.PostForm.Get("nonce")
+	if len(nonce) > 512 || !printable(nonce) {
+		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "nonce must be at most 512 printable characters"))
+		return
+	}
+	start := grants.StartRequest{ClientID: c.ID, Scopes: scopes, Nonce: nonce,
+		RequesterIP: ip, RequesterUserAgent: truncate(r.UserAgent(), 512)}
+	rip, rua := r.PostForm.Get("requester_ip"), r.PostForm.Get("requester_user_agent")
+	if rip != "" || rua != "" {
+		// Only a confidential client's word is worth showing, labelled as
+		// reported by it (SPEC §2.1).
+		if c.Type != storage.ClientConfidential {
+			oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "requester_ip and requester_user_agent are for confidential clients"))
+			return
+		}
+		if rip != "" {
+			a, err := netip.ParseAddr(rip)
+			if err != nil {
+				oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "requester_ip is not an IP address"))
+				return
+			}
+			rip = a.Unmap().String()
+		}
+		if len(rua) > 512 || !printable(rua) {
+			oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "requester_user_agent must be at most 512 printable characters"))
+			return
+		}
+		start.RequesterIP, start.RequesterUserAgent, start.RequesterReported = rip, rua, true
+	}
+	started, err := s.qr.Start(r.Context(), start)
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	uri := s.qr.VerificationURIComplete(started.QRID)
+	png, err := qrPNG(uri)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	cfg := s.qr.Config()
+	oauth.WriteJSON(w, http.StatusOK, qrAuthorizeResponse{
+		DeviceCode:              started.DeviceCode,
+		UserCode:                grants.FormatUserCode(started.UserCode),
+		VerificationURI:         s.cfg.Issuer + "/device",
+		VerificationURIComplete: uri,
+		QRImage:                 "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+		ExpiresIn:               int(cfg.QRTTL / time.Second),
+		Interval:                int(cfg.PollInterval / time.Second),
+	})
+}
+
+// qrPNG renders the QR at 4 pixels per module with the standard quiet
+// zone: a few hundred pixels wide, and much cheaper than a fixed 256 px
+// image, which is resampled.
+func qrPNG(content string) ([]byte, error) {
+	q, err := qrcode.New(content, qrcode.Medium)
+	if err != nil {
+		return nil, err
+	}
+	return q.PNG(-4)
+}
+
+// parseScopes validates the scope parameter (RFC 6749 §3.3). Unknown
+// scopes are refused with invalid_scope rather than silently dropped;
+// offline_access is dropped for a client that may not refresh.
+func parseScopes(c *storage.Client, raw string) ([]string, error) {
+	if raw == "" {
+		return []string{oidc.ScopeOpenID}, nil
+	}
+	if len(raw) > 1024 {
+		return nil, oauth.New(oauth.InvalidScope, "scope is too long")
+	}
+	var out []string
+	for _, sc := range strings.Split(raw, " ") {
+		switch sc {
+		case "":
+			continue
+		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail:
+		case oidc.ScopeOfflineAccess:
+			if !hasGrant(c, string(oidc.GrantTypeRefreshToken)) {
+				continue
+			}
+		case ScopeQRApprove:
+			if !c.FirstParty {
+				return nil, oauth.New(oauth.InvalidScope, "scope qr:approve is for the first-party app")
+			}
+		default:
+			return nil, oauth.New(oauth.InvalidScope, "unknown scope "+safeName(sc))
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 {
+		return []string{oidc.ScopeOpenID}, nil
+	}
+	return out, nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func (s *Server) rateLimit(keys ...string) error {
+	for _, k := range keys {
+		if ok, retry := s.limiter.allow(k); !ok {
+			e := oauth.New(oauth.TooManyRequests, "too many requests").WithStatus(http.StatusTooManyRequests)
+			e.RetryAfter = retry
+			return e
+		}
+	}
+	return nil
+}
+
+// --- phone API (SPEC §2.3) --------------------------------------------------
+
+// phoneToken is an authenticated phone app request.
+type phoneToken struct {
+	token  *storage.AccessToken
+	client *storage.Client
+}
+
+// authenticatePhone checks the bearer token of the phone API: issued by
+// this OP, live, to a first-party client, with scope qr:approve. The
+// subject comes from the token only (F5), never from the body.
+func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
+	invalid := func(desc string) error {
+		e := oauth.New(oauth.InvalidToken, desc).WithStatus(http.StatusUnauthorized)
+		e.Challenge = "Bearer"
+		return e
+	}
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return nil, invalid("a bearer token is required")
+	}
+	raw := strings.TrimSpace(h[7:])
+	id, sub, ok := s.parseAccessToken(r.Context(), raw)
+	if !ok {
+		return nil, invalid("the access token is invalid")
+	}
+	t, err := s.store.AccessToken(r.Context(), id, s.cfg.Now())
+	if err != nil {
+		if e := storeErr(err); e != nil {
+			return nil, e
+		}
+		return nil, invalid("the access token is invalid, expired or revoked")
+	}
+	if t.Subject != sub {
+		return nil, invalid("the access token is invalid")
+	}
+	c, err := s.clients.get(r.Context(), t.ClientID, false)
+	if err != nil {
+		if e := storeErr(err); e != nil {
+			return nil, e
+		}
+		return nil, invalid("the access token's client no longer exists")
+	}
+	if !c.FirstParty || !slices.Contains(t.Scopes, ScopeQRApprove) {
+		e := oauth.New(oauth.InsufficientScope, "the token needs scope qr:approve from the first-party app").WithStatus(http.StatusForbidden)
+		e.Challenge = "Bearer"
+		return nil, e
+	}
+	return &phoneToken{token: t, client: c}, nil
+}
+
+// parseAccessToken finds the token ID and subject in an opaque (encrypted)
+// or JWT access token, as zitadel's /userinfo does.
+func (s *Server) parseAccessToken(ctx context.Context, raw string) (id, sub string, ok bool) {
+	if raw == "" || len(raw) > 4096 {
+		return "", "", false
+	}
+	if plain, err := s.provider.Crypto().Decrypt(raw); err == nil {
+		id, sub, ok = strings.Cut(plain, ":")
+		return id, sub, ok
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, raw, s.provider.AccessTokenVerifier(ctx))
+	if err != nil {
+		return "", "", false
+	}
+	return claims.JWTID, claims.Subject, true
+}
+
+type scanBody struct {
+	QR string `json:"qr"`
+}
+
+type scanClient struct {
+	ClientID  string `json:"client_id"`
+	Name      string `json:"name"`
+	LogoURI   string `json:"logo_uri"`
+	ClientURI string `json:"client_uri"`
+}
+
+type scanRequester struct {
+	IP               string `json:"ip"`
+	UserAgent        string `json:"user_agent"`
+	ReportedByClient bool   `json:"reported_by_client"`
+}
+
+type scanResponse struct {
+	Ticket    string        `json:"ticket"`
+	ExpiresIn int           `json:"expires_in"`
+	UserCode  string        `json:"user_code"`
+	Client    scanClient    `json:"client"`
+	Scopes    []string      `json:"scopes"`
+	Requester scanRequester `json:"requester"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
+	pt, err := s.authenticatePhone(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	if err := s.rateLimit("scan:" + pt.token.Subject); err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	var body scanBody
+	if err := jsonBody(r, &body); err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: pt.token.Subject, Payload: body.QR, IP: clientIP(r)})
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	resp, err := s.scanAnswer(r.Context(), res)
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+// scanAnswer describes the login for the confirm screen: who asks (the
+// client as registered, the requester as seen or as reported), for what.
+func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult) (*scanResponse, error) {
+	l := res.Login
+	c, err := s.clients.get(ctx, l.ClientID, false)
+	if err != nil {
+		return nil, err
+	}
+	return &scanResponse{
+		Ticket:    res.Ticket,
+		ExpiresIn: int(res.ExpiresIn.Round(time.Second) / time.Second),
+		UserCode:  grants.FormatUserCode(l.UserCode),
+		Client:    scanClient{ClientID: c.ID, Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI},
+		Scopes:    l.Scopes,
+		Requester: scanRequester{IP: l.RequesterIP, UserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported},
+		CreatedAt: l.CreatedAt,
+	}, nil
+}
+
+type ticketBody struct {
+	Ticket string `json:"ticket"`
+}
+
+func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pt, err := s.authenticatePhone(r)
+		if err != nil {
+			oauth.WriteError(w, s.log, err)
+			return
+		}
+		var body ticketBody
+		if err := jsonBody(r, &body); err != nil {
+			oauth.WriteError(w, s.log, err)
+			return
+		}
+		l, err := s.decide(r.Context(), pt.token.Subject, body.Ticket, confirm, clientIP(r))
+		if err != nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
+		oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": l.Status.String()})
+	}
+}
+
+// decide confirms or denies, recording the sign-in notification with the
+// confirmation.
+func (s *Server) decide(ctx context.Context, subject, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
+	return s.qr.Decide(ctx, grants.DecideRequest{
+		Subject: subject, Ticket: ticket, Confirm: confirm, IP: ip,
+		Notify: func(l *storage.QRLogin) *storage.Notification {
+			n := &storage.Notification{ClientID: l.ClientID, ClientName: l.ClientID,
+				RequesterIP: l.RequesterIP, RequesterUserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported}
+			if c, err := s.clients.get(ctx, l.ClientID, false); err == nil {
+				n.ClientName = c.Name
+			}
+			return n
+		},
+	})
+}
+
+// --- account API -------------------------------------------------------------
+
+type notificationJSON struct {
+	ID               string        `json:"id"`
+	CreatedAt        time.Time     `json:"created_at"`
+	ClientID         string        `json:"client_id"`
+	ClientName       string        `json:"client_name"`
+	Requester        scanRequester `json:"requester"`
+	RevokeSessionURI string        `json:"revoke_session_uri"`
+}
+
+// handleNotifications lists the user's sign-in notifications (SPEC §3).
+func (s *Server) handleNotifications(w http.ResponseWriter, r *http.Request) {
+	pt, err := s.authenticatePhone(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	list, err := s.store.Notifications(r.Context(), pt.token.Subject, 100)
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	out := make([]notificationJSON, 0, len(list))
+	for _, n := range list {
+		out = append(out, notificationJSON{
+			ID: n.ID, CreatedAt: n.CreatedAt, ClientID: n.ClientID, ClientName: n.ClientName,
+			Requester:        scanRequester{IP: n.RequesterIP, UserAgent: n.RequesterUserAgent, ReportedByClient: n.ReportedByClient},
+			RevokeSessionURI: s.cfg.Issuer + "/account/notifications/" + n.ID + "/revoke",
+		})
+	}
+	oauth.WriteJSON(w, http.StatusOK, map[string]any{"notifications": out})
+}
+
+// handleRevokeSession is "this wasn't me": it revokes every token the
+// notified sign-in created.
+func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+	pt, err := s.authenticatePhone(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	n, err := s.store.Notification(r.Context(), r.PathValue("id"))
+	if err != nil || n.Subject != pt.token.Subject {
+		if e := storeErr(err); e != nil {
+			oauth.WriteError(w, s.log, e)
+			return
+		}
+		oauth.WriteError(w, s.log, oauth.New("not_found", "no such notification").WithStatus(http.StatusNotFound))
+		return
+	}
+	if err := s.store.RevokeSession(r.Context(), n.SessionID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	s.log.Info("session revoked by user", "sub", n.Subject, "client_id", n.ClientID)
+	oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": "revoked"})
+}

@@ -1,0 +1,263 @@
+package idp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/storage"
+	"github.com/qrlogin/qrlogin/templates"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	pathAuthorize   = "authorize"
+	pathToken       = "oauth/token"
+	pathIntrospect  = "oauth/introspect"
+	pathUserinfo    = "userinfo"
+	pathRevoke      = "revoke"
+	pathEndSession  = "end_session"
+	pathKeys        = "keys"
+	pathQRAuthorize = "qr/authorize"
+)
+
+// Server is the OpenID Connect provider. It is an http.Handler.
+type Server struct {
+	cfg      Config
+	store    storage.Store
+	keys     *Keys
+	qr       *grants.QR
+	provider *op.Provider
+	legacy   *legacyServer
+	oidc     http.Handler // zitadel's routes
+	sessions *sessions.CookieStore
+	clients  *clientCache
+	limiter  *limiter
+	pages    *template.Template
+	handler  http.Handler
+	log      *slog.Logger
+}
+
+// New assembles the provider. It creates the first signing key and the
+// shared secrets if the store has none.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger}
+	if cfg.insecure() {
+		s.log.Warn("issuer is plain http: use https in production", "issuer", cfg.Issuer)
+	}
+
+	var err error
+	maxTTL := max(cfg.IDTokenTTL, cfg.AccessTokenTTL)
+	if s.keys, err = newKeys(cfg.Store, cfg.SigningAlg, cfg.KeyPublishDelay, maxTTL, cfg.Now, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if err := s.keys.init(ctx); err != nil {
+		return nil, fmt.Errorf("idp: signing keys: %w", err)
+	}
+
+	// Keys shared by every instance: opaque access tokens made on one must
+	// decrypt on another, and so must session cookies.
+	cryptoKey := cfg.CryptoKey
+	if cryptoKey == nil {
+		if cryptoKey, err = cfg.Store.Secret(ctx, "token-encryption-key", randomBytes(32)); err != nil {
+			return nil, fmt.Errorf("idp: token encryption key: %w", err)
+		}
+	}
+	hashKey, err := cfg.Store.Secret(ctx, "cookie-hash-key", randomBytes(64))
+	if err != nil {
+		return nil, fmt.Errorf("idp: cookie key: %w", err)
+	}
+	blockKey, err := cfg.Store.Secret(ctx, "cookie-block-key", randomBytes(32))
+	if err != nil {
+		return nil, fmt.Errorf("idp: cookie key: %w", err)
+	}
+	s.sessions = sessions.NewCookieStore(hashKey, blockKey)
+	s.sessions.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int((12 * time.Hour).Seconds()),
+		HttpOnly: true,
+		Secure:   !cfg.insecure(),
+		SameSite: http.SameSiteLaxMode,
+	}
+
+	if s.qr, err = grants.New(grants.Config{
+		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,
+		TicketTTL: cfg.TicketTTL, Now: cfg.Now, Logger: cfg.Logger,
+	}); err != nil {
+		return nil, err
+	}
+	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
+	s.limiter = newLimiter(cfg.RateLimit, cfg.Now)
+	if s.pages, err = templates.Parse(); err != nil {
+		return nil, err
+	}
+
+	opCfg := &op.Config{
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes: []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail,
+			oidc.ScopeOfflineAccess, ScopeQRApprove},
+		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+			"at_hash", "name", "preferred_username", "email", "email_verified"},
+		DeviceAuthorization: op.DeviceAuthorizationConfig{
+			Lifetime: cfg.QRTTL, PollInterval: cfg.PollInterval, UserFormPath: "/device",
+		},
+	}
+	copy(opCfg.CryptoKey[:], cryptoKey)
+	opts := []op.Option{}
+	if cfg.insecure() {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	store := &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg}
+	if s.provider, err = op.NewProvider(opCfg, store, op.StaticIssuer(cfg.Issuer), opts...); err != nil {
+		return nil, err
+	}
+	s.legacy = &legacyServer{
+		LegacyServer: op.NewLegacyServer(s.provider, op.Endpoints{
+			Authorization:       op.NewEndpoint(pathAuthorize),
+			Token:               op.NewEndpoint(pathToken),
+			Introspection:       op.NewEndpoint(pathIntrospect),
+			Userinfo:            op.NewEndpoint(pathUserinfo),
+			Revocation:          op.NewEndpoint(pathRevoke),
+			EndSession:          op.NewEndpoint(pathEndSession),
+			JwksURI:             op.NewEndpoint(pathKeys),
+			DeviceAuthorization: op.NewEndpoint(pathQRAuthorize),
+		}),
+		s: s,
+	}
+	s.oidc = op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider))
+	s.handler = s.routes()
+	return s, nil
+}
+
+func randomBytes(n int) func() []byte {
+	return func() []byte {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		return b
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Keys is the signing key manager (for the admin API).
+func (s *Server) Keys() *Keys { return s.keys }
+
+// QR is the QR grant (for tests and the demo).
+func (s *Server) QR() *grants.QR { return s.qr }
+
+// Issuer is the configured issuer URL.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /"+pathToken, s.handleToken)
+	mux.HandleFunc("POST /"+pathQRAuthorize, s.handleQRAuthorize)
+	mux.HandleFunc("POST /qr/scan", s.handleScan)
+	mux.HandleFunc("POST /qr/confirm", s.handleDecide(true))
+	mux.HandleFunc("POST /qr/deny", s.handleDecide(false))
+	mux.HandleFunc("GET /account/notifications", s.handleNotifications)
+	mux.HandleFunc("POST /account/notifications/{id}/revoke", s.handleRevokeSession)
+	mux.HandleFunc("GET /login", s.handleLoginPage)
+	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("GET /device", s.handleDevicePage)
+	mux.HandleFunc("GET /q/{qr_id}", s.handleDevicePage)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
+	mux.Handle("/", s.oidc)
+	return s.middleware(mux)
+}
+
+// Cleanup removes expired rows in bounded batches and retired keys. serve
+// runs it periodically; every instance may, the deletes are idempotent.
+func (s *Server) Cleanup(ctx context.Context) (int, error) {
+	n, err := s.store.DeleteExpired(ctx, s.cfg.Now().Add(-time.Minute), 1000)
+	if err != nil {
+		return n, err
+	}
+	return n, s.keys.DeleteRetired(ctx)
+}
+
+// legacyServer is zitadel's LegacyServer with the parts qrlogin changes.
+type legacyServer struct {
+	*op.LegacyServer
+	s *Server
+}
+
+// discovery is zitadel's document plus qr_authorization_endpoint.
+type discovery struct {
+	*oidc.DiscoveryConfiguration
+	QRAuthorizationEndpoint string `json:"qr_authorization_endpoint"`
+}
+
+// Discovery advertises both QR grant names and the QR endpoint under both
+// its RFC 8628 name and its own (SPEC §2.1).
+func (l *legacyServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+	resp, err := l.LegacyServer.Discovery(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := resp.Data.(*oidc.DiscoveryConfiguration)
+	if !ok {
+		return resp, nil
+	}
+	for _, g := range []oidc.GrantType{oidc.GrantTypeDeviceCode, GrantQR} {
+		if !slices.Contains(d.GrantTypesSupported, g) {
+			d.GrantTypesSupported = append(d.GrantTypesSupported, g)
+		}
+	}
+	d.DeviceAuthorizationEndpoint = l.s.cfg.Issuer + "/" + pathQRAuthorize
+	return op.NewResponse(&discovery{DiscoveryConfiguration: d, QRAuthorizationEndpoint: d.DeviceAuthorizationEndpoint}), nil
+}
+
+// CodeExchange is zitadel's, with one rule added: a request made with a
+// code_challenge must be redeemed with a code_verifier, whatever the
+// client type. zitadel skips PKCE for confidential clients that omit the
+// verifier, which is the downgrade RFC 9700 §2.1.1 warns about.
+func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	authReq, err := op.AuthRequestByCode(ctx, l.Provider().Storage(), r.Data.Code)
+	if err != nil {
+		return nil, err
+	}
+	if authReq.GetCodeChallenge() != nil || r.Client.AuthMethod() == oidc.AuthMethodNone || r.Data.CodeVerifier != "" {
+		if err = op.AuthorizeCodeChallenge(r.Data.CodeVerifier, authReq.GetCodeChallenge()); err != nil {
+			return nil, err
+		}
+	}
+	if r.Client.GetID() != authReq.GetClientID() {
+		return nil, oidc.ErrInvalidGrant()
+	}
+	if r.Data.RedirectURI != authReq.GetRedirectURI() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond")
+	}
+	resp, err := op.CreateTokenResponse(ctx, authReq, r.Client, l.Provider(), true, r.Data.Code, "")
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// errStore maps a storage error for zitadel: unavailable becomes a 503
+// (zitadel's WriteError honours a wrapped StatusError), never a 500 with
+// database text.
+func errStore(err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return op.AsStatusError(oidc.ErrServerError().WithDescription("temporarily unavailable").WithParent(err), http.StatusServiceUnavailable)
+	}
+	return err
+}

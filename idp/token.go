@@ -1,0 +1,186 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// handleToken is the token endpoint. zitadel's grant switch is closed, so
+// the two QR grant names are served here, in front of it; every other
+// grant goes to zitadel, whose answer is amended on the way out.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	switch r.PostForm.Get("grant_type") {
+	case GrantQR, GrantDeviceCode:
+		s.handleQRToken(w, r)
+	default:
+		s.zitadelToken(w, r)
+	}
+}
+
+// zitadelToken runs zitadel's token endpoint and fixes two things in its
+// answer: Cache-Control: no-store on every token response (RFC 6749 §5.1)
+// and status 401 for invalid_client (RFC 6749 §5.2; zitadel sends 400).
+func (s *Server) zitadelToken(w http.ResponseWriter, r *http.Request) {
+	bw := &bufferedWriter{header: http.Header{}}
+	s.oidc.ServeHTTP(bw, r)
+	status := bw.status
+	if status == http.StatusBadRequest {
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(bw.body.Bytes(), &body) == nil && body.Error == oauth.InvalidClient {
+			status = http.StatusUnauthorized
+			if _, _, basic := r.BasicAuth(); basic {
+				bw.header.Set("WWW-Authenticate", `Basic realm="qrlogin"`)
+			}
+		}
+	}
+	for k, v := range bw.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(bw.body.Bytes())
+}
+
+// handleQRToken polls, long-polls and redeems a QR login (SPEC §2.2).
+func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
+	c, err := s.authenticateClient(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	grant := r.PostForm.Get("grant_type")
+	if !hasGrant(c, grant) {
+		oauth.WriteError(w, s.log, oauth.New(oauth.UnauthorizedClient, "the client may not use this grant type"))
+		return
+	}
+	wait, err := parseWait(r.PostForm.Get("wait"))
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	ctx := r.Context()
+	login, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait})
+	if err != nil {
+		if ctx.Err() != nil {
+			return // the client went away during a long-poll
+		}
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	resp, err := s.redeem(ctx, c, login, clientIP(r))
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+// redeem mints the tokens of a confirmed login through zitadel, then marks
+// the login redeemed. Minting first means a confirmed login is never lost:
+// if the store fails before the redeem, the login is still confirmed and
+// the next poll succeeds. Of concurrent redeems exactly one wins; a loser
+// revokes what it minted, which no one has seen.
+func (s *Server) redeem(ctx context.Context, c *storage.Client, login *storage.QRLogin, ip string) (any, error) {
+	req := &qrTokenRequest{login: login}
+	resp, err := op.CreateDeviceTokenResponse(ctx, req, s.provider, &client{c: c, cfg: &s.cfg})
+	if err != nil {
+		s.discard(req)
+		return nil, err
+	}
+	if _, err := s.qr.Redeem(ctx, login.ID, ip); err != nil {
+		s.discard(req)
+		return nil, err
+	}
+	return resp, nil
+}
+
+// discard revokes tokens minted for a redeem that did not happen. It uses
+// a fresh context: the request's may be the reason we are here.
+func (s *Server) discard(req *qrTokenRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req.mu.Lock()
+	defer req.mu.Unlock()
+	for _, id := range req.access {
+		if err := s.store.RevokeAccessToken(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			s.log.Warn("revoking unused access token failed", "err", err)
+		}
+	}
+	for _, id := range req.reffam {
+		if err := s.store.RevokeRefreshToken(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			s.log.Warn("revoking unused refresh token failed", "err", err)
+		}
+	}
+}
+
+// parseWait reads the long-poll parameter: whole seconds, 0–30 (SPEC §2.2).
+func parseWait(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 30 || len(v) > 2 {
+		return 0, oauth.New(oauth.InvalidRequest, "wait must be whole seconds from 0 to 30")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func hasGrant(c *storage.Client, grant string) bool {
+	for _, g := range c.GrantTypes {
+		if g == grant {
+			return true
+		}
+	}
+	return false
+}
+
+// mapErr turns what grants, storage or zitadel returned into an answer:
+// *oauth.Error passes through, an unavailable store is a 503, anything
+// else a logged 500 that leaks nothing.
+func (s *Server) mapErr(err error) error {
+	var e *oauth.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if se := storeErr(err); se != nil {
+		return se
+	}
+	return err
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable)
+}
+
+// jsonBody decodes a JSON request body into v: one object, nothing after
+// it, unknown fields ignored (forward compatibility for the phone app).
+func jsonBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return oauth.New(oauth.InvalidRequest, "the body must be a JSON object")
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err == nil || !isEOF(err) {
+		return oauth.New(oauth.InvalidRequest, "the body must be a single JSON object")
+	}
+	return nil
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }

@@ -1,0 +1,461 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them (fmt.Errorf("...: %w", ErrNotFound));
+// callers compare with errors.Is.
+var (
+	// ErrNotFound: no row matches, or the row exists but is revoked or
+	// expired where the method says so.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a unique value already exists, or a conditional update's
+	// precondition no longer holds (someone else changed the row first).
+	ErrConflict = errors.New("storage: conflict")
+	// ErrUnavailable: the backend cannot be reached right now. The HTTP
+	// layer answers 503; the request changed nothing.
+	ErrUnavailable = errors.New("storage: unavailable")
+)
+
+// Store is the whole contract a backend implements.
+//
+// Rules every backend keeps (storagetest checks them):
+//   - every method is safe for concurrent use, also across instances
+//     sharing one database;
+//   - every update is atomic and conditional: it applies entirely or not
+//     at all, and only when its documented precondition holds at that
+//     instant; otherwise ErrConflict and nothing changed;
+//   - times round-trip in UTC, truncated to the microsecond;
+//   - returned values are copies: mutating them changes nothing stored;
+//   - nil and empty slices are equivalent.
+type Store interface {
+	ClientStore
+	UserStore
+	QRLoginStore
+	AuthRequestStore
+	TokenStore
+	KeyStore
+	AdminTokenStore
+	NotificationStore
+
+	// Secret returns the shared secret called name, creating it with
+	// generate() if it does not exist yet. Every instance sharing the
+	// backend gets the same bytes (cookie keys, token encryption key).
+	Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error)
+	// DeleteExpired removes at most limit rows of each kind whose lifetime
+	// ended before 'before', and reports how many it removed.
+	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
+	// Ping reports whether the backend is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close()
+}
+
+// ClientType is an OAuth 2.0 client type (RFC 6749 §2.1).
+type ClientType string
+
+const (
+	ClientConfidential ClientType = "confidential"
+	ClientPublic       ClientType = "public"
+)
+
+// Client is a registered relying party or the first-party phone app.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is Hash(secret) for confidential clients, nil for public
+	// ones. The secret itself is shown once, at creation or rotation.
+	SecretHash             []byte
+	Type                   ClientType
+	FirstParty             bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	LogoURI                string
+	ClientURI              string
+	// AccessTokenType is "jwt" or "opaque".
+	AccessTokenType string
+	CreatedAt       time.Time
+}
+
+// ClientStore keeps clients.
+type ClientStore interface {
+	// CreateClient inserts c; ErrConflict if its ID exists.
+	CreateClient(ctx context.Context, c *Client) error
+	Client(ctx context.Context, id string) (*Client, error)
+	// ListClients returns all clients ordered by CreatedAt, then ID.
+	ListClients(ctx context.Context) ([]*Client, error)
+	// DeleteClient removes the client; ErrNotFound if absent.
+	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecretHash replaces the secret hash; ErrNotFound if absent.
+	SetClientSecretHash(ctx context.Context, id string, hash []byte) error
+}
+
+// User is an end user. ID is the subject (sub) of the user's tokens.
+type User struct {
+	ID            string
+	Username      string
+	PasswordHash  string // argon2id, PHC string format
+	Name          string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
+}
+
+// UserStore keeps users.
+type UserStore interface {
+	// CreateUser inserts u; ErrConflict if its ID or Username exists.
+	CreateUser(ctx context.Context, u *User) error
+	User(ctx context.Context, id string) (*User, error)
+	UserByUsername(ctx context.Context, username string) (*User, error)
+	// ListUsers returns all users ordered by CreatedAt, then ID.
+	ListUsers(ctx context.Context) ([]*User, error)
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Status is where a QR login is in its life. The zero value is invalid.
+// Transitions between statuses are decided by package grants.
+type Status uint8
+
+const (
+	StatusInvalid Status = iota
+	StatusPending
+	StatusScanned
+	StatusConfirmed
+	StatusRedeemed
+	StatusDenied
+	StatusExpired
+)
+
+var statusNames = [...]string{"invalid", "pending", "scanned", "confirmed", "redeemed", "denied", "expired"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "invalid"
+}
+
+// ParseStatus is the inverse of String; unknown names give StatusInvalid.
+func ParseStatus(name string) Status {
+	for i, n := range statusNames {
+		if n == name {
+			return Status(i)
+		}
+	}
+	return StatusInvalid
+}
+
+// Final reports whether no transition leaves s.
+func (s Status) Final() bool {
+	return s == StatusRedeemed || s == StatusDenied || s == StatusExpired
+}
+
+// QRLogin is one QR login: one row, one status. Secrets (qr_id,
+// device_code, ticket) are kept only as SHA-256 hashes.
+type QRLogin struct {
+	// ID is the row's internal identifier: random, not secret, never in the
+	// QR. Wake-up notifications and audit events refer to it.
+	ID             string
+	QRIDHash       []byte
+	DeviceCodeHash []byte
+	// UserCode is the short code shown beside the QR and on the phone.
+	// Unique among logins that have not expired.
+	UserCode string
+	ClientID string
+	Scopes   []string
+	Nonce    string
+	// AuthRequestID is set when the login belongs to an authorization
+	// request shown on the hosted login page (SPEC §2.5); such a login has
+	// no usable device code.
+	AuthRequestID string
+
+	RequesterIP        string
+	RequesterUserAgent string
+	// RequesterReported: the requester fields were reported by the client
+	// rather than observed by the server.
+	RequesterReported bool
+
+	// Status is the stored status; use StatusAt for the effective one.
+	Status Status
+	// Subject is the user who scanned; set once, never switched.
+	Subject         string
+	TicketHash      []byte
+	TicketExpiresAt time.Time
+
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	ScannedAt  time.Time
+	DecidedAt  time.Time // confirmation (auth_time) or denial
+	RedeemedAt time.Time
+
+	// Interval is the current minimum poll interval (RFC 8628 §3.5).
+	Interval time.Duration
+	// LastPollAt and LastPollStatus describe the previous poll.
+	LastPollAt     time.Time
+	LastPollStatus Status
+}
+
+// StatusAt is the effective status at now: a login that is not final and
+// is past ExpiresAt is expired, whatever is stored. Expiry is a time
+// comparison, never a background job that might lag.
+func (l *QRLogin) StatusAt(now time.Time) Status {
+	if !l.Status.Final() && !now.Before(l.ExpiresAt) {
+		return StatusExpired
+	}
+	return l.Status
+}
+
+// Scan binds a QR login to the user who scanned it.
+type Scan struct {
+	Subject         string
+	TicketHash      []byte
+	TicketExpiresAt time.Time
+	IP              string // for the audit trail
+	Now             time.Time
+}
+
+// Decision confirms or denies a scanned QR login.
+type Decision struct {
+	To         Status // StatusConfirmed or StatusDenied
+	TicketHash []byte
+	Subject    string
+	IP         string
+	Now        time.Time
+	// Notification, when set, is recorded in the same atomic operation as
+	// the confirmation.
+	Notification *Notification
+}
+
+// AuditEvent is one entry of a QR login's audit trail.
+type AuditEvent struct {
+	QRLoginID string
+	Event     string // created, scanned, confirmed, denied, redeemed, expired
+	ClientID  string
+	Subject   string
+	IP        string
+	At        time.Time
+}
+
+// QRLoginStore keeps QR logins. Each transition method appends its audit
+// event in the same atomic operation and wakes the login's subscribers on
+// every instance.
+type QRLoginStore interface {
+	// CreateQRLogin inserts l (audit: created); ErrConflict if a hash or
+	// an unexpired login's user code collides.
+	CreateQRLogin(ctx context.Context, l *QRLogin) error
+	QRLogin(ctx context.Context, id string) (*QRLogin, error)
+	QRLoginByQRIDHash(ctx context.Context, hash []byte) (*QRLogin, error)
+	QRLoginByTicketHash(ctx context.Context, hash []byte) (*QRLogin, error)
+	// QRLoginByUserCode finds the unexpired login (at now) with that code.
+	QRLoginByUserCode(ctx context.Context, code string, now time.Time) (*QRLogin, error)
+	// QRLoginByAuthRequest finds the newest login made for that
+	// authorization request.
+	QRLoginByAuthRequest(ctx context.Context, authRequestID string) (*QRLogin, error)
+
+	// PollQRLogin finds the login with that device code hash issued to
+	// clientID and, in the same atomic operation, records now and the
+	// login's stored status as its last poll. It returns the login as it
+	// was before this poll was recorded. ErrNotFound if no such login.
+	PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*QRLogin, error)
+	// SetQRInterval sets the poll interval (slow_down bookkeeping).
+	SetQRInterval(ctx context.Context, id string, interval time.Duration) error
+
+	// ScanQRLogin applies a scan when the login is unexpired at s.Now and
+	// either pending, or scanned by s.Subject (a rescan: new ticket, old
+	// one void). Result: scanned, bound to s.Subject. Otherwise
+	// ErrConflict. Audit: scanned.
+	ScanQRLogin(ctx context.Context, id string, s Scan) (*QRLogin, error)
+	// DecideQRLogin applies d when the login is scanned, unexpired, bound
+	// to d.Subject, and holds ticket d.TicketHash unexpired at d.Now. The
+	// ticket is spent. Otherwise ErrConflict. Audit: confirmed or denied.
+	DecideQRLogin(ctx context.Context, id string, d Decision) (*QRLogin, error)
+	// RedeemQRLogin moves a confirmed, unexpired login to redeemed.
+	// Of any number of concurrent calls exactly one succeeds; the others
+	// get ErrConflict. Audit: redeemed.
+	RedeemQRLogin(ctx context.Context, id, ip string, now time.Time) (*QRLogin, error)
+
+	// SubscribeQRLogin returns a channel that receives a value whenever
+	// the login changes, on any instance sharing the backend, or when
+	// changes may have been missed (after a reconnect). The channel has a
+	// buffer of one and is never closed; cancel releases it. Subscribe
+	// before reading the state you wait on.
+	SubscribeQRLogin(id string) (ch <-chan struct{}, cancel func())
+
+	// QRAuditEvents lists the login's audit trail, oldest first.
+	QRAuditEvents(ctx context.Context, qrLoginID string) ([]AuditEvent, error)
+}
+
+// AuthRequest is an OpenID Connect authorization request (code flow).
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	LoginHint           string
+	MaxAge              *uint
+	// Filled by CompleteAuthRequest.
+	Subject  string
+	AuthTime time.Time
+	AMR      []string
+	Done     bool
+	// SessionID groups the tokens this request leads to.
+	SessionID string
+	CodeHash  []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthRequestStore keeps authorization requests and their codes.
+type AuthRequestStore interface {
+	CreateAuthRequest(ctx context.Context, a *AuthRequest) error
+	// AuthRequest returns the unexpired request; ErrNotFound otherwise.
+	AuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
+	// CompleteAuthRequest records the authenticated user once; a second
+	// call gets ErrConflict.
+	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
+	// SaveAuthCode attaches the code's hash; ErrConflict if a code is
+	// already attached.
+	SaveAuthCode(ctx context.Context, id string, codeHash []byte) error
+	// ConsumeAuthCode returns the unexpired request holding that code and
+	// detaches the code in the same atomic operation: a code is usable
+	// once (RFC 6749 §4.1.2).
+	ConsumeAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// AccessToken is an issued access token, by ID (the opaque token encrypts
+// the ID, a JWT carries it as jti).
+type AccessToken struct {
+	ID       string
+	ClientID string
+	Subject  string
+	Audience []string
+	Scopes   []string
+	// SessionID groups all tokens that stem from one login (one QR login
+	// or one authorization request): revoking a session, or reuse of a
+	// rotated refresh token, revokes them all.
+	SessionID      string
+	RefreshTokenID string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+}
+
+// RefreshToken is one link of a rotating refresh token chain. All links of
+// one chain share SessionID (the family).
+type RefreshToken struct {
+	ID        string
+	TokenHash []byte
+	SessionID string
+	ClientID  string
+	Subject   string
+	Audience  []string
+	Scopes    []string
+	AMR       []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RotatedAt is set when the token was exchanged for its successor.
+	RotatedAt time.Time
+	Revoked   bool
+}
+
+// TokenStore keeps access and refresh tokens.
+type TokenStore interface {
+	CreateAccessToken(ctx context.Context, t *AccessToken) error
+	// AccessToken returns the token if it exists, is not revoked and is
+	// unexpired at now; ErrNotFound otherwise.
+	AccessToken(ctx context.Context, id string, now time.Time) (*AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string) error
+
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// RefreshTokenByHash returns the token whatever its state (rotated,
+	// revoked, expired), so the caller can detect reuse.
+	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// RotateRefreshToken marks the token with oldHash rotated and inserts
+	// next, atomically, only if the old one is unrotated, unrevoked and
+	// unexpired at now; ErrConflict otherwise.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken, now time.Time) error
+	// RevokeRefreshToken revokes one refresh token and the access tokens
+	// issued with it.
+	RevokeRefreshToken(ctx context.Context, id string) error
+	// RevokeSession revokes every access and refresh token of the session
+	// (RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the
+	// whole family).
+	RevokeSession(ctx context.Context, sessionID string) error
+	// RevokeUserClientSessions revokes every token of subject issued to
+	// clientID (end_session).
+	RevokeUserClientSessions(ctx context.Context, subject, clientID string) error
+}
+
+// SigningKey is a key the OP signs tokens with. The backend encrypts
+// PrivateKey at rest where it persists it.
+type SigningKey struct {
+	ID        string
+	Algorithm string // RS256, ES256
+	// PrivateKey is PKCS #8 DER.
+	PrivateKey []byte
+	CreatedAt  time.Time
+	// NotBefore is when the key starts signing. Keys are published in
+	// /keys from creation, so a key is visible before it signs.
+	NotBefore time.Time
+}
+
+// KeyStore keeps signing keys.
+type KeyStore interface {
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys returns all keys, oldest first.
+	SigningKeys(ctx context.Context) ([]*SigningKey, error)
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// AdminToken is an admin listener access token, kept by hash.
+type AdminToken struct {
+	AccessHash []byte
+	ClientID   string
+	Scope      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// AdminTokenStore keeps admin tokens.
+type AdminTokenStore interface {
+	CreateAdminToken(ctx context.Context, t *AdminToken) error
+	// AdminToken returns the unexpired token; ErrNotFound otherwise.
+	AdminToken(ctx context.Context, accessHash []byte, now time.Time) (*AdminToken, error)
+	DeleteAdminToken(ctx context.Context, accessHash []byte) error
+}
+
+// Notification tells a user that their account signed in somewhere.
+type Notification struct {
+	ID                 string
+	Subject            string
+	ClientID           string
+	ClientName         string
+	RequesterIP        string
+	RequesterUserAgent string
+	ReportedByClient   bool
+	// SessionID is the session the sign-in created ("this wasn't me"
+	// revokes it).
+	SessionID string
+	CreatedAt time.Time
+}
+
+// NotificationStore keeps sign-in notifications.
+type NotificationStore interface {
+	CreateNotification(ctx context.Context, n *Notification) error
+	// Notifications lists the subject's notifications, newest first, at
+	// most limit.
+	Notifications(ctx context.Context, subject string, limit int) ([]*Notification, error)
+	Notification(ctx context.Context, id string) (*Notification, error)
+}
