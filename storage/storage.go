@@ -244,11 +244,15 @@ type AuditEvent struct {
 // event in the same atomic operation and wakes the login's subscribers on
 // every instance.
 type QRLoginStore interface {
-	// CreateQRLogin inserts l (audit: created); ErrConflict if a hash or
-	// an unexpired login's user code collides.
+	// CreateQRLogin inserts l (audit: created, with RequesterIP and no
+	// subject); ErrConflict if a hash collides, or if the user code is held
+	// by a login still unexpired at l.CreatedAt.
 	CreateQRLogin(ctx context.Context, l *QRLogin) error
 	QRLogin(ctx context.Context, id string) (*QRLogin, error)
 	QRLoginByQRIDHash(ctx context.Context, hash []byte) (*QRLogin, error)
+	// QRLoginByTicketHash finds the login holding that ticket, also after
+	// the ticket was spent by a decision (so a second confirm can be told
+	// qr_already_decided); a ticket replaced by a rescan is not found.
 	QRLoginByTicketHash(ctx context.Context, hash []byte) (*QRLogin, error)
 	// QRLoginByUserCode finds the unexpired login (at now) with that code.
 	QRLoginByUserCode(ctx context.Context, code string, now time.Time) (*QRLogin, error)

@@ -1,0 +1,1271 @@
+package memory
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// Store is an in-memory storage.Store. The zero value is not usable; call
+// New. All methods are safe for concurrent use.
+type Store struct {
+	// Hub wakes SubscribeQRLogin waiters after every QR transition.
+	storage.Hub
+
+	mu sync.RWMutex
+
+	clients   map[string]*storage.Client
+	users     map[string]*storage.User
+	usernames map[string]string // username → user ID
+
+	logins        map[string]*storage.QRLogin
+	byQRID        map[string]string   // string(QRIDHash) → login ID
+	byDeviceCode  map[string]string   // string(DeviceCodeHash) → login ID
+	byTicket      map[string]string   // string(TicketHash) → login ID
+	byUserCode    map[string][]string // user code → login IDs, oldest first
+	byAuthRequest map[string][]string // auth request ID → login IDs, oldest first
+	audit         map[string][]storage.AuditEvent
+
+	authRequests map[string]*storage.AuthRequest
+	byCode       map[string]string // string(CodeHash) → auth request ID
+
+	access          map[string]*accessToken
+	refresh         map[string]*storage.RefreshToken
+	byRefreshHash   map[string]string // string(TokenHash) → refresh token ID
+	sessions        map[string]*session
+	accessByRefresh map[string]map[string]struct{} // refresh token ID → access token IDs
+
+	keys          map[string]*storage.SigningKey
+	adminTokens   map[string]*storage.AdminToken // keyed by string(AccessHash)
+	notifications map[string]*storage.Notification
+	bySubject     map[string][]*storage.Notification // newest first
+	secrets       map[string][]byte
+}
+
+// accessToken is a stored access token; the contract's type has no revoked
+// flag because a revoked token simply reads as not found.
+type accessToken struct {
+	storage.AccessToken
+	revoked bool
+}
+
+// session indexes the tokens of one session (one family), so revoking it
+// touches only its own tokens.
+type session struct {
+	access  map[string]struct{}
+	refresh map[string]struct{}
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		clients:         make(map[string]*storage.Client),
+		users:           make(map[string]*storage.User),
+		usernames:       make(map[string]string),
+		logins:          make(map[string]*storage.QRLogin),
+		byQRID:          make(map[string]string),
+		byDeviceCode:    make(map[string]string),
+		byTicket:        make(map[string]string),
+		byUserCode:      make(map[string][]string),
+		byAuthRequest:   make(map[string][]string),
+		audit:           make(map[string][]storage.AuditEvent),
+		authRequests:    make(map[string]*storage.AuthRequest),
+		byCode:          make(map[string]string),
+		access:          make(map[string]*accessToken),
+		refresh:         make(map[string]*storage.RefreshToken),
+		byRefreshHash:   make(map[string]string),
+		sessions:        make(map[string]*session),
+		accessByRefresh: make(map[string]map[string]struct{}),
+		keys:            make(map[string]*storage.SigningKey),
+		adminTokens:     make(map[string]*storage.AdminToken),
+		notifications:   make(map[string]*storage.Notification),
+		bySubject:       make(map[string][]*storage.Notification),
+		secrets:         make(map[string][]byte),
+	}
+}
+
+// Errors. Each wraps a sentinel of package storage (compare with
+// errors.Is) or, for input no caller should ever send, is a plain error.
+
+func notFound(what string) error { return fmt.Errorf("memory: %s: %w", what, storage.ErrNotFound) }
+func conflict(what string) error { return fmt.Errorf("memory: %s: %w", what, storage.ErrConflict) }
+func invalid(what string) error  { return errors.New("memory: invalid input: " + what) }
+
+// ut is how every time is kept: UTC, truncated to the microsecond (the
+// resolution of PostgreSQL's timestamptz), zero kept as zero.
+func ut(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// cloneBytes and cloneStrings copy a slice; empty becomes nil, since the
+// contract makes nil and empty equivalent.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+func cloneStrings(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+func cloneClient(c *storage.Client) *storage.Client {
+	x := *c
+	x.SecretHash = cloneBytes(c.SecretHash)
+	x.RedirectURIs = cloneStrings(c.RedirectURIs)
+	x.PostLogoutRedirectURIs = cloneStrings(c.PostLogoutRedirectURIs)
+	x.GrantTypes = cloneStrings(c.GrantTypes)
+	x.CreatedAt = ut(c.CreatedAt)
+	return &x
+}
+
+func cloneUser(u *storage.User) *storage.User {
+	x := *u
+	x.CreatedAt = ut(u.CreatedAt)
+	return &x
+}
+
+func cloneLogin(l *storage.QRLogin) *storage.QRLogin {
+	x := *l
+	x.QRIDHash = cloneBytes(l.QRIDHash)
+	x.DeviceCodeHash = cloneBytes(l.DeviceCodeHash)
+	x.Scopes = cloneStrings(l.Scopes)
+	x.TicketHash = cloneBytes(l.TicketHash)
+	x.TicketExpiresAt = ut(l.TicketExpiresAt)
+	x.CreatedAt = ut(l.CreatedAt)
+	x.ExpiresAt = ut(l.ExpiresAt)
+	x.ScannedAt = ut(l.ScannedAt)
+	x.DecidedAt = ut(l.DecidedAt)
+	x.RedeemedAt = ut(l.RedeemedAt)
+	x.LastPollAt = ut(l.LastPollAt)
+	return &x
+}
+
+func cloneAuthRequest(a *storage.AuthRequest) *storage.AuthRequest {
+	x := *a
+	x.Scopes = cloneStrings(a.Scopes)
+	x.Prompt = cloneStrings(a.Prompt)
+	if a.MaxAge != nil {
+		v := *a.MaxAge
+		x.MaxAge = &v
+	}
+	x.AuthTime = ut(a.AuthTime)
+	x.AMR = cloneStrings(a.AMR)
+	x.CodeHash = cloneBytes(a.CodeHash)
+	x.CreatedAt = ut(a.CreatedAt)
+	x.ExpiresAt = ut(a.ExpiresAt)
+	return &x
+}
+
+func cloneAccessToken(t *storage.AccessToken) *storage.AccessToken {
+	x := *t
+	x.Audience = cloneStrings(t.Audience)
+	x.Scopes = cloneStrings(t.Scopes)
+	x.CreatedAt = ut(t.CreatedAt)
+	x.ExpiresAt = ut(t.ExpiresAt)
+	return &x
+}
+
+func cloneRefreshToken(t *storage.RefreshToken) *storage.RefreshToken {
+	x := *t
+	x.TokenHash = cloneBytes(t.TokenHash)
+	x.Audience = cloneStrings(t.Audience)
+	x.Scopes = cloneStrings(t.Scopes)
+	x.AMR = cloneStrings(t.AMR)
+	x.AuthTime = ut(t.AuthTime)
+	x.CreatedAt = ut(t.CreatedAt)
+	x.ExpiresAt = ut(t.ExpiresAt)
+	x.RotatedAt = ut(t.RotatedAt)
+	return &x
+}
+
+func cloneSigningKey(k *storage.SigningKey) *storage.SigningKey {
+	x := *k
+	x.PrivateKey = cloneBytes(k.PrivateKey)
+	x.CreatedAt = ut(k.CreatedAt)
+	x.NotBefore = ut(k.NotBefore)
+	return &x
+}
+
+func cloneAdminToken(t *storage.AdminToken) *storage.AdminToken {
+	x := *t
+	x.AccessHash = cloneBytes(t.AccessHash)
+	x.CreatedAt = ut(t.CreatedAt)
+	x.ExpiresAt = ut(t.ExpiresAt)
+	return &x
+}
+
+func cloneNotification(n *storage.Notification) *storage.Notification {
+	x := *n
+	x.CreatedAt = ut(n.CreatedAt)
+	return &x
+}
+
+// ---- clients ----
+
+// CreateClient implements storage.ClientStore.
+func (s *Store) CreateClient(_ context.Context, c *storage.Client) error {
+	if c == nil || c.ID == "" {
+		return invalid("client without id")
+	}
+	c = cloneClient(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[c.ID]; ok {
+		return conflict("client id taken")
+	}
+	s.clients[c.ID] = c
+	return nil
+}
+
+// Client implements storage.ClientStore.
+func (s *Store) Client(_ context.Context, id string) (*storage.Client, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return nil, notFound("client")
+	}
+	return cloneClient(c), nil
+}
+
+// ListClients implements storage.ClientStore.
+func (s *Store) ListClients(_ context.Context) ([]*storage.Client, error) {
+	s.mu.RLock()
+	out := make([]*storage.Client, 0, len(s.clients))
+	for _, c := range s.clients {
+		out = append(out, cloneClient(c))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *storage.Client) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// DeleteClient implements storage.ClientStore.
+func (s *Store) DeleteClient(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[id]; !ok {
+		return notFound("client")
+	}
+	delete(s.clients, id)
+	return nil
+}
+
+// SetClientSecretHash implements storage.ClientStore.
+func (s *Store) SetClientSecretHash(_ context.Context, id string, hash []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return notFound("client")
+	}
+	c.SecretHash = cloneBytes(hash)
+	return nil
+}
+
+// ---- users ----
+
+// CreateUser implements storage.UserStore.
+func (s *Store) CreateUser(_ context.Context, u *storage.User) error {
+	if u == nil || u.ID == "" || u.Username == "" {
+		return invalid("user without id or username")
+	}
+	u = cloneUser(u)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[u.ID]; ok {
+		return conflict("user id taken")
+	}
+	if _, ok := s.usernames[u.Username]; ok {
+		return conflict("username taken")
+	}
+	s.users[u.ID] = u
+	s.usernames[u.Username] = u.ID
+	return nil
+}
+
+// User implements storage.UserStore.
+func (s *Store) User(_ context.Context, id string) (*storage.User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, ok := s.users[id]
+	if !ok {
+		return nil, notFound("user")
+	}
+	return cloneUser(u), nil
+}
+
+// UserByUsername implements storage.UserStore.
+func (s *Store) UserByUsername(_ context.Context, username string) (*storage.User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.usernames[username]
+	if !ok {
+		return nil, notFound("user")
+	}
+	return cloneUser(s.users[id]), nil
+}
+
+// ListUsers implements storage.UserStore.
+func (s *Store) ListUsers(_ context.Context) ([]*storage.User, error) {
+	s.mu.RLock()
+	out := make([]*storage.User, 0, len(s.users))
+	for _, u := range s.users {
+		out = append(out, cloneUser(u))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *storage.User) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// DeleteUser implements storage.UserStore; ErrNotFound if absent.
+func (s *Store) DeleteUser(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return notFound("user")
+	}
+	delete(s.users, id)
+	delete(s.usernames, u.Username)
+	return nil
+}
+
+// ---- QR logins ----
+
+// CreateQRLogin implements storage.QRLoginStore. A user code collides with
+// a login that is still unexpired at l.CreatedAt: the creation time is the
+// "now" of the insert.
+func (s *Store) CreateQRLogin(_ context.Context, l *storage.QRLogin) error {
+	if l == nil || l.ID == "" || len(l.QRIDHash) == 0 {
+		return invalid("QR login without id or qr id hash")
+	}
+	l = cloneLogin(l)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.logins[l.ID]; ok {
+		return conflict("QR login id taken")
+	}
+	if _, ok := s.byQRID[string(l.QRIDHash)]; ok {
+		return conflict("qr id taken")
+	}
+	if len(l.DeviceCodeHash) > 0 {
+		if _, ok := s.byDeviceCode[string(l.DeviceCodeHash)]; ok {
+			return conflict("device code taken")
+		}
+	}
+	if len(l.TicketHash) > 0 {
+		if _, ok := s.byTicket[string(l.TicketHash)]; ok {
+			return conflict("ticket taken")
+		}
+	}
+	if l.UserCode != "" {
+		for _, id := range s.byUserCode[l.UserCode] {
+			if s.logins[id].ExpiresAt.After(l.CreatedAt) {
+				return conflict("user code in use")
+			}
+		}
+	}
+	s.logins[l.ID] = l
+	s.byQRID[string(l.QRIDHash)] = l.ID
+	if len(l.DeviceCodeHash) > 0 {
+		s.byDeviceCode[string(l.DeviceCodeHash)] = l.ID
+	}
+	if len(l.TicketHash) > 0 {
+		s.byTicket[string(l.TicketHash)] = l.ID
+	}
+	if l.UserCode != "" {
+		s.byUserCode[l.UserCode] = append(s.byUserCode[l.UserCode], l.ID)
+	}
+	if l.AuthRequestID != "" {
+		s.byAuthRequest[l.AuthRequestID] = append(s.byAuthRequest[l.AuthRequestID], l.ID)
+	}
+	s.appendAudit(l, "created", "", l.RequesterIP, l.CreatedAt)
+	return nil
+}
+
+// appendAudit records event for l; the caller holds s.mu.
+func (s *Store) appendAudit(l *storage.QRLogin, event, subject, ip string, at time.Time) {
+	s.audit[l.ID] = append(s.audit[l.ID], storage.AuditEvent{
+		QRLoginID: l.ID,
+		Event:     event,
+		ClientID:  l.ClientID,
+		Subject:   subject,
+		IP:        ip,
+		At:        at,
+	})
+}
+
+// loginBy returns a copy of the login the index maps key to.
+func (s *Store) loginBy(index map[string]string, key []byte) (*storage.QRLogin, error) {
+	if len(key) == 0 {
+		return nil, notFound("QR login")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := index[string(key)]
+	if !ok {
+		return nil, notFound("QR login")
+	}
+	return cloneLogin(s.logins[id]), nil
+}
+
+// QRLogin implements storage.QRLoginStore.
+func (s *Store) QRLogin(_ context.Context, id string) (*storage.QRLogin, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l, ok := s.logins[id]
+	if !ok {
+		return nil, notFound("QR login")
+	}
+	return cloneLogin(l), nil
+}
+
+// QRLoginByQRIDHash implements storage.QRLoginStore.
+func (s *Store) QRLoginByQRIDHash(_ context.Context, hash []byte) (*storage.QRLogin, error) {
+	return s.loginBy(s.byQRID, hash)
+}
+
+// QRLoginByTicketHash implements storage.QRLoginStore. A spent ticket still
+// finds its login (so a second confirm can be told it was already decided);
+// a ticket voided by a rescan does not.
+func (s *Store) QRLoginByTicketHash(_ context.Context, hash []byte) (*storage.QRLogin, error) {
+	return s.loginBy(s.byTicket, hash)
+}
+
+// QRLoginByUserCode implements storage.QRLoginStore.
+func (s *Store) QRLoginByUserCode(_ context.Context, code string, now time.Time) (*storage.QRLogin, error) {
+	now = ut(now)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var found *storage.QRLogin
+	for _, id := range s.byUserCode[code] {
+		l := s.logins[id]
+		if now.Before(l.ExpiresAt) && (found == nil || !l.CreatedAt.Before(found.CreatedAt)) {
+			found = l
+		}
+	}
+	if found == nil {
+		return nil, notFound("QR login")
+	}
+	return cloneLogin(found), nil
+}
+
+// QRLoginByAuthRequest implements storage.QRLoginStore.
+func (s *Store) QRLoginByAuthRequest(_ context.Context, authRequestID string) (*storage.QRLogin, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var found *storage.QRLogin
+	for _, id := range s.byAuthRequest[authRequestID] {
+		if l := s.logins[id]; found == nil || !l.CreatedAt.Before(found.CreatedAt) {
+			found = l
+		}
+	}
+	if found == nil {
+		return nil, notFound("QR login")
+	}
+	return cloneLogin(found), nil
+}
+
+// PollQRLogin implements storage.QRLoginStore. A login issued to another
+// client reads as not found, so a device code is useless to anyone but
+// its client (RFC 8628 §3.4 binds the device code to the client).
+func (s *Store) PollQRLogin(_ context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*storage.QRLogin, error) {
+	if len(deviceCodeHash) == 0 {
+		return nil, notFound("QR login")
+	}
+	now = ut(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byDeviceCode[string(deviceCodeHash)]
+	if !ok {
+		return nil, notFound("QR login")
+	}
+	l := s.logins[id]
+	if l.ClientID != clientID {
+		return nil, notFound("QR login")
+	}
+	before := cloneLogin(l)
+	l.LastPollAt = now
+	l.LastPollStatus = l.Status
+	return before, nil
+}
+
+// SetQRInterval implements storage.QRLoginStore.
+func (s *Store) SetQRInterval(_ context.Context, id string, interval time.Duration) error {
+	if interval < 0 {
+		return invalid("negative poll interval")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.logins[id]
+	if !ok {
+		return notFound("QR login")
+	}
+	l.Interval = interval
+	return nil
+}
+
+// ScanQRLogin implements storage.QRLoginStore.
+func (s *Store) ScanQRLogin(_ context.Context, id string, sc storage.Scan) (*storage.QRLogin, error) {
+	if sc.Subject == "" || len(sc.TicketHash) == 0 {
+		return nil, invalid("scan without subject or ticket")
+	}
+	now := ut(sc.Now)
+	out, err := func() (*storage.QRLogin, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		l, ok := s.logins[id]
+		if !ok {
+			return nil, notFound("QR login")
+		}
+		if !now.Before(l.ExpiresAt) {
+			return nil, conflict("QR login expired")
+		}
+		// SPEC §2: the first scan binds the user; only that user may scan
+		// again (a new ticket), and the binding never switches.
+		rescan := l.Status == storage.StatusScanned && l.Subject == sc.Subject
+		if l.Status != storage.StatusPending && !rescan {
+			return nil, conflict("QR login not scannable")
+		}
+		if other, ok := s.byTicket[string(sc.TicketHash)]; ok && other != id {
+			return nil, conflict("ticket taken")
+		}
+		if len(l.TicketHash) > 0 {
+			delete(s.byTicket, string(l.TicketHash)) // the old ticket is void
+		}
+		l.Status = storage.StatusScanned
+		l.Subject = sc.Subject
+		l.TicketHash = cloneBytes(sc.TicketHash)
+		l.TicketExpiresAt = ut(sc.TicketExpiresAt)
+		l.ScannedAt = now
+		s.byTicket[string(l.TicketHash)] = id
+		s.appendAudit(l, "scanned", l.Subject, sc.IP, now)
+		return cloneLogin(l), nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	s.Notify(id)
+	return out, nil
+}
+
+// DecideQRLogin implements storage.QRLoginStore. The ticket is compared in
+// constant time, although it is a hash, so that no timing reveals how much
+// of a guess matched (SPEC §7).
+func (s *Store) DecideQRLogin(_ context.Context, id string, d storage.Decision) (*storage.QRLogin, error) {
+	if d.To != storage.StatusConfirmed && d.To != storage.StatusDenied {
+		return nil, invalid("a decision is confirmed or denied, not " + d.To.String())
+	}
+	var note *storage.Notification
+	if d.Notification != nil {
+		if d.Notification.ID == "" {
+			return nil, invalid("notification without id")
+		}
+		note = cloneNotification(d.Notification)
+	}
+	now := ut(d.Now)
+	out, err := func() (*storage.QRLogin, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		l, ok := s.logins[id]
+		if !ok {
+			return nil, notFound("QR login")
+		}
+		switch {
+		case l.Status != storage.StatusScanned:
+			return nil, conflict("QR login not awaiting a decision")
+		case !now.Before(l.ExpiresAt):
+			return nil, conflict("QR login expired")
+		case l.Subject != d.Subject:
+			return nil, conflict("QR login bound to another user")
+		case len(d.TicketHash) == 0 || subtle.ConstantTimeCompare(l.TicketHash, d.TicketHash) != 1:
+			return nil, conflict("wrong ticket")
+		case !now.Before(l.TicketExpiresAt):
+			return nil, conflict("ticket expired")
+		}
+		if note != nil {
+			if _, ok := s.notifications[note.ID]; ok {
+				return nil, conflict("notification id taken")
+			}
+		}
+		l.Status = d.To
+		l.DecidedAt = now
+		if note != nil {
+			s.insertNotification(note)
+		}
+		s.appendAudit(l, d.To.String(), l.Subject, d.IP, now)
+		return cloneLogin(l), nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	s.Notify(id)
+	return out, nil
+}
+
+// RedeemQRLogin implements storage.QRLoginStore.
+func (s *Store) RedeemQRLogin(_ context.Context, id, ip string, now time.Time) (*storage.QRLogin, error) {
+	now = ut(now)
+	out, err := func() (*storage.QRLogin, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		l, ok := s.logins[id]
+		if !ok {
+			return nil, notFound("QR login")
+		}
+		if l.Status != storage.StatusConfirmed {
+			return nil, conflict("QR login not confirmed")
+		}
+		if !now.Before(l.ExpiresAt) {
+			return nil, conflict("QR login expired")
+		}
+		l.Status = storage.StatusRedeemed
+		l.RedeemedAt = now
+		s.appendAudit(l, "redeemed", l.Subject, ip, now)
+		return cloneLogin(l), nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	s.Notify(id)
+	return out, nil
+}
+
+// SubscribeQRLogin implements storage.QRLoginStore. Every change happens in
+// this process, so no wake-up is ever missed.
+func (s *Store) SubscribeQRLogin(id string) (<-chan struct{}, func()) {
+	return s.Subscribe(id)
+}
+
+// QRAuditEvents implements storage.QRLoginStore; an unknown login has an
+// empty trail.
+func (s *Store) QRAuditEvents(_ context.Context, qrLoginID string) ([]storage.AuditEvent, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.audit[qrLoginID]), nil
+}
+
+// ---- authorization requests ----
+
+// CreateAuthRequest implements storage.AuthRequestStore.
+func (s *Store) CreateAuthRequest(_ context.Context, a *storage.AuthRequest) error {
+	if a == nil || a.ID == "" {
+		return invalid("auth request without id")
+	}
+	a = cloneAuthRequest(a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.authRequests[a.ID]; ok {
+		return conflict("auth request id taken")
+	}
+	if len(a.CodeHash) > 0 {
+		if _, ok := s.byCode[string(a.CodeHash)]; ok {
+			return conflict("code taken")
+		}
+		s.byCode[string(a.CodeHash)] = a.ID
+	}
+	s.authRequests[a.ID] = a
+	return nil
+}
+
+// AuthRequest implements storage.AuthRequestStore.
+func (s *Store) AuthRequest(_ context.Context, id string, now time.Time) (*storage.AuthRequest, error) {
+	now = ut(now)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.authRequests[id]
+	if !ok || !now.Before(a.ExpiresAt) {
+		return nil, notFound("auth request")
+	}
+	return cloneAuthRequest(a), nil
+}
+
+// CompleteAuthRequest implements storage.AuthRequestStore.
+func (s *Store) CompleteAuthRequest(_ context.Context, id, subject string, authTime time.Time, amr []string) error {
+	if subject == "" {
+		return invalid("completion without subject")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.authRequests[id]
+	if !ok {
+		return notFound("auth request")
+	}
+	if a.Done {
+		return conflict("auth request already completed")
+	}
+	a.Subject = subject
+	a.AuthTime = ut(authTime)
+	a.AMR = cloneStrings(amr)
+	a.Done = true
+	return nil
+}
+
+// SaveAuthCode implements storage.AuthRequestStore.
+func (s *Store) SaveAuthCode(_ context.Context, id string, codeHash []byte) error {
+	if len(codeHash) == 0 {
+		return invalid("empty code hash")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.authRequests[id]
+	if !ok {
+		return notFound("auth request")
+	}
+	if len(a.CodeHash) > 0 {
+		return conflict("auth request already has a code")
+	}
+	if _, ok := s.byCode[string(codeHash)]; ok {
+		return conflict("code taken")
+	}
+	a.CodeHash = cloneBytes(codeHash)
+	s.byCode[string(a.CodeHash)] = id
+	return nil
+}
+
+// ConsumeAuthCode implements storage.AuthRequestStore. The returned request
+// still shows the code it held.
+func (s *Store) ConsumeAuthCode(_ context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
+	if len(codeHash) == 0 {
+		return nil, notFound("auth code")
+	}
+	now = ut(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byCode[string(codeHash)]
+	if !ok {
+		return nil, notFound("auth code")
+	}
+	a := s.authRequests[id]
+	if !now.Before(a.ExpiresAt) {
+		return nil, notFound("auth code")
+	}
+	out := cloneAuthRequest(a)
+	delete(s.byCode, string(codeHash))
+	a.CodeHash = nil
+	return out, nil
+}
+
+// DeleteAuthRequest implements storage.AuthRequestStore; ErrNotFound if
+// absent.
+func (s *Store) DeleteAuthRequest(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.authRequests[id]; !ok {
+		return notFound("auth request")
+	}
+	s.deleteAuthRequest(id)
+	return nil
+}
+
+func (s *Store) deleteAuthRequest(id string) {
+	if a := s.authRequests[id]; len(a.CodeHash) > 0 {
+		delete(s.byCode, string(a.CodeHash))
+	}
+	delete(s.authRequests, id)
+}
+
+// ---- tokens ----
+
+func (s *Store) session(id string) *session {
+	ss := s.sessions[id]
+	if ss == nil {
+		ss = &session{access: make(map[string]struct{}), refresh: make(map[string]struct{})}
+		s.sessions[id] = ss
+	}
+	return ss
+}
+
+// CreateAccessToken implements storage.TokenStore.
+func (s *Store) CreateAccessToken(_ context.Context, t *storage.AccessToken) error {
+	if t == nil || t.ID == "" {
+		return invalid("access token without id")
+	}
+	t = cloneAccessToken(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.access[t.ID]; ok {
+		return conflict("access token id taken")
+	}
+	s.access[t.ID] = &accessToken{AccessToken: *t}
+	if t.SessionID != "" {
+		s.session(t.SessionID).access[t.ID] = struct{}{}
+	}
+	if t.RefreshTokenID != "" {
+		set := s.accessByRefresh[t.RefreshTokenID]
+		if set == nil {
+			set = make(map[string]struct{})
+			s.accessByRefresh[t.RefreshTokenID] = set
+		}
+		set[t.ID] = struct{}{}
+	}
+	return nil
+}
+
+// AccessToken implements storage.TokenStore.
+func (s *Store) AccessToken(_ context.Context, id string, now time.Time) (*storage.AccessToken, error) {
+	now = ut(now)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.access[id]
+	if !ok || t.revoked || !now.Before(t.ExpiresAt) {
+		return nil, notFound("access token")
+	}
+	return cloneAccessToken(&t.AccessToken), nil
+}
+
+// RevokeAccessToken implements storage.TokenStore; ErrNotFound if absent.
+func (s *Store) RevokeAccessToken(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.access[id]
+	if !ok {
+		return notFound("access token")
+	}
+	t.revoked = true
+	return nil
+}
+
+// CreateRefreshToken implements storage.TokenStore.
+func (s *Store) CreateRefreshToken(_ context.Context, t *storage.RefreshToken) error {
+	if t == nil || t.ID == "" || len(t.TokenHash) == 0 {
+		return invalid("refresh token without id or hash")
+	}
+	t = cloneRefreshToken(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.insertRefresh(t)
+}
+
+// insertRefresh stores t; the caller holds s.mu.
+func (s *Store) insertRefresh(t *storage.RefreshToken) error {
+	if _, ok := s.refresh[t.ID]; ok {
+		return conflict("refresh token id taken")
+	}
+	if _, ok := s.byRefreshHash[string(t.TokenHash)]; ok {
+		return conflict("refresh token hash taken")
+	}
+	s.refresh[t.ID] = t
+	s.byRefreshHash[string(t.TokenHash)] = t.ID
+	if t.SessionID != "" {
+		s.session(t.SessionID).refresh[t.ID] = struct{}{}
+	}
+	return nil
+}
+
+// RefreshTokenByHash implements storage.TokenStore.
+func (s *Store) RefreshTokenByHash(_ context.Context, hash []byte) (*storage.RefreshToken, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byRefreshHash[string(hash)]
+	if !ok || len(hash) == 0 {
+		return nil, notFound("refresh token")
+	}
+	return cloneRefreshToken(s.refresh[id]), nil
+}
+
+// RotateRefreshToken implements storage.TokenStore. An unknown old hash is
+// ErrConflict too, as the contract says: the precondition does not hold.
+func (s *Store) RotateRefreshToken(_ context.Context, oldHash []byte, next *storage.RefreshToken, now time.Time) error {
+	if next == nil || next.ID == "" || len(next.TokenHash) == 0 {
+		return invalid("refresh token without id or hash")
+	}
+	next = cloneRefreshToken(next)
+	now = ut(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byRefreshHash[string(oldHash)]
+	if !ok || len(oldHash) == 0 {
+		return conflict("unknown refresh token")
+	}
+	old := s.refresh[id]
+	switch {
+	case !old.RotatedAt.IsZero():
+		return conflict("refresh token already rotated")
+	case old.Revoked:
+		return conflict("refresh token revoked")
+	case !now.Before(old.ExpiresAt):
+		return conflict("refresh token expired")
+	}
+	if err := s.insertRefresh(next); err != nil {
+		return err
+	}
+	old.RotatedAt = now
+	return nil
+}
+
+// RevokeRefreshToken implements storage.TokenStore; ErrNotFound if absent.
+func (s *Store) RevokeRefreshToken(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.refresh[id]
+	if !ok {
+		return notFound("refresh token")
+	}
+	t.Revoked = true
+	for aid := range s.accessByRefresh[id] {
+		s.access[aid].revoked = true
+	}
+	return nil
+}
+
+// RevokeSession implements storage.TokenStore. A session without tokens is
+// not an error: there is simply nothing left to revoke.
+func (s *Store) RevokeSession(_ context.Context, sessionID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[sessionID]
+	if ss == nil {
+		return nil
+	}
+	for id := range ss.access {
+		s.access[id].revoked = true
+	}
+	for id := range ss.refresh {
+		s.refresh[id].Revoked = true
+	}
+	return nil
+}
+
+// RevokeUserClientSessions implements storage.TokenStore. It scans every
+// token: it runs on end_session, which is rare next to polls and lookups.
+func (s *Store) RevokeUserClientSessions(_ context.Context, subject, clientID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.access {
+		if t.Subject == subject && t.ClientID == clientID {
+			t.revoked = true
+		}
+	}
+	for _, t := range s.refresh {
+		if t.Subject == subject && t.ClientID == clientID {
+			t.Revoked = true
+		}
+	}
+	return nil
+}
+
+// ---- signing keys ----
+
+// CreateSigningKey implements storage.KeyStore. The key stays in process
+// memory only, so there is nothing to encrypt at rest.
+func (s *Store) CreateSigningKey(_ context.Context, k *storage.SigningKey) error {
+	if k == nil || k.ID == "" {
+		return invalid("signing key without id")
+	}
+	k = cloneSigningKey(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return conflict("signing key id taken")
+	}
+	s.keys[k.ID] = k
+	return nil
+}
+
+// SigningKeys implements storage.KeyStore: oldest first, then by ID.
+func (s *Store) SigningKeys(_ context.Context) ([]*storage.SigningKey, error) {
+	s.mu.RLock()
+	out := make([]*storage.SigningKey, 0, len(s.keys))
+	for _, k := range s.keys {
+		out = append(out, cloneSigningKey(k))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *storage.SigningKey) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// DeleteSigningKey implements storage.KeyStore; ErrNotFound if absent.
+func (s *Store) DeleteSigningKey(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[id]; !ok {
+		return notFound("signing key")
+	}
+	delete(s.keys, id)
+	return nil
+}
+
+// ---- admin tokens ----
+
+// CreateAdminToken implements storage.AdminTokenStore.
+func (s *Store) CreateAdminToken(_ context.Context, t *storage.AdminToken) error {
+	if t == nil || len(t.AccessHash) == 0 {
+		return invalid("admin token without hash")
+	}
+	t = cloneAdminToken(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.adminTokens[string(t.AccessHash)]; ok {
+		return conflict("admin token taken")
+	}
+	s.adminTokens[string(t.AccessHash)] = t
+	return nil
+}
+
+// AdminToken implements storage.AdminTokenStore.
+func (s *Store) AdminToken(_ context.Context, accessHash []byte, now time.Time) (*storage.AdminToken, error) {
+	now = ut(now)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.adminTokens[string(accessHash)]
+	if !ok || len(accessHash) == 0 || !now.Before(t.ExpiresAt) {
+		return nil, notFound("admin token")
+	}
+	return cloneAdminToken(t), nil
+}
+
+// DeleteAdminToken implements storage.AdminTokenStore; ErrNotFound if
+// absent.
+func (s *Store) DeleteAdminToken(_ context.Context, accessHash []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.adminTokens[string(accessHash)]; !ok {
+		return notFound("admin token")
+	}
+	delete(s.adminTokens, string(accessHash))
+	return nil
+}
+
+// ---- notifications ----
+
+// CreateNotification implements storage.NotificationStore.
+func (s *Store) CreateNotification(_ context.Context, n *storage.Notification) error {
+	if n == nil || n.ID == "" {
+		return invalid("notification without id")
+	}
+	n = cloneNotification(n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.notifications[n.ID]; ok {
+		return conflict("notification id taken")
+	}
+	s.insertNotification(n)
+	return nil
+}
+
+// newestFirst orders notifications by CreatedAt, then ID, descending.
+func newestFirst(a, b *storage.Notification) int {
+	return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
+}
+
+// insertNotification stores n, keeping its subject's list newest first;
+// the caller holds s.mu and has checked that n.ID is free.
+func (s *Store) insertNotification(n *storage.Notification) {
+	s.notifications[n.ID] = n
+	list := s.bySubject[n.Subject]
+	i, _ := slices.BinarySearchFunc(list, n, newestFirst)
+	s.bySubject[n.Subject] = slices.Insert(list, i, n)
+}
+
+// Notifications implements storage.NotificationStore.
+func (s *Store) Notifications(_ context.Context, subject string, limit int) ([]*storage.Notification, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	list := s.bySubject[subject]
+	if limit < len(list) {
+		list = list[:max(limit, 0)]
+	}
+	out := make([]*storage.Notification, len(list))
+	for i, n := range list {
+		out[i] = cloneNotification(n)
+	}
+	return out, nil
+}
+
+// Notification implements storage.NotificationStore.
+func (s *Store) Notification(_ context.Context, id string) (*storage.Notification, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, ok := s.notifications[id]
+	if !ok {
+		return nil, notFound("notification")
+	}
+	return cloneNotification(n), nil
+}
+
+// ---- the rest of storage.Store ----
+
+// Secret implements storage.Store. generate runs outside the lock (it is
+// the caller's code); if two callers race, the first to store wins and
+// both get its bytes.
+func (s *Store) Secret(_ context.Context, name string, generate func() []byte) ([]byte, error) {
+	s.mu.RLock()
+	v, ok := s.secrets[name]
+	s.mu.RUnlock()
+	if ok {
+		return bytes.Clone(v), nil
+	}
+	if generate == nil {
+		return nil, invalid("no generator for a missing secret")
+	}
+	b := cloneBytes(generate())
+	if len(b) == 0 {
+		return nil, invalid("generated secret is empty")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.secrets[name]; ok {
+		return bytes.Clone(v), nil
+	}
+	s.secrets[name] = b
+	return bytes.Clone(b), nil
+}
+
+// DeleteExpired implements storage.Store. It removes QR logins (with their
+// audit trail), authorization requests, access, refresh and admin tokens
+// whose ExpiresAt is before 'before', at most limit of each kind.
+func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	before = ut(before)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := 0
+	n := 0
+	for id, l := range s.logins {
+		if n == limit {
+			break
+		}
+		if l.ExpiresAt.Before(before) {
+			s.deleteLogin(id)
+			n++
+		}
+	}
+	total += n
+	n = 0
+	for id, a := range s.authRequests {
+		if n == limit {
+			break
+		}
+		if a.ExpiresAt.Before(before) {
+			s.deleteAuthRequest(id)
+			n++
+		}
+	}
+	total += n
+	n = 0
+	for id, t := range s.access {
+		if n == limit {
+			break
+		}
+		if t.ExpiresAt.Before(before) {
+			s.deleteAccess(id)
+			n++
+		}
+	}
+	total += n
+	n = 0
+	for id, t := range s.refresh {
+		if n == limit {
+			break
+		}
+		if t.ExpiresAt.Before(before) {
+			s.deleteRefresh(id)
+			n++
+		}
+	}
+	total += n
+	n = 0
+	for key, t := range s.adminTokens {
+		if n == limit {
+			break
+		}
+		if t.ExpiresAt.Before(before) {
+			delete(s.adminTokens, key)
+			n++
+		}
+	}
+	return total + n, nil
+}
+
+// deleteLogin removes a login and every index entry pointing at it; the
+// caller holds s.mu.
+func (s *Store) deleteLogin(id string) {
+	l := s.logins[id]
+	delete(s.logins, id)
+	delete(s.byQRID, string(l.QRIDHash))
+	if len(l.DeviceCodeHash) > 0 {
+		delete(s.byDeviceCode, string(l.DeviceCodeHash))
+	}
+	if len(l.TicketHash) > 0 && s.byTicket[string(l.TicketHash)] == id {
+		delete(s.byTicket, string(l.TicketHash))
+	}
+	removeID(s.byUserCode, l.UserCode, id)
+	removeID(s.byAuthRequest, l.AuthRequestID, id)
+	delete(s.audit, id)
+}
+
+// removeID drops id from index[key], and the key once its list is empty.
+func removeID(index map[string][]string, key, id string) {
+	ids := slices.DeleteFunc(index[key], func(x string) bool { return x == id })
+	if len(ids) == 0 {
+		delete(index, key)
+		return
+	}
+	index[key] = ids
+}
+
+func (s *Store) deleteAccess(id string) {
+	t := s.access[id]
+	delete(s.access, id)
+	if ss := s.sessions[t.SessionID]; ss != nil {
+		delete(ss.access, id)
+		s.dropEmptySession(t.SessionID, ss)
+	}
+	if set := s.accessByRefresh[t.RefreshTokenID]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(s.accessByRefresh, t.RefreshTokenID)
+		}
+	}
+}
+
+func (s *Store) deleteRefresh(id string) {
+	t := s.refresh[id]
+	delete(s.refresh, id)
+	delete(s.byRefreshHash, string(t.TokenHash))
+	if ss := s.sessions[t.SessionID]; ss != nil {
+		delete(ss.refresh, id)
+		s.dropEmptySession(t.SessionID, ss)
+	}
+}
+
+func (s *Store) dropEmptySession(id string, ss *session) {
+	if len(ss.access) == 0 && len(ss.refresh) == 0 {
+		delete(s.sessions, id)
+	}
+}
+
+// Ping implements storage.Store: memory is always reachable.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Close implements storage.Store. There is nothing to release; the state
+// goes with the process.
+func (s *Store) Close() {}

@@ -1,0 +1,27 @@
+// Package postgres is the PostgreSQL backend of storage.Store, on pgx/v5
+// and pgxpool. It owns the SQL that reads and writes the schema in package
+// sql, the migration runner, the LISTEN connection that wakes long-polls
+// across instances, and the encryption at rest of signing keys and shared
+// secrets. It holds no policy: which transition is allowed is decided by
+// package grants, and this package only applies each one atomically.
+//
+// Every hot path is one SQL statement, one network round trip: a QR
+// transition is a conditional UPDATE … WHERE id = $1 AND status = … joined by
+// CTEs to its audit insert and its pg_notify, so the three commit together
+// or not at all. A poll reads the previous poll and records the new one in
+// the same statement.
+//
+// Wake-ups: each Store keeps one dedicated connection outside the pool that
+// LISTENs on the channel qrlogin_qr_login; the payload of each NOTIFY is
+// the QR login's row id, fanned out through a storage.Hub. When that
+// connection is lost the Store reconnects with backoff and then wakes every
+// waiter, because notifications sent meanwhile are gone. LISTEN needs a
+// session: point the URL at PostgreSQL or at a session-pooling proxy, never
+// at PgBouncer in transaction pooling mode, where notifications are silently
+// lost.
+//
+// Errors: a unique violation is storage.ErrConflict, no row is
+// storage.ErrNotFound, and anything that means the database cannot be
+// reached (connect failures, lost connections, timeouts, PostgreSQL
+// shutting down or out of connections) wraps storage.ErrUnavailable.
+package postgres

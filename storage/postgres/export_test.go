@@ -1,0 +1,48 @@
+package postgres
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// NotifyChannel and ListenAppName expose the LISTEN connection's identity
+// to the external tests.
+const (
+	NotifyChannel = notifyChannel
+	ListenAppName = listenAppName
+)
+
+// OpenCounting opens a Store with a single pooled connection whose network
+// writes are counted in writes: pgx sends each statement's messages in one
+// write and then waits for the answer, so writes counts round trips.
+func OpenCounting(ctx context.Context, cfg Config, writes *atomic.Int64) (*Store, error) {
+	return open(ctx, cfg, func(pc *pgxpool.Config) {
+		pc.MaxConns, pc.MinConns = 1, 0
+		// No liveness ping on acquire: it would be a round trip of its own.
+		pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+		dial := pc.ConnConfig.DialFunc
+		pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: c, writes: writes}, nil
+		}
+	})
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// MigrateFS runs the migration runner on another set of files.
+var MigrateFS = migrate

@@ -1,0 +1,98 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// notifyChannel is the NOTIFY channel of QR login changes; the payload is
+// the login's row id (storage.QRLogin.ID), which is not secret.
+const notifyChannel = "qrlogin_qr_login"
+
+// listenAppName marks the LISTEN connection in pg_stat_activity.
+const listenAppName = "qrlogin-listen"
+
+// Reconnect backoff of the LISTEN connection.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// listen owns the LISTEN connection until ctx ends. It reports the first
+// LISTEN's outcome on ready, then keeps reconnecting with backoff; after
+// each reconnect it wakes every waiter, since notifications sent while no
+// connection listened are lost and each waiter must re-read its state.
+func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- error) {
+	defer close(s.done)
+	cfg.RuntimeParams["application_name"] = listenAppName
+	first := true
+	backoff := minBackoff
+	for {
+		conn, err := listenConn(ctx, cfg)
+		if first {
+			ready <- err
+			if err != nil {
+				return
+			}
+			first = false
+		} else if err == nil {
+			s.log.Info("postgres listen connection restored")
+			s.hub.NotifyAll()
+		}
+		if err == nil {
+			backoff = minBackoff
+			err = s.receive(ctx, conn)
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = conn.Close(closeCtx)
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("postgres listen connection lost; reconnecting", "error", err, "backoff", backoff)
+		// Jitter keeps instances that lost the database together from
+		// reconnecting in lockstep.
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func listenConn(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// notifyChannel is a constant identifier, not input.
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// receive fans notifications out to the hub until the connection fails or
+// ctx ends.
+func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if n.Channel == notifyChannel {
+			s.hub.Notify(n.Payload)
+		}
+	}
+}

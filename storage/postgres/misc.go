@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+const notificationCols = `id, subject, client_id, client_name, requester_ip, requester_user_agent,
+	reported_by_client, session_id, created_at`
+
+func readNotification(row pgx.Row) (*storage.Notification, error) {
+	var n storage.Notification
+	if err := row.Scan(&n.ID, &n.Subject, &n.ClientID, &n.ClientName, &n.RequesterIP, &n.RequesterUserAgent,
+		&n.ReportedByClient, &n.SessionID, &n.CreatedAt); err != nil {
+		return nil, err
+	}
+	n.CreatedAt = n.CreatedAt.UTC()
+	return &n, nil
+}
+
+// CreateNotification implements storage.NotificationStore.
+func (s *Store) CreateNotification(ctx context.Context, n *storage.Notification) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO notifications (`+notificationCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		n.ID, n.Subject, n.ClientID, n.ClientName, n.RequesterIP, n.RequesterUserAgent,
+		n.ReportedByClient, n.SessionID, n.CreatedAt)
+	return mapErr("create notification", err)
+}
+
+// Notifications implements storage.NotificationStore. A limit below one
+// returns nothing.
+func (s *Store) Notifications(ctx context.Context, subject string, limit int) ([]*storage.Notification, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+notificationCols+` FROM notifications
+		WHERE subject = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, subject, limit)
+	if err != nil {
+		return nil, mapErr("notifications", err)
+	}
+	ns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*storage.Notification, error) { return readNotification(r) })
+	return ns, mapErr("notifications", err)
+}
+
+// Notification implements storage.NotificationStore.
+func (s *Store) Notification(ctx context.Context, id string) (*storage.Notification, error) {
+	n, err := readNotification(s.pool.QueryRow(ctx, `SELECT `+notificationCols+` FROM notifications WHERE id = $1`, id))
+	return n, mapErr("notification", err)
+}
+
+// expiring lists the tables DeleteExpired cleans, each with its primary
+// key and the column that ends a row's lifetime. A QR login takes its audit
+// events and user-code reservation with it (ON DELETE CASCADE). Users,
+// clients, signing keys (rotation deletes them), notifications and secrets
+// have no expiry.
+var expiring = []struct{ table, key, expires string }{
+	{"qr_user_codes", "user_code", "expires_at"},
+	{"qr_logins", "id", "expires_at"},
+	{"auth_requests", "id", "expires_at"},
+	{"access_tokens", "id", "expires_at"},
+	{"refresh_tokens", "id", "expires_at"},
+	{"admin_tokens", "access_hash", "expires_at"},
+}
+
+// DeleteExpired implements storage.Store. Each table is one short
+// statement deleting at most limit rows by primary key, committed on its
+// own, so no transaction holds many locks for long. SKIP LOCKED passes over
+// rows another transaction holds (a poll, a redeem): they are taken by a
+// later run instead of making the cleanup, or them, wait.
+func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	total := 0
+	for _, e := range expiring {
+		// Table and column names are the constants above, never input.
+		tag, err := s.pool.Exec(ctx, `DELETE FROM `+e.table+` WHERE `+e.key+` IN (
+			SELECT `+e.key+` FROM `+e.table+` WHERE `+e.expires+` < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+		if err != nil {
+			return total, mapErr("delete expired "+e.table, err)
+		}
+		total += int(tag.RowsAffected())
+	}
+	return total, nil
+}

@@ -1,0 +1,240 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// KeyEncryptionKeySize is the size of Config.KeyEncryptionKey: an AES-256
+// key.
+const KeyEncryptionKeySize = 32
+
+// Config configures Open.
+type Config struct {
+	// URL is a PostgreSQL connection URL
+	// (postgres://user:password@host:5432/db?sslmode=verify-full).
+	// pgxpool parameters such as pool_max_conns may be added to it.
+	URL string
+	// KeyEncryptionKey is the 32-byte AES-256-GCM key that encrypts signing
+	// keys' private keys and shared secrets at rest. Every instance sharing
+	// the database needs the same key. Required.
+	KeyEncryptionKey []byte
+	// Logger receives the LISTEN connection's reconnects. nil discards.
+	Logger *slog.Logger
+}
+
+// Store implements storage.Store on PostgreSQL. Create it with Open; it is
+// safe for concurrent use, also by several instances on one database.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	aead *keyCipher
+	hub  storage.Hub
+
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to cfg.URL and starts the LISTEN connection. It returns once
+// the database answered and LISTEN is in place, so a subscription made
+// after Open returns cannot miss a notification. It does not migrate: call
+// Migrate (or the migrate command) first. An unreachable database gives an
+// error wrapping storage.ErrUnavailable.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, nil)
+}
+
+// open is Open with a hook that may adjust the pool's configuration
+// (tests count network writes through it).
+func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store, error) {
+	if len(cfg.KeyEncryptionKey) != KeyEncryptionKeySize {
+		return nil, fmt.Errorf("postgres: key encryption key must be %d bytes, got %d", KeyEncryptionKeySize, len(cfg.KeyEncryptionKey))
+	}
+	aead, err := newKeyCipher(cfg.KeyEncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := newPool(ctx, cfg.URL, tweak)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, log: log, aead: aead, done: make(chan struct{})}
+	lctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	ready := make(chan error, 1)
+	go s.listen(lctx, pool.Config().ConnConfig.Copy(), ready)
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		s.Close()
+		return nil, mapErr("listen", err)
+	}
+	return s, nil
+}
+
+// newPool parses url and connects, checking the server answers.
+func newPool(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("postgres: database URL is empty")
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgconn redacts the password in its parse errors.
+		return nil, fmt.Errorf("postgres: bad database URL: %w", err)
+	}
+	if tweak != nil {
+		tweak(pcfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, mapErr("connect", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, mapErr("connect", err)
+	}
+	return pool, nil
+}
+
+// Close stops the LISTEN connection and closes the pool. It waits for both,
+// and may be called more than once.
+func (s *Store) Close() {
+	s.closeOnce.Do(func() {
+		s.stop()
+		<-s.done
+		s.pool.Close()
+	})
+}
+
+// Ping implements storage.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	return mapErr("ping", s.pool.Ping(ctx))
+}
+
+// Migrate applies pending migrations (see the package function Migrate).
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	return Migrate(ctx, s.pool)
+}
+
+// SubscribeQRLogin implements storage.QRLoginStore. Wake-ups come from the
+// LISTEN connection, so they arrive for changes made by any instance.
+func (s *Store) SubscribeQRLogin(id string) (<-chan struct{}, func()) {
+	return s.hub.Subscribe(id)
+}
+
+// Waiters reports how many QR login subscriptions are open (for metrics).
+func (s *Store) Waiters() int { return s.hub.Waiters() }
+
+// mapErr turns a pgx error into the storage contract's errors. op names the
+// operation for logs; the database's own text stays in the wrapped chain
+// for logging and is never meant for clients (the HTTP layer maps the
+// sentinels and hides the rest).
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505": // unique_violation
+			return fmt.Errorf("postgres: %s: %w (%s)", op, storage.ErrConflict, pgErr.ConstraintName)
+		case strings.HasPrefix(pgErr.Code, "08"), // connection_exception
+			strings.HasPrefix(pgErr.Code, "53"), // insufficient_resources, e.g. too_many_connections
+			pgErr.Code == "57P01",               // admin_shutdown
+			pgErr.Code == "57P02",               // crash_shutdown
+			pgErr.Code == "57P03":               // cannot_connect_now (starting up)
+			return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrUnavailable, err)
+		}
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up; the database may be fine.
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if unreachable(err) {
+		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrUnavailable, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// unreachable reports whether err means the database could not be reached
+// or the connection was lost: connecting failed, a pool acquire ran out of
+// time, the pool is closed, or the socket broke.
+func unreachable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		pgconn.Timeout(err) ||
+		pgconn.SafeToRetry(err) ||
+		strings.Contains(err.Error(), "closed pool")
+}
+
+// Values crossing into SQL: the contract's zero time and nil slices become
+// NULL and '{}' respectively, and come back as the zero time (UTC) and an
+// empty slice.
+
+func nullTime(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+func timeOf(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+func list(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// mustAffect turns an UPDATE or DELETE that matched nothing into
+// ErrNotFound.
+func mustAffect(op string, tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return mapErr(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
+	}
+	return nil
+}
