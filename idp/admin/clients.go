@@ -1,0 +1,403 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// Grant type names a client may register (SPEC §2.2, §3).
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
+	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	grantQR                = "urn:qrlogin:params:oauth:grant-type:qr"
+)
+
+var allGrantTypes = []string{grantAuthorizationCode, grantRefreshToken, grantDeviceCode, grantQR}
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
+
+const (
+	maxNameLen = 200
+	maxURILen  = 2000
+	maxURIs    = 32
+)
+
+// clientRequest is the body of POST /admin/v1/clients.
+type clientRequest struct {
+	ClientID               string   `json:"client_id"`
+	Name                   string   `json:"name"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Type                   string   `json:"type"`
+	FirstParty             bool     `json:"first_party"`
+	LogoURI                string   `json:"logo_uri"`
+	ClientURI              string   `json:"client_uri"`
+	AccessTokenType        string   `json:"access_token_type"`
+}
+
+// clientJSON is a client as the API shows it. ClientSecret is set only in
+// the answers to creation and rotation.
+type clientJSON struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	// RFC 7591 §3.2.1: REQUIRED when a secret is issued; 0 = never expires.
+	ClientSecretExpiresAt  *int64    `json:"client_secret_expires_at,omitempty"`
+	Name                   string    `json:"name"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	Type                   string    `json:"type"`
+	FirstParty             bool      `json:"first_party"`
+	LogoURI                string    `json:"logo_uri,omitempty"`
+	ClientURI              string    `json:"client_uri,omitempty"`
+	AccessTokenType        string    `json:"access_token_type"`
+	CreatedAt              time.Time `json:"created_at"`
+}
+
+func toClientJSON(c *storage.Client, secret string) clientJSON {
+	j := clientJSON{
+		ClientID:               c.ID,
+		Name:                   c.Name,
+		RedirectURIs:           nonNil(c.RedirectURIs),
+		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes:             nonNil(c.GrantTypes),
+		Type:                   string(c.Type),
+		FirstParty:             c.FirstParty,
+		LogoURI:                c.LogoURI,
+		ClientURI:              c.ClientURI,
+		AccessTokenType:        c.AccessTokenType,
+		CreatedAt:              c.CreatedAt,
+	}
+	if secret != "" {
+		var never int64
+		j.ClientSecret, j.ClientSecretExpiresAt = secret, &never
+	}
+	return j
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// metadataError is a rejected registration field: RFC 7591 §3.2.2 code
+// and a description naming the field.
+type metadataError struct{ code, desc string }
+
+func (e *metadataError) Error() string { return e.code + ": " + e.desc }
+
+func badMetadata(format string, args ...any) error {
+	return &metadataError{"invalid_client_metadata", fmt.Sprintf(format, args...)}
+}
+
+func badRedirect(format string, args ...any) error {
+	return &metadataError{"invalid_redirect_uri", fmt.Sprintf(format, args...)}
+}
+
+// newClient validates req and builds the client to store, without ID
+// defaulting or secret (the handler does those).
+func newClient(req *clientRequest) (*storage.Client, error) {
+	c := &storage.Client{
+		ID:              req.ClientID,
+		Name:            req.Name,
+		FirstParty:      req.FirstParty,
+		LogoURI:         req.LogoURI,
+		ClientURI:       req.ClientURI,
+		AccessTokenType: req.AccessTokenType,
+	}
+	if c.ID != "" && !clientIDPattern.MatchString(c.ID) {
+		return nil, badMetadata("client_id must be 3 to 64 characters of A-Z a-z 0-9 . _ -")
+	}
+	if err := checkText("name", c.Name, maxNameLen); err != nil {
+		return nil, badMetadata("%v", err)
+	}
+
+	switch t := storage.ClientType(req.Type); t {
+	case "":
+		c.Type = storage.ClientConfidential
+	case storage.ClientConfidential, storage.ClientPublic:
+		c.Type = t
+	default:
+		return nil, badMetadata("type must be confidential or public")
+	}
+
+	switch c.AccessTokenType {
+	case "":
+		c.AccessTokenType = "opaque"
+	case "jwt", "opaque":
+	default:
+		return nil, badMetadata("access_token_type must be jwt or opaque")
+	}
+
+	var err error
+	if c.RedirectURIs, err = checkRedirectURIs("redirect_uris", req.RedirectURIs); err != nil {
+		return nil, err
+	}
+	if c.PostLogoutRedirectURIs, err = checkRedirectURIs("post_logout_redirect_uris", req.PostLogoutRedirectURIs); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct{ name, value string }{{"logo_uri", c.LogoURI}, {"client_uri", c.ClientURI}} {
+		if f.value == "" {
+			continue
+		}
+		if err := checkWebURI(f.value); err != nil {
+			return nil, badMetadata("%s: %v", f.name, err)
+		}
+	}
+
+	if c.GrantTypes, err = checkGrantTypes(req.GrantTypes, len(c.RedirectURIs) > 0); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkGrantTypes validates the requested grants, or picks the default:
+// all four, less authorization_code when there is no redirect URI.
+func checkGrantTypes(grants []string, haveRedirect bool) ([]string, error) {
+	if len(grants) == 0 {
+		if !haveRedirect {
+			return []string{grantRefreshToken, grantDeviceCode, grantQR}, nil
+		}
+		return slices.Clone(allGrantTypes), nil
+	}
+	seen := map[string]bool{}
+	for _, g := range grants {
+		if !slices.Contains(allGrantTypes, g) {
+			return nil, badMetadata("grant_types: unsupported grant type %q (supported: %s)", g, strings.Join(allGrantTypes, ", "))
+		}
+		if seen[g] {
+			return nil, badMetadata("grant_types: %q is listed twice", g)
+		}
+		seen[g] = true
+	}
+	// RFC 6749 §3.1.2.2: a client of the authorization code flow must
+	// register its redirection endpoint (the OP matches it exactly).
+	if seen[grantAuthorizationCode] && !haveRedirect {
+		return nil, badRedirect("redirect_uris: authorization_code needs at least one redirect URI")
+	}
+	return slices.Clone(grants), nil
+}
+
+// checkRedirectURIs validates a list of redirection URIs: absolute, https
+// (or http on a loopback host, RFC 8252 §7.3), no fragment (RFC 6749
+// §3.1.2), no credentials, no duplicates.
+func checkRedirectURIs(field string, uris []string) ([]string, error) {
+	if len(uris) > maxURIs {
+		return nil, badRedirect("%s: at most %d URIs", field, maxURIs)
+	}
+	seen := map[string]bool{}
+	for _, u := range uris {
+		if err := checkURI(u, true); err != nil {
+			return nil, badRedirect("%s: %v", field, err)
+		}
+		if seen[u] {
+			return nil, badRedirect("%s: %q is listed twice", field, u)
+		}
+		seen[u] = true
+	}
+	return slices.Clone(uris), nil
+}
+
+// checkWebURI validates logo_uri and client_uri: pages a person's browser
+// will load, so https (or loopback http) only.
+func checkWebURI(u string) error { return checkURI(u, false) }
+
+func checkURI(raw string, redirect bool) error {
+	if raw == "" {
+		return errors.New("empty URI")
+	}
+	if len(raw) > maxURILen {
+		return fmt.Errorf("URI longer than %d bytes", maxURILen)
+	}
+	if strings.ContainsFunc(raw, isSpaceOrControl) {
+		return fmt.Errorf("%q contains whitespace or control characters", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a valid URI", raw)
+	}
+	if !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URI with a host", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q must not contain credentials", raw)
+	}
+	if redirect && (u.Fragment != "" || strings.Contains(raw, "#")) {
+		return fmt.Errorf("%q must not contain a fragment (RFC 6749 §3.1.2)", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Hostname() == "" {
+			return fmt.Errorf("%q has an empty host", raw)
+		}
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%q must use https (http is allowed only for 127.0.0.1, [::1] and localhost, RFC 8252 §7.3)", raw)
+	default:
+		return fmt.Errorf("%q must use https", raw)
+	}
+}
+
+// isLoopback: the loopback hosts RFC 8252 §7.3 and §8.3 name. Only these
+// spellings, not all of 127.0.0.0/8, so what is registered is what the
+// OP compares.
+func isLoopback(host string) bool {
+	switch host {
+	case "127.0.0.1", "::1", "localhost":
+		return true
+	}
+	return false
+}
+
+func isSpaceOrControl(r rune) bool {
+	return r <= ' ' || (r >= 0x7f && r < 0xa0)
+}
+
+// checkText validates a free-text field shown to people: required, at
+// most max characters, no control characters (they would rewrite a
+// terminal or a log line).
+func checkText(field, s string, max int) error {
+	if s == "" {
+		return fmt.Errorf("%s is required", field)
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return fmt.Errorf("%s is longer than %d characters", field, max)
+	}
+	if hasControl(s) {
+		return fmt.Errorf("%s contains control characters", field)
+	}
+	return nil
+}
+
+func (a *api) createClient(w http.ResponseWriter, r *http.Request) {
+	var req clientRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	c, err := newClient(&req)
+	if err != nil {
+		code, desc := "invalid_client_metadata", err.Error()
+		var me *metadataError
+		if errors.As(err, &me) {
+			code, desc = me.code, me.desc
+		}
+		writeError(w, http.StatusBadRequest, code, desc)
+		return
+	}
+	if c.ID == "" {
+		c.ID = storage.NewSecret(16)
+	}
+	var secret string
+	if c.Type == storage.ClientConfidential {
+		// 256 random bits, stored only as SHA-256 (storage.Hash).
+		secret = storage.NewSecret(32)
+		c.SecretHash = storage.Hash(secret)
+	}
+	c.CreatedAt = a.now().UTC()
+	switch err := a.store.CreateClient(r.Context(), c); {
+	case errors.Is(err, storage.ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("client_id %q already exists", c.ID))
+		return
+	case err != nil:
+		a.storageError(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "admin: client created", "client_id", c.ID, "type", string(c.Type), "first_party", c.FirstParty, "admin", actor(r.Context()))
+	writeJSON(w, http.StatusCreated, toClientJSON(c, secret))
+}
+
+func (a *api) listClients(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.store.ListClients(r.Context())
+	if err != nil {
+		a.storageError(w, r, err)
+		return
+	}
+	out := make([]clientJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, toClientJSON(c, ""))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clients": out})
+}
+
+func (a *api) getClient(w http.ResponseWriter, r *http.Request) {
+	c, ok := a.loadClient(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, toClientJSON(c, ""))
+}
+
+func (a *api) loadClient(w http.ResponseWriter, r *http.Request) (*storage.Client, bool) {
+	id := r.PathValue("id")
+	c, err := a.store.Client(r.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such client")
+		return nil, false
+	case err != nil:
+		a.storageError(w, r, err)
+		return nil, false
+	}
+	return c, true
+}
+
+func (a *api) deleteClient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	switch err := a.store.DeleteClient(r.Context(), id); {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such client")
+		return
+	case err != nil:
+		a.storageError(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "admin: client deleted", "client_id", id, "admin", actor(r.Context()))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateClientSecret replaces a confidential client's secret. The old
+// secret stops working at once: only the new hash is stored.
+func (a *api) rotateClientSecret(w http.ResponseWriter, r *http.Request) {
+	c, ok := a.loadClient(w, r)
+	if !ok {
+		return
+	}
+	if c.Type != storage.ClientConfidential {
+		writeError(w, http.StatusBadRequest, "invalid_request", "public clients have no secret to rotate")
+		return
+	}
+	secret := storage.NewSecret(32)
+	switch err := a.store.SetClientSecretHash(r.Context(), c.ID, storage.Hash(secret)); {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such client")
+		return
+	case err != nil:
+		a.storageError(w, r, err)
+		return
+	}
+	c.SecretHash = storage.Hash(secret)
+	a.log.InfoContext(r.Context(), "admin: client secret rotated", "client_id", c.ID, "admin", actor(r.Context()))
+	writeJSON(w, http.StatusOK, toClientJSON(c, secret))
+}
+
+// hasControl reports whether s contains a C0 or C1 control character.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}

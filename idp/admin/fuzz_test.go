@@ -1,0 +1,78 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzRedirectURI checks that whatever checkURI accepts as a redirect URI
+// is absolute, https or loopback http, without fragment or credentials.
+func FuzzRedirectURI(f *testing.F) {
+	for _, s := range []string{
+		"https://rp.example/cb", "http://127.0.0.1:8080/cb", "http://[::1]/cb", "http://localhost/cb",
+		"http://rp.example/cb", "https://rp.example/cb#frag", "https://u:p@rp.example/", "https:///x",
+		"javascript:alert(1)", "HTTPS://RP.EXAMPLE/", "http://127.0.0.1.nip.io/", "http://[::1%25eth0]/",
+		"https://rp.example/%zz", "//rp.example/cb", "https://:443/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if checkURI(raw, true) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", raw, err)
+		}
+		if strings.Contains(raw, "#") || u.User != nil || u.Hostname() == "" {
+			t.Fatalf("accepted %q: fragment, credentials or no host", raw)
+		}
+		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			t.Fatalf("accepted %q: scheme %q on host %q", raw, u.Scheme, u.Hostname())
+		}
+	})
+}
+
+// FuzzClientRequest feeds arbitrary JSON through the creation path's
+// decoding and validation: never a panic, and an accepted client has a
+// name, a known type and grants, and a redirect URI when it may use the
+// code flow.
+func FuzzClientRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"n"}`,
+		`{"name":"n","type":"public","redirect_uris":["http://localhost/cb"],"grant_types":["authorization_code"]}`,
+		`{"name":"n","grant_types":["authorization_code"]}`,
+		`{"client_id":"abc","name":"n","logo_uri":"https://a.example/l.png","access_token_type":"jwt"}`,
+		`{"name":"n","redirect_uris":null,"grant_types":[]}`,
+		`null`, `[]`, `{"name":1}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var req clientRequest
+		if json.Unmarshal([]byte(body), &req) != nil {
+			return
+		}
+		c, err := newClient(&req)
+		if err != nil {
+			if _, ok := err.(*metadataError); !ok {
+				t.Fatalf("error %v is not a metadataError", err)
+			}
+			return
+		}
+		if c.Name == "" || (c.Type != "confidential" && c.Type != "public") || len(c.GrantTypes) == 0 {
+			t.Fatalf("accepted %+v", c)
+		}
+		if slices.Contains(c.GrantTypes, grantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+			t.Fatalf("accepted the code flow without a redirect URI: %+v", c)
+		}
+		for _, u := range c.RedirectURIs {
+			if checkURI(u, true) != nil {
+				t.Fatalf("accepted a bad redirect URI %q", u)
+			}
+		}
+	})
+}
