@@ -76,7 +76,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 // more than once (RFC 6749 §3.1, §3.2: parameters MUST NOT be included
 // more than once), including once in the query and once in the body.
 func checkParams(r *http.Request) error {
-	if isForm(r) {
+	if isForm(r) && !jsonAPI(r.URL.Path) {
 		if err := r.ParseForm(); err != nil {
 			return oauth.New(oauth.InvalidRequest, "malformed form body")
 		}
@@ -118,6 +118,12 @@ func safeName(k string) string {
 		}
 		return r
 	}, k)
+}
+
+// jsonAPI reports whether path takes a JSON body (the phone and account
+// APIs): its body is never parsed as a form, whatever Content-Type says.
+func jsonAPI(path string) bool {
+	return path == "/qr/scan" || path == "/qr/confirm" || path == "/qr/deny" || strings.HasPrefix(path, "/account/")
 }
 
 func isForm(r *http.Request) bool {

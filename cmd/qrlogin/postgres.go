@@ -2,13 +2,46 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/base64"
+	"fmt"
 	"log/slog"
 
 	"github.com/qrlogin/qrlogin/storage"
+	"github.com/qrlogin/qrlogin/storage/postgres"
 )
 
-// openPostgres opens the PostgreSQL store and applies pending migrations.
+// openPostgres opens the PostgreSQL store and applies pending migrations
+// (under an advisory lock: several instances may start at once).
 func openPostgres(ctx context.Context, url, keyEncryptionKey string, log *slog.Logger) (storage.Store, error) {
-	return nil, errors.New("PostgreSQL support is being wired in")
+	key, err := decodeKey(keyEncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	s, err := postgres.Open(ctx, postgres.Config{URL: url, KeyEncryptionKey: key, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrating: %w", err)
+	}
+	for _, name := range applied {
+		log.Info("applied migration", "file", name)
+	}
+	return s, nil
+}
+
+// decodeKey reads the 32-byte key that encrypts signing keys and shared
+// secrets at rest; every instance on one database needs the same one.
+func decodeKey(v string) ([]byte, error) {
+	if v == "" {
+		return nil, fmt.Errorf("%w: --key-encryption-key (QRLOGIN_KEY_ENCRYPTION_KEY) is required with a database; make one with: openssl rand -base64 32", errUsage)
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(v); err == nil && len(k) == 32 {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: --key-encryption-key must be 32 bytes in base64", errUsage)
 }

@@ -183,7 +183,9 @@ func TestRoundTrips(t *testing.T) {
 			if err := st.run(l); err != nil {
 				t.Fatalf("%s: %v", st.name, err)
 			}
-			if got := writes.Load() - before; round == 1 && got != st.want {
+			got := writes.Load() - before
+			t.Logf("round %d, %s: %d round trips", round, st.name, got)
+			if round == 1 && got != st.want {
 				t.Errorf("%s: %d round trips, want %d", st.name, got, st.want)
 			}
 		}
@@ -327,5 +329,33 @@ func TestSecretIsTheSameOnEveryInstance(t *testing.T) {
 		if !bytes.Equal(got[i], got[0]) {
 			t.Fatalf("caller %d got another secret than caller 0", i)
 		}
+	}
+}
+
+func TestCloseEndsTheListenConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	s, err := postgres.Open(ctx, postgres.Config{URL: url, KeyEncryptionKey: pgtest.KeyEncryptionKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := newPool(t, url)
+	count := func() (n int) {
+		admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1
+			AND datname = current_database()`, postgres.ListenAppName).Scan(&n)
+		return n
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d listen connections while open, want 1", n)
+	}
+	s.Close()
+	// The server notices the disconnect asynchronously.
+	deadline := time.Now().Add(wakeWithin)
+	for count() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listen connection outlived Close")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/qrlogin/qrlogin/storage/postgres/pgtest"
+)
+
+func TestMigrateCommand(t *testing.T) {
+	url := pgtest.NewEmptyDatabase(t)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		stdout  string
+		wantErr error
+	}{
+		{"the first run applies every migration", []string{"--database-url", url}, nil, "applied 0001_init.sql\n", nil},
+		{"the environment supplies the URL, and a second run applies nothing", nil,
+			map[string]string{"QRLOGIN_DATABASE_URL": url}, "database schema is up to date\n", nil},
+		{"no URL is a usage error", nil, nil, "", errUsage},
+		{"an argument is a usage error", []string{"--database-url", url, "extra"}, nil, "", errUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), append([]string{"migrate"}, tt.args...),
+				func(k string) string { return tt.env[k] }, &stdout, &stderr)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if !strings.HasPrefix(stdout.String(), tt.stdout) {
+				t.Errorf("stdout %q, want it to start with %q", stdout.String(), tt.stdout)
+			}
+		})
+	}
+}
