@@ -67,8 +67,10 @@ type pageData struct {
 	Error         string
 	Client        string
 	AuthRequestID string
+	Return        string
 	CSRF          string
 	Username      string
+	QR            *pageQR
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, page string, data any) {
@@ -84,21 +86,52 @@ func (s *Server) errorPage(w http.ResponseWriter, status int, msg string) {
 	s.render(w, status, "error.html", pageData{Title: "Something went wrong", Error: msg})
 }
 
-// handleLoginPage shows the password form for an authorization request.
+// handleLoginPage shows the login page: for an authorization request, the
+// QR to scan and the password form; for the phone browser (return=…), the
+// password form alone. Reloading it after the phone confirmed continues
+// the flow, so it works without JavaScript.
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("id")
-	a, err := s.store.AuthRequest(r.Context(), id, s.cfg.Now())
+	q := r.URL.Query()
+	sess := s.session(r)
+	if q.Get("id") == "" {
+		ret := q.Get("return")
+		if !validReturn(ret) {
+			s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown. Go back to the application and start again.")
+			return
+		}
+		data := pageData{Title: "Sign in", Return: ret, CSRF: csrfToken(sess)}
+		if err := sess.Save(r, w); err != nil {
+			s.errorPage(w, http.StatusInternalServerError, "could not start a session")
+			return
+		}
+		s.render(w, http.StatusOK, "login.html", data)
+		return
+	}
+	a, err := s.store.AuthRequest(r.Context(), q.Get("id"), s.cfg.Now())
 	if err != nil {
 		s.loginRequestError(w, err)
 		return
 	}
-	sess := s.session(r)
-	data := pageData{Title: "Sign in", AuthRequestID: a.ID, CSRF: csrfToken(sess), Client: s.clientName(r, a.ClientID)}
+	if a.Done {
+		http.Redirect(w, r, s.legacy.AuthCallbackURL()(r.Context(), a.ID), http.StatusSeeOther)
+		return
+	}
+	qr, next, err := s.loginQR(r.Context(), r, sess, a, q.Get("new") == "1")
+	if err != nil {
+		s.loginRequestError(w, err)
+		return
+	}
+	csrf := csrfToken(sess)
 	if err := sess.Save(r, w); err != nil {
 		s.errorPage(w, http.StatusInternalServerError, "could not start a session")
 		return
 	}
-	s.render(w, http.StatusOK, "login.html", data)
+	if next != "" {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", AuthRequestID: a.ID, CSRF: csrf,
+		Client: s.clientName(r, a.ClientID), QR: qr})
 }
 
 func (s *Server) loginRequestError(w http.ResponseWriter, err error) {
@@ -117,19 +150,26 @@ func (s *Server) clientName(r *http.Request, id string) string {
 	return c.Name
 }
 
-// handleLogin checks username and password, completes the authorization
-// request and continues to zitadel's callback, which redirects to the
-// client with its code.
+// handleLogin checks username and password. For an authorization
+// request it completes it and continues to zitadel's callback, which
+// redirects to the client with its code; for the phone browser it returns
+// to the confirm page it came from.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
 	if !checkCSRF(sess, r.PostForm.Get("csrf")) {
 		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
 		return
 	}
-	id := r.PostForm.Get("id")
-	a, err := s.store.AuthRequest(r.Context(), id, s.cfg.Now())
-	if err != nil {
-		s.loginRequestError(w, err)
+	var a *storage.AuthRequest
+	ret := r.PostForm.Get("return")
+	if ret == "" || r.PostForm.Get("id") != "" {
+		var err error
+		if a, err = s.store.AuthRequest(r.Context(), r.PostForm.Get("id"), s.cfg.Now()); err != nil {
+			s.loginRequestError(w, err)
+			return
+		}
+	} else if !validReturn(ret) {
+		s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown.")
 		return
 	}
 	if err := s.rateLimit("login:" + clientIP(r)); err != nil {
@@ -143,18 +183,32 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
 			return
 		}
-		s.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Error: "Wrong username or password.",
-			AuthRequestID: a.ID, CSRF: csrfToken(sess), Username: username, Client: s.clientName(r, a.ClientID)})
+		data := pageData{Title: "Sign in", Error: "Wrong username or password.", Return: ret, CSRF: csrfToken(sess), Username: username}
+		if a != nil {
+			data.AuthRequestID, data.Client = a.ID, s.clientName(r, a.ClientID)
+			if qr, _, qerr := s.loginQR(r.Context(), r, sess, a, false); qerr == nil {
+				data.QR = qr
+			}
+		}
+		_ = sess.Save(r, w)
+		s.render(w, http.StatusUnauthorized, "login.html", data)
 		return
 	}
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
-	if err := s.store.CompleteAuthRequest(r.Context(), a.ID, u.ID, now, []string{amrPwd}); err != nil {
-		s.loginRequestError(w, err)
-		return
+	if a != nil {
+		if err := s.store.CompleteAuthRequest(r.Context(), a.ID, u.ID, now, []string{amrPwd}); err != nil {
+			s.loginRequestError(w, err)
+			return
+		}
 	}
 	renew(sess, u.ID, now)
 	if err := sess.Save(r, w); err != nil {
 		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		return
+	}
+	if a == nil {
+		s.log.Info("password login", "sub", u.ID)
+		http.Redirect(w, r, ret, http.StatusSeeOther)
 		return
 	}
 	s.log.Info("password login", "sub", u.ID, "client_id", a.ClientID)
@@ -183,11 +237,4 @@ func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.U
 		return nil, errBadCredentials
 	}
 	return u, nil
-}
-
-// handleDevicePage is where a typed user code or a phone camera lands.
-// Confirming in the browser arrives with the hosted QR pages; until then
-// the page says so, with the same security headers as every page.
-func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "device.html", pageData{Title: "Confirm sign-in"})
 }

@@ -20,7 +20,8 @@ const MaxBody = 64 << 10
 
 // contentSecurityPolicy: no framing anywhere (clickjacking of the confirm
 // and login pages), only same-origin scripts and styles, QR images inline.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+// Client logos are shown from their https URLs.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 // middleware wraps every route: panics become a logged 500, every answer

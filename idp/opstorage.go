@@ -32,7 +32,9 @@ const (
 )
 
 // opStorage adapts storage.Store to zitadel's op.Storage. It is the only
-// place that knows both vocabularies.
+// place that knows both vocabularies. Store failures leave through
+// errStore, so an unreachable database is a 503 on zitadel's endpoints as
+// on qrlogin's own, never a 500.
 type opStorage struct {
 	store storage.Store
 	keys  *Keys
@@ -133,7 +135,7 @@ func (o *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, notFound{fmt.Errorf("client not found")}
 		}
-		return nil, err
+		return nil, errStore(err)
 	}
 	return &client{c: c, cfg: o.cfg}, nil
 }
@@ -145,7 +147,7 @@ func (o *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 	c, err := o.store.Client(ctx, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			return err
+			return errStore(err)
 		}
 		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
@@ -222,7 +224,7 @@ func (o *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		}
 	}
 	if err := o.store.CreateAuthRequest(ctx, a); err != nil {
-		return nil, err
+		return nil, errStore(err)
 	}
 	return &authRequest{a}, nil
 }
@@ -234,7 +236,7 @@ func (o *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, notFound{errors.New("auth request not found")}
 		}
-		return nil, err
+		return nil, errStore(err)
 	}
 	return &authRequest{a}, nil
 }
@@ -248,14 +250,14 @@ func (o *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, notFound{errors.New("code not found")}
 		}
-		return nil, err
+		return nil, errStore(err)
 	}
 	return &authRequest{a}, nil
 }
 
 // SaveAuthCode implements op.AuthStorage: only the code's hash is kept.
 func (o *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return o.store.SaveAuthCode(ctx, id, storage.Hash(code))
+	return errStore(o.store.SaveAuthCode(ctx, id, storage.Hash(code)))
 }
 
 // DeleteAuthRequest implements op.AuthStorage.
@@ -264,7 +266,7 @@ func (o *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
-	return err
+	return errStore(err)
 }
 
 // --- tokens ----------------------------------------------------------------
@@ -365,7 +367,7 @@ func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	}
 	t := o.newAccessToken(req, origin.sessionID(), "")
 	if err := o.store.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, errStore(err)
 	}
 	if q, ok := req.(*qrTokenRequest); ok {
 		q.minted(t.ID, "")
@@ -402,23 +404,23 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	if current == "" {
 		if err := o.store.CreateRefreshToken(ctx, rt); err != nil {
-			return "", "", time.Time{}, err
+			return "", "", time.Time{}, errStore(err)
 		}
 	} else {
 		err := o.store.RotateRefreshToken(ctx, storage.Hash(current), rt, now)
 		if errors.Is(err, storage.ErrConflict) {
 			if rerr := o.store.RevokeSession(ctx, origin.sessionID()); rerr != nil {
-				return "", "", time.Time{}, rerr
+				return "", "", time.Time{}, errStore(rerr)
 			}
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
 		}
 		if err != nil {
-			return "", "", time.Time{}, err
+			return "", "", time.Time{}, errStore(err)
 		}
 	}
 	at := o.newAccessToken(req, origin.sessionID(), rt.ID)
 	if err := o.store.CreateAccessToken(ctx, at); err != nil {
-		return "", "", time.Time{}, err
+		return "", "", time.Time{}, errStore(err)
 	}
 	if q, ok := req.(*qrTokenRequest); ok {
 		q.minted(at.ID, rt.ID)
@@ -435,11 +437,11 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, op.ErrInvalidRefreshToken
 		}
-		return nil, err
+		return nil, errStore(err)
 	}
 	if !t.RotatedAt.IsZero() && !t.Revoked {
 		if err := o.store.RevokeSession(ctx, t.SessionID); err != nil {
-			return nil, err
+			return nil, errStore(err)
 		}
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
 	}
@@ -451,7 +453,7 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 
 // TerminateSession implements op.AuthStorage (end_session).
 func (o *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
-	return o.store.RevokeUserClientSessions(ctx, userID, clientID)
+	return errStore(o.store.RevokeUserClientSessions(ctx, userID, clientID))
 }
 
 // RevokeToken implements op.AuthStorage (RFC 7009). A client may revoke
@@ -460,6 +462,9 @@ func (o *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	if userID != "" { // an access token ID
 		t, err := o.store.AccessToken(ctx, tokenOrID, o.now())
+		if isUnavailable(err) {
+			return errRevokeUnavailable(err)
+		}
 		if err != nil {
 			return nil // RFC 7009 §2.2: unknown tokens are not an error
 		}
@@ -467,11 +472,14 @@ func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 		}
 		if err := o.store.RevokeAccessToken(ctx, t.ID); err != nil {
-			return oidc.ErrServerError()
+			return oidc.ErrServerError().WithParent(errStore(err))
 		}
 		return nil
 	}
 	t, err := o.store.RefreshTokenByHash(ctx, storage.Hash(tokenOrID))
+	if isUnavailable(err) {
+		return errRevokeUnavailable(err)
+	}
 	if err != nil {
 		return nil
 	}
@@ -479,14 +487,26 @@ func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 	}
 	if err := o.store.RevokeSession(ctx, t.SessionID); err != nil {
-		return oidc.ErrServerError()
+		return oidc.ErrServerError().WithParent(errStore(err))
 	}
 	return nil
+}
+
+// errRevokeUnavailable: while the store is unreachable a revocation must
+// fail rather than report success for a token it could not even look up
+// (RFC 7009 §2.2 treats only unknown tokens as success). zitadel's
+// RevocationError answers every server_error with 500; only an override
+// of Revocation could make it a 503.
+func errRevokeUnavailable(err error) *oidc.Error {
+	return oidc.ErrServerError().WithDescription("temporarily unavailable").WithParent(errStore(err))
 }
 
 // GetRefreshTokenInfo implements op.AuthStorage.
 func (o *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	t, err := o.store.RefreshTokenByHash(ctx, storage.Hash(token))
+	if isUnavailable(err) {
+		return "", "", errStore(err) // not "invalid": zitadel would then try it as an access token
+	}
 	if err != nil || t.ClientID != clientID {
 		return "", "", op.ErrInvalidRefreshToken
 	}
@@ -520,7 +540,7 @@ func (o *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject string, scopes []string) error {
 	u, err := o.store.User(ctx, subject)
 	if err != nil {
-		return err
+		return errStore(err)
 	}
 	info.Subject = u.ID
 	for _, s := range scopes {
@@ -540,6 +560,9 @@ func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject s
 // still be live, so a revoked token stops working at once.
 func (o *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
 	t, err := o.store.AccessToken(ctx, tokenID, o.now())
+	if isUnavailable(err) {
+		return errStore(err)
+	}
 	if err != nil || t.Subject != subject {
 		return errors.New("token is not active")
 	}
@@ -551,6 +574,9 @@ func (o *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 // token is reported inactive (§2.2 leaves the policy to the server).
 func (o *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
 	t, err := o.store.AccessToken(ctx, tokenID, o.now())
+	if isUnavailable(err) {
+		return errStore(err)
+	}
 	if err != nil || t.Subject != subject || !slices.Contains(t.Audience, clientID) {
 		return errors.New("token is not active")
 	}
@@ -585,5 +611,7 @@ func (o *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) 
 	return nil, errors.New("jwt profile not supported")
 }
 
-// Health implements op.Storage (/ready).
-func (o *opStorage) Health(ctx context.Context) error { return o.store.Ping(ctx) }
+// Health implements op.Storage (/ready). An unreachable store is a 503:
+// zitadel's Ready keeps a StatusError it finds and defaults to 500 only
+// for other errors.
+func (o *opStorage) Health(ctx context.Context) error { return errStore(o.store.Ping(ctx)) }

@@ -19,8 +19,8 @@ type limiter struct {
 	m  map[string]*rate.Limiter
 }
 
-func newLimiter(rps float64, now func() time.Time) *limiter {
-	return &limiter{rps: rate.Limit(rps), burst: max(1, int(2*rps)), now: now, m: map[string]*rate.Limiter{}}
+func newLimiter(rps float64, burst int, now func() time.Time) *limiter {
+	return &limiter{rps: rate.Limit(rps), burst: burst, now: now, m: map[string]*rate.Limiter{}}
 }
 
 // allow reports whether key may make a request now, and if not how many

@@ -44,6 +44,7 @@ type Server struct {
 	sessions *sessions.CookieStore
 	clients  *clientCache
 	limiter  *limiter
+	guesses  *limiter // typed user codes: a few per minute
 	pages    *template.Template
 	handler  http.Handler
 	log      *slog.Logger
@@ -101,7 +102,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
-	s.limiter = newLimiter(cfg.RateLimit, cfg.Now)
+	s.limiter = newLimiter(cfg.RateLimit, max(1, int(2*cfg.RateLimit)), cfg.Now)
+	s.guesses = newLimiter(0.1, 5, cfg.Now) // 5 at once, then one per 10 s
+	if cfg.RateLimit < 0 {
+		s.guesses = s.limiter
+	}
 	if s.pages, err = templates.Parse(); err != nil {
 		return nil, err
 	}
@@ -176,8 +181,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /account/notifications/{id}/revoke", s.handleRevokeSession)
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("GET /login/status", s.handleLoginStatus)
+	mux.HandleFunc("POST /login/qr", s.handleLoginNewQR)
 	mux.HandleFunc("GET /device", s.handleDevicePage)
-	mux.HandleFunc("GET /q/{qr_id}", s.handleDevicePage)
+	mux.HandleFunc("POST /device", s.handleDevice)
+	mux.HandleFunc("GET /q/{qr_id}", s.handleQRPage)
+	mux.HandleFunc("POST /q/decide", s.handleDecidePage)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
 	mux.Handle("/", s.oidc)
 	return s.middleware(mux)

@@ -1,0 +1,450 @@
+package idp
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// QR login inside the authorization code flow (SPEC §2.5) and the phone
+// browser path (SPEC §2.4).
+//
+// The hosted login page shows a QR for its authorization request. Which QR
+// login belongs to which page is kept in the browser's session cookie
+// (encrypted and signed): the live status endpoint finds the login through
+// the cookie, never through an identifier in the URL, so knowing an
+// authorization request id gives nothing.
+
+// qrBinding is the session's record of the QR shown for one authorization
+// request: the login's row id and its qr_id (needed to redraw the QR; the
+// store keeps only its hash).
+type qrBinding struct {
+	loginID string
+	qrID    string
+}
+
+const bindingPrefix = "qr:"
+
+func binding(sess *sessions.Session, authRequestID string) *qrBinding {
+	v, _ := sess.Values[bindingPrefix+authRequestID].(string)
+	login, qr, ok := strings.Cut(v, " ")
+	if !ok {
+		return nil
+	}
+	return &qrBinding{loginID: login, qrID: qr}
+}
+
+// setBinding records b, keeping at most a few bindings so the cookie stays
+// small when a browser opens many login pages.
+func setBinding(sess *sessions.Session, authRequestID string, b qrBinding) {
+	n := 0
+	for k := range sess.Values {
+		if s, ok := k.(string); ok && strings.HasPrefix(s, bindingPrefix) {
+			n++
+			if n >= 4 {
+				delete(sess.Values, k)
+			}
+		}
+	}
+	sess.Values[bindingPrefix+authRequestID] = b.loginID + " " + b.qrID
+}
+
+// pageQR is what the login page shows of its QR.
+type pageQR struct {
+	Image     template.URL // data: URI of the PNG
+	UserCode  string
+	Status    string
+	Message   string
+	Renew     bool
+	StatusURL string
+	NewURL    string
+	RenewURL  string
+	ReloadURL string
+}
+
+var statusMessages = map[storage.Status]string{
+	storage.StatusPending: "Waiting for your phone to scan…",
+	storage.StatusScanned: "Scanned — confirm on your phone",
+	storage.StatusDenied:  "Denied on the phone.",
+}
+
+// loginQR returns the QR for the page of authorization request a, making
+// a new QR login when there is none, it expired, or fresh is set. When the
+// bound login was confirmed it finishes the authorization request instead
+// and returns where to continue.
+func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, fresh bool) (*pageQR, string, error) {
+	b := binding(sess, a.ID)
+	if b != nil && !fresh {
+		l, err := s.store.QRLogin(ctx, b.loginID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, "", err
+		}
+		if err == nil && l.AuthRequestID == a.ID {
+			switch st := l.StatusAt(s.cfg.Now()); st {
+			case storage.StatusConfirmed, storage.StatusRedeemed:
+				next, err := s.finishQR(ctx, r, sess, a, l)
+				return nil, next, err
+			case storage.StatusPending, storage.StatusScanned, storage.StatusDenied:
+				q, err := s.pageQR(a, b.qrID, l, st)
+				return q, "", err
+			}
+		}
+	}
+	started, err := s.qr.Start(ctx, grants.StartRequest{
+		ClientID: a.ClientID, Scopes: a.Scopes, Nonce: a.Nonce, AuthRequestID: a.ID,
+		RequesterIP: clientIP(r), RequesterUserAgent: truncate(r.UserAgent(), 512),
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	setBinding(sess, a.ID, qrBinding{loginID: started.Login.ID, qrID: started.QRID})
+	q, err := s.pageQR(a, started.QRID, started.Login, storage.StatusPending)
+	return q, "", err
+}
+
+func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin, st storage.Status) (*pageQR, error) {
+	png, err := qrPNG(s.qr.VerificationURIComplete(qrID))
+	if err != nil {
+		return nil, err
+	}
+	id := url.QueryEscape(a.ID)
+	return &pageQR{
+		Image:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		UserCode:  grants.FormatUserCode(l.UserCode),
+		Status:    st.String(),
+		Message:   statusMessages[st],
+		Renew:     st == storage.StatusDenied,
+		StatusURL: "/login/status?id=" + id,
+		NewURL:    "/login/qr?id=" + id,
+		RenewURL:  "/login?id=" + id + "&new=1",
+		ReloadURL: "/login?id=" + id,
+	}, nil
+}
+
+// finishQR completes authorization request a with the user who confirmed
+// QR login l and returns zitadel's callback URL, which issues the code.
+// The redeem makes it happen once; a reload after it (or a second tab)
+// finds the request already done by the same user and continues too.
+func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, l *storage.QRLogin) (string, error) {
+	if l.Status == storage.StatusConfirmed {
+		if _, err := s.qr.Redeem(ctx, l.ID, clientIP(r)); err != nil {
+			var oe *oauth.Error
+			if !errors.As(err, &oe) {
+				return "", err
+			}
+		}
+	}
+	err := s.store.CompleteAuthRequest(ctx, a.ID, l.Subject, l.DecidedAt, []string{amrQR})
+	if errors.Is(err, storage.ErrConflict) {
+		cur, rerr := s.store.AuthRequest(ctx, a.ID, s.cfg.Now())
+		if rerr != nil || !cur.Done || cur.Subject != l.Subject {
+			return "", errors.New("idp: authorization request completed by someone else")
+		}
+	} else if err != nil {
+		return "", err
+	}
+	// The PC's browser now has a session of the user who confirmed.
+	renew(sess, l.Subject, s.cfg.Now())
+	s.log.Info("qr login", "sub", l.Subject, "client_id", a.ClientID)
+	return s.legacy.AuthCallbackURL()(ctx, a.ID), nil
+}
+
+// handleLoginStatus is the login page's live status: a long-poll bound to
+// the session cookie. It answers when the status differs from since, or
+// after 25 s; a confirmation finishes the request and says where to go.
+func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	sess := s.session(r)
+	a, err := s.store.AuthRequest(ctx, q.Get("id"), s.cfg.Now())
+	b := binding(sess, q.Get("id"))
+	if err != nil || b == nil {
+		if e := storeErr(err); e != nil {
+			oauth.WriteError(w, s.log, e)
+			return
+		}
+		oauth.WriteError(w, s.log, oauth.New("not_found", "no QR login on this page").WithStatus(http.StatusNotFound))
+		return
+	}
+	since := storage.ParseStatus(q.Get("since"))
+	ch, cancel := s.store.SubscribeQRLogin(b.loginID)
+	defer cancel()
+	deadline := time.NewTimer(25 * time.Second)
+	defer deadline.Stop()
+	for {
+		l, err := s.store.QRLogin(ctx, b.loginID)
+		if err != nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
+		st := l.StatusAt(s.cfg.Now())
+		if st == storage.StatusConfirmed || st == storage.StatusRedeemed {
+			next, err := s.finishQR(ctx, r, sess, a, l)
+			if err != nil {
+				oauth.WriteError(w, s.log, s.mapErr(err))
+				return
+			}
+			if err := sess.Save(r, w); err != nil {
+				oauth.WriteError(w, s.log, err)
+				return
+			}
+			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": storage.StatusConfirmed.String(), "redirect": next})
+			return
+		}
+		if st != since {
+			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
+			return
+		}
+		expiry := time.NewTimer(time.Until(l.ExpiresAt) + 10*time.Millisecond)
+		select {
+		case <-ch:
+		case <-expiry.C:
+		case <-deadline.C:
+			expiry.Stop()
+			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
+			return
+		case <-ctx.Done():
+			expiry.Stop()
+			return
+		}
+		expiry.Stop()
+	}
+}
+
+// handleLoginNewQR replaces the page's QR (after expiry or denial) without
+// reloading the page. CSRF token in the X-CSRF-Token header.
+func (s *Server) handleLoginNewQR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := s.session(r)
+	if !checkCSRF(sess, r.Header.Get("X-CSRF-Token")) {
+		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "missing or wrong CSRF token").WithStatus(http.StatusForbidden))
+		return
+	}
+	a, err := s.store.AuthRequest(ctx, r.URL.Query().Get("id"), s.cfg.Now())
+	if err != nil {
+		if e := storeErr(err); e != nil {
+			oauth.WriteError(w, s.log, e)
+			return
+		}
+		oauth.WriteError(w, s.log, oauth.New("not_found", "unknown or expired sign-in request").WithStatus(http.StatusNotFound))
+		return
+	}
+	if err := s.rateLimit("ip:" + clientIP(r)); err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	q, _, err := s.loginQR(ctx, r, sess, a, true)
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	if err := sess.Save(r, w); err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, map[string]string{"qr_image": string(q.Image), "user_code": q.UserCode, "status": q.Status})
+}
+
+// --- phone browser path (SPEC §2.4) -----------------------------------------
+
+// returnPath matches where a login without an authorization request may
+// send the browser back to: only this site's confirm pages, so /login is
+// no open redirect.
+var returnPath = regexp.MustCompile(`^/(q/[A-Za-z0-9_-]{22}|device)$`)
+
+func validReturn(p string) bool { return returnPath.MatchString(p) }
+
+// sessionSubject is the signed-in user of the browser, if any.
+func sessionSubject(sess *sessions.Session) string {
+	sub, _ := sess.Values[keySubject].(string)
+	return sub
+}
+
+// confirmView is the confirm screen: the same facts the app shows.
+type confirmView struct {
+	Ticket         string
+	ClientName     string
+	LogoURI        string
+	ClientURI      string
+	UserCode       string
+	RequesterIP    string
+	RequesterUA    string
+	RequesterLabel string
+	CreatedAt      string
+	CreatedAtISO   string
+	Scopes         string
+}
+
+type confirmPage struct {
+	Title   string
+	CSRF    string
+	Confirm confirmView
+}
+
+// handleQRPage is what a phone's camera opens: after a login if needed,
+// the scan happens (the PC sees "scanned") and the confirm screen shows.
+func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
+	qrID := r.PathValue("qr_id")
+	sess := s.session(r)
+	sub := sessionSubject(sess)
+	if sub == "" {
+		if !validReturn("/q/" + qrID) {
+			s.errorPage(w, http.StatusNotFound, "This QR code is unknown or no longer valid.")
+			return
+		}
+		http.Redirect(w, r, "/login?return="+url.QueryEscape("/q/"+qrID), http.StatusSeeOther)
+		return
+	}
+	if err := s.rateLimit("scan:" + sub); err != nil {
+		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
+		return
+	}
+	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: sub, Payload: qrID, IP: clientIP(r)})
+	s.showConfirm(w, r, sess, res, err)
+}
+
+func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessions.Session, res *grants.ScanResult, err error) {
+	if err != nil {
+		s.scanErrorPage(w, err)
+		return
+	}
+	ans, err := s.scanAnswer(r.Context(), res)
+	if err != nil {
+		s.scanErrorPage(w, err)
+		return
+	}
+	label := "seen by qrlogin"
+	if ans.Requester.ReportedByClient {
+		label = "reported by " + ans.Client.Name
+	}
+	v := confirmView{
+		Ticket: ans.Ticket, ClientName: ans.Client.Name, ClientURI: ans.Client.ClientURI, UserCode: ans.UserCode,
+		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent, RequesterLabel: label,
+		CreatedAt: ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
+		Scopes: strings.Join(ans.Scopes, " "),
+	}
+	if strings.HasPrefix(ans.Client.LogoURI, "https://") {
+		v.LogoURI = ans.Client.LogoURI
+	}
+	data := confirmPage{Title: "Confirm sign-in", CSRF: csrfToken(sess), Confirm: v}
+	if err := sess.Save(r, w); err != nil {
+		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		return
+	}
+	s.render(w, http.StatusOK, "confirm.html", data)
+}
+
+// scanErrorPage shows the phone what went wrong, without more detail than
+// the phone API gives.
+func (s *Server) scanErrorPage(w http.ResponseWriter, err error) {
+	var e *oauth.Error
+	if !errors.As(s.mapErr(err), &e) {
+		s.log.Error("scan page", "err", err)
+		s.errorPage(w, http.StatusInternalServerError, "Something went wrong.")
+		return
+	}
+	msg := map[string]string{
+		oauth.QRNotFound:         "This QR code is unknown or no longer valid. Ask for a new one on the other screen.",
+		oauth.QRAlreadyScanned:   "Another account already scanned this QR code.",
+		oauth.QRAlreadyDecided:   "This sign-in was already decided.",
+		oauth.Forbidden:          "This sign-in belongs to another account.",
+		oauth.TemporarilyUnavail: "The service is temporarily unavailable. Try again in a moment.",
+		oauth.TooManyRequests:    "Too many attempts. Wait a moment and try again.",
+	}[e.Code]
+	if msg == "" {
+		msg = "This sign-in cannot continue."
+	}
+	s.errorPage(w, e.Status, msg)
+}
+
+// handleDecidePage confirms or denies from the confirm screen: a POST with
+// the session's CSRF token; the user is the session's, never the form's.
+func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	sub := sessionSubject(sess)
+	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
+		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Scan the QR code again.")
+		return
+	}
+	var confirm bool
+	switch r.PostForm.Get("action") {
+	case "confirm":
+		confirm = true
+	case "deny":
+	default:
+		s.errorPage(w, http.StatusBadRequest, "Choose Confirm or Deny.")
+		return
+	}
+	if _, err := s.decide(r.Context(), sub, r.PostForm.Get("ticket"), confirm, clientIP(r)); err != nil {
+		s.scanErrorPage(w, err)
+		return
+	}
+	msg := "Denied. Nobody was signed in."
+	if confirm {
+		msg = "Confirmed. You are signed in on the other screen."
+	}
+	s.render(w, http.StatusOK, "done.html", map[string]string{"Title": "Done", "Message": msg})
+}
+
+// handleDevicePage shows the form to type a user code.
+func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	if sessionSubject(sess) == "" {
+		http.Redirect(w, r, "/login?return=%2Fdevice", http.StatusSeeOther)
+		return
+	}
+	data := pageData{Title: "Enter the code", CSRF: csrfToken(sess)}
+	if err := sess.Save(r, w); err != nil {
+		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		return
+	}
+	s.render(w, http.StatusOK, "device.html", data)
+}
+
+// handleDevice takes a typed user code (RFC 8628 §3.3): case and dashes
+// do not matter; guesses are rate-limited per address and per account, as
+// the code space is only about 2^34.
+func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	sub := sessionSubject(sess)
+	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
+		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
+		return
+	}
+	for _, key := range []string{"device:ip:" + clientIP(r), "device:sub:" + sub} {
+		if ok, _ := s.guesses.allow(key); !ok {
+			s.render(w, http.StatusTooManyRequests, "device.html", pageData{Title: "Enter the code", CSRF: csrfToken(sess),
+				Error: "Too many attempts. Wait a minute and try again."})
+			return
+		}
+	}
+	code, ok := grants.NormalizeUserCode(r.PostForm.Get("user_code"))
+	var l *storage.QRLogin
+	var err error
+	if ok {
+		l, err = s.store.QRLoginByUserCode(r.Context(), code, s.cfg.Now())
+	}
+	if !ok || err != nil {
+		if e := storeErr(err); e != nil {
+			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
+			return
+		}
+		s.render(w, http.StatusBadRequest, "device.html", pageData{Title: "Enter the code", CSRF: csrfToken(sess),
+			Error: "That code is unknown or expired. Check it and try again."})
+		return
+	}
+	res, err := s.qr.ScanLogin(r.Context(), l, sub, clientIP(r))
+	s.showConfirm(w, r, sess, res, err)
+}
