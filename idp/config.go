@@ -31,6 +31,8 @@ type Config struct {
 	// KeyPublishDelay is how long a rotated key is published before it
 	// signs; default 10m.
 	KeyPublishDelay time.Duration
+	// AuditRetention is how long QR audit events are kept; default 90 days.
+	AuditRetention time.Duration
 	// ClientCacheTTL bounds how long a client (and its secret hash) is
 	// cached per instance, sparing polls a database round trip; default
 	// 5s. A deleted client or rotated secret takes effect within it.
@@ -78,6 +80,7 @@ func (c *Config) setDefaults() error {
 	def(&c.AuthRequestTTL, 10*time.Minute)
 	def(&c.KeyPublishDelay, 10*time.Minute)
 	def(&c.ClientCacheTTL, 5*time.Second)
+	def(&c.AuditRetention, 90*24*time.Hour)
 	if c.SigningAlg == "" {
 		c.SigningAlg = "RS256"
 	}

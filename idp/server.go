@@ -192,15 +192,37 @@ func (s *Server) routes() http.Handler {
 	return s.middleware(mux)
 }
 
-// Cleanup removes expired rows in bounded batches and retired keys. serve
-// runs it periodically; every instance may, the deletes are idempotent.
+// Cleanup removes expired rows and audit events past their retention, in
+// batches of cleanupBatch per kind, each a short statement of its own so
+// the hot paths never wait on it; it keeps going while batches come back
+// full (at a thousand logins a second, a minute leaves 60,000 rows), and
+// deletes retired keys. serve runs it every minute; every instance may,
+// the deletes are idempotent.
 func (s *Server) Cleanup(ctx context.Context) (int, error) {
-	n, err := s.store.DeleteExpired(ctx, s.cfg.Now().Add(-time.Minute), 1000)
-	if err != nil {
-		return n, err
+	total := 0
+	for _, del := range []func(context.Context, time.Time, int) (int, error){
+		func(ctx context.Context, now time.Time, n int) (int, error) {
+			return s.store.DeleteExpired(ctx, now.Add(-time.Minute), n)
+		},
+		func(ctx context.Context, now time.Time, n int) (int, error) {
+			return s.store.DeleteAuditEvents(ctx, now.Add(-s.cfg.AuditRetention), n)
+		},
+	} {
+		for range 1000 {
+			n, err := del(ctx, s.cfg.Now(), cleanupBatch)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < cleanupBatch {
+				break
+			}
+		}
 	}
-	return n, s.keys.DeleteRetired(ctx)
+	return total, s.keys.DeleteRetired(ctx)
 }
+
+const cleanupBatch = 1000
 
 // legacyServer is zitadel's LegacyServer with the parts qrlogin changes.
 type legacyServer struct {

@@ -46,8 +46,14 @@ type Store interface {
 	// backend gets the same bytes (cookie keys, token encryption key).
 	Secret(ctx context.Context, name string, generate func() []byte) ([]byte, error)
 	// DeleteExpired removes at most limit rows of each kind whose lifetime
-	// ended before 'before', and reports how many it removed.
+	// ended before 'before', and reports how many it removed. A QR login
+	// removed before reaching a final state leaves an "expired" event
+	// (At = its ExpiresAt) in the audit trail, in the same operation. Audit
+	// events outlive their login; DeleteAuditEvents ends them.
 	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeleteAuditEvents removes at most limit audit events older than
+	// before (the retention period) and reports how many it removed.
+	DeleteAuditEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

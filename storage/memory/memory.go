@@ -1154,6 +1154,10 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 			break
 		}
 		if l.ExpiresAt.Before(before) {
+			if l.Status != storage.StatusRedeemed && l.Status != storage.StatusDenied {
+				s.audit[id] = append(s.audit[id], storage.AuditEvent{QRLoginID: id, Event: "expired",
+					ClientID: l.ClientID, Subject: l.Subject, At: l.ExpiresAt})
+			}
 			s.deleteLogin(id)
 			n++
 		}
@@ -1219,7 +1223,36 @@ func (s *Store) deleteLogin(id string) {
 	}
 	removeID(s.byUserCode, l.UserCode, id)
 	removeID(s.byAuthRequest, l.AuthRequestID, id)
-	delete(s.audit, id)
+}
+
+// DeleteAuditEvents implements storage.Store.
+func (s *Store) DeleteAuditEvents(_ context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	before = ut(before)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, events := range s.audit {
+		kept := events[:0:0]
+		for _, e := range events {
+			if n < limit && e.At.Before(before) {
+				n++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		if len(kept) == 0 {
+			delete(s.audit, id)
+		} else {
+			s.audit[id] = kept
+		}
+		if n == limit {
+			break
+		}
+	}
+	return n, nil
 }
 
 // removeID drops id from index[key], and the key once its list is empty.

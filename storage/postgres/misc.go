@@ -77,6 +77,25 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	}
 	total := 0
 	for _, e := range expiring {
+		if e.table == "qr_logins" {
+			// A login that never reached a final state leaves its
+			// "expired" event, written by the same statement.
+			var n int
+			err := s.pool.QueryRow(ctx, `WITH gone AS (
+				DELETE FROM qr_logins WHERE id IN (
+					SELECT id FROM qr_logins WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+				RETURNING id, client_id, subject, status, expires_at),
+			audit AS (
+				INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, at)
+				SELECT id, 'expired', client_id, subject, expires_at FROM gone
+				WHERE status NOT IN ('redeemed', 'denied'))
+			SELECT count(*) FROM gone`, before, limit).Scan(&n)
+			if err != nil {
+				return total, mapErr("delete expired qr_logins", err)
+			}
+			total += n
+			continue
+		}
 		// Table and column names are the constants above, never input.
 		tag, err := s.pool.Exec(ctx, `DELETE FROM `+e.table+` WHERE `+e.key+` IN (
 			SELECT `+e.key+` FROM `+e.table+` WHERE `+e.expires+` < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
@@ -86,4 +105,18 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		total += int(tag.RowsAffected())
 	}
 	return total, nil
+}
+
+// DeleteAuditEvents implements storage.Store: at most limit events older
+// than before, oldest first, by primary key.
+func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM qr_audit_events WHERE id IN (
+		SELECT id FROM qr_audit_events WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+	if err != nil {
+		return 0, mapErr("delete audit events", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

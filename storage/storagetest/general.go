@@ -34,6 +34,42 @@ var generalCases = []testCase{
 		}
 		wantAccess(t, s, live.ID, live)
 	}},
+	{"DeleteExpired leaves an expired event for a login that never finished, and the trail outlives the login until DeleteAuditEvents", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		unfinished, denied := newLogin(1), newLogin(2)
+		createLogin(t, s, unfinished)
+		createLogin(t, s, denied)
+		_, err := s.ScanQRLogin(ctx, denied.ID, storage.Scan{Subject: alice, TicketHash: storage.Hash("t-2"), TicketExpiresAt: at(time.Minute), Now: at(time.Second)})
+		must(t, err, "ScanQRLogin")
+		_, err = s.DecideQRLogin(ctx, denied.ID, storage.Decision{To: storage.StatusDenied, TicketHash: storage.Hash("t-2"), Subject: alice, Now: at(2 * time.Second)})
+		must(t, err, "DecideQRLogin")
+
+		cutoff := unfinished.ExpiresAt.Add(time.Hour)
+		if _, err := s.DeleteExpired(ctx, cutoff, 100); err != nil {
+			t.Fatalf("DeleteExpired: %v", err)
+		}
+		events, err := s.QRAuditEvents(ctx, unfinished.ID)
+		must(t, err, "QRAuditEvents")
+		if len(events) != 2 || events[0].Event != "created" || events[1].Event != "expired" ||
+			!events[1].At.Equal(unfinished.ExpiresAt) || events[1].ClientID != unfinished.ClientID {
+			t.Fatalf("trail of the expired login: %+v", events)
+		}
+		events, err = s.QRAuditEvents(ctx, denied.ID)
+		must(t, err, "QRAuditEvents")
+		if len(events) != 3 || events[2].Event != "denied" {
+			t.Fatalf("trail of the denied login: %+v (a finished login gets no expired event)", events)
+		}
+
+		n, err := s.DeleteAuditEvents(ctx, at(time.Second), 100) // only the two created events are older
+		must(t, err, "DeleteAuditEvents")
+		if n != 2 {
+			t.Fatalf("DeleteAuditEvents removed %d events, want 2", n)
+		}
+		if n, err = s.DeleteAuditEvents(ctx, cutoff.Add(time.Hour), 1); err != nil || n != 1 {
+			t.Fatalf("DeleteAuditEvents with limit 1 removed %d, %v", n, err)
+		}
+	}},
 	{"DeleteExpired removes expired rows of every kind and keeps live ones", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		ctx := t.Context()
