@@ -179,6 +179,8 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	since := storage.ParseStatus(q.Get("since"))
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
 	ch, cancel := s.store.SubscribeQRLogin(b.loginID)
 	defer cancel()
 	deadline := time.NewTimer(25 * time.Second)

@@ -98,6 +98,7 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
+	s.metrics.qr.WithLabelValues("started").Inc()
 	uri := s.qr.VerificationURIComplete(started.QRID)
 	png, err := qrPNG(uri)
 	if err != nil {
@@ -348,6 +349,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
+	s.metrics.qr.WithLabelValues("scanned").Inc()
 	resp, err := s.scanAnswer(r.Context(), res)
 	if err != nil {
 		oauth.WriteError(w, s.log, s.mapErr(err))
@@ -403,7 +405,7 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 // decide confirms or denies, recording the sign-in notification with the
 // confirmation.
 func (s *Server) decide(ctx context.Context, subject, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
-	return s.qr.Decide(ctx, grants.DecideRequest{
+	l, err := s.qr.Decide(ctx, grants.DecideRequest{
 		Subject: subject, Ticket: ticket, Confirm: confirm, IP: ip,
 		Notify: func(l *storage.QRLogin) *storage.Notification {
 			n := &storage.Notification{ClientID: l.ClientID, ClientName: l.ClientID,
@@ -414,6 +416,10 @@ func (s *Server) decide(ctx context.Context, subject, ticket string, confirm boo
 			return n
 		},
 	})
+	if err == nil {
+		s.metrics.qr.WithLabelValues(l.Status.String()).Inc()
+	}
+	return l, err
 }
 
 // --- account API -------------------------------------------------------------

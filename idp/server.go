@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -46,6 +47,8 @@ type Server struct {
 	limiter  *limiter
 	guesses  *limiter // typed user codes: a few per minute
 	pages    *template.Template
+	metrics  *metrics
+	waiting  atomic.Int64
 	handler  http.Handler
 	log      *slog.Logger
 }
@@ -101,6 +104,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
+	s.metrics = newMetrics(func() float64 { return float64(s.waiting.Load()) })
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
 	s.limiter = newLimiter(cfg.RateLimit, max(1, int(2*cfg.RateLimit)), cfg.Now)
 	s.guesses = newLimiter(0.1, 5, cfg.Now) // 5 at once, then one per 10 s
@@ -281,6 +285,16 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 		return nil, err
 	}
 	return op.NewResponse(resp), nil
+}
+
+// Ready answers 503 while the store is unreachable (zitadel's would say
+// 500), so a load balancer takes the instance out instead of logging an
+// error; it comes back by itself when the store does.
+func (l *legacyServer) Ready(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
+	if err := l.s.store.Ping(ctx); err != nil {
+		return nil, op.AsStatusError(oidc.ErrServerError().WithDescription("store unavailable").WithParent(err), http.StatusServiceUnavailable)
+	}
+	return op.NewResponse(op.Status{Status: "ok"}), nil
 }
 
 // errStore maps a storage error for zitadel: unavailable becomes a 503

@@ -76,19 +76,29 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if wait > 0 {
+		s.waiting.Add(1)
+		defer s.waiting.Add(-1)
+	}
 	login, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait})
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the client went away during a long-poll
 		}
-		oauth.WriteError(w, s.log, s.mapErr(err))
+		err = s.mapErr(err)
+		s.countAnswer(err)
+		oauth.WriteError(w, s.log, err)
 		return
 	}
 	resp, err := s.redeem(ctx, c, login, clientIP(r))
 	if err != nil {
-		oauth.WriteError(w, s.log, s.mapErr(err))
+		err = s.mapErr(err)
+		s.countAnswer(err)
+		oauth.WriteError(w, s.log, err)
 		return
 	}
+	s.metrics.answers.WithLabelValues("tokens").Inc()
+	s.metrics.qr.WithLabelValues("redeemed").Inc()
 	oauth.WriteJSON(w, http.StatusOK, resp)
 }
 
@@ -128,6 +138,15 @@ func (s *Server) discard(req *qrTokenRequest) {
 			s.log.Warn("revoking unused refresh token failed", "err", err)
 		}
 	}
+}
+
+func (s *Server) countAnswer(err error) {
+	code := "server_error"
+	var e *oauth.Error
+	if errors.As(err, &e) {
+		code = e.Code
+	}
+	s.metrics.answers.WithLabelValues(code).Inc()
 }
 
 // parseWait reads the long-poll parameter: whole seconds, 0–30 (SPEC §2.2).
