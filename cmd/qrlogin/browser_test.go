@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Browser tests: the hosted pages and the demo site in a real chromium
+// (Debian's, headless), against `qrlogin serve` with its demo data. The
+// phone app's part is played over HTTP with the phone API, or by a second,
+// phone-sized browser for the phone-browser path (SPEC §2.4).
+//
+// One provider and one chromium serve every subtest; each subtest opens
+// its own browser contexts (separate cookie jars) and is bounded by
+// browserTestTimeout. Screenshots go to testout/screenshots (see
+// screenshotDir) for a person to look at.
+//
+//	go test -race -run Browser -count=1 -v ./cmd/qrlogin/
+func TestBrowser(t *testing.T) {
+	chromiumPath(t) // skip before starting anything
+	p := startProvider(t)
+	browser := startBrowser(t)
+	phone := p.phoneToken(t)
+
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, p *provider, deadline context.Context, phone string)
+	}{
+		{"a stock code-flow client signs in through the hosted QR page, which shows scanned and completes without a reload", qrPageLive},
+		{"with JavaScript disabled the hosted QR page completes when reloaded after the phone confirmed", qrPageNoScript},
+		{"a phone's browser opens the QR, signs in on the hosted form and confirms on the confirm screen", phoneBrowserConfirms},
+		{"the demo site's QR button signs in once the phone confirms", demoQRButton},
+		{"the demo site's code-flow button signs in through the hosted password form", demoCodeButton},
+		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			deadline, cancel := context.WithTimeout(browser, browserTestTimeout)
+			t.Cleanup(cancel)
+			tc.test(t, p, deadline, phone)
+		})
+	}
+}
+
+// qrPageLive: SPEC §2.5 with a stock golang.org/x/oauth2 code-flow client.
+// The page's script follows the status: it shows "Scanned" in the same
+// document (a marker set on window survives) and then navigates to the
+// client by itself.
+func qrPageLive(t *testing.T, p *provider, deadline context.Context, phone string) {
+	c := newRelyingParty(t, p, "browser-shop")
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()))
+	qr := qrOnPage(t, tab)
+	if !strings.HasPrefix(qr, p.issuer+"/q/") {
+		t.Fatalf("QR text %q is not the provider's /q/ URL", qr)
+	}
+	browse(t, tab, waitText("qr-status", "Waiting"),
+		chromedp.Evaluate[chromedp.Void](`window.qrloginSameDocument = true`))
+
+	scan := p.scan(t, phone, qr)
+	if shown := read(t, tab, chromedp.TextContent(chromedp.ID("user-code"))); strings.TrimSpace(shown) != scan.UserCode {
+		t.Errorf("page shows user code %q, the phone %q", shown, scan.UserCode)
+	}
+	browse(t, tab, waitText("qr-status", "Scanned"))
+	if same := read(t, tab, chromedp.Evaluate[bool](`window.qrloginSameDocument === true`)); !same {
+		t.Fatal("the page was reloaded to show the scanned state")
+	}
+
+	p.confirm(t, phone, scan.Ticket)
+	claims := c.exchange(t, p, c.code(t, tab))
+	if !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
+		t.Errorf("amr = %v, want qr", claims.AuthenticationMethodsReferences)
+	}
+}
+
+// qrPageNoScript: without JavaScript the page cannot follow the status;
+// its <noscript> link says to continue, and a reload after the phone
+// confirmed finishes the authorization request (SPEC §2.5).
+func qrPageNoScript(t *testing.T, p *provider, deadline context.Context, phone string) {
+	c := newRelyingParty(t, p, "browser-shop-noscript")
+	tab := noScriptTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()))
+	qr := qrOnPage(t, tab)
+	// <noscript> content renders only when scripts are off: this proves
+	// the reload below, not login.js, completes the sign-in.
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("qr-continue")))
+
+	scan := p.scan(t, phone, qr)
+	p.confirm(t, phone, scan.Ticket)
+	browse(t, tab, chromedp.Reload())
+	claims := c.exchange(t, p, c.code(t, tab))
+	if !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
+		t.Errorf("amr = %v, want qr", claims.AuthenticationMethodsReferences)
+	}
+}
+
+// qrStarted is the part of POST /qr/authorize's answer the tests read.
+type qrStarted struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+}
+
+// tokenAnswer is the token endpoint's answer, success or error.
+type tokenAnswer struct {
+	IDToken  string `json:"id_token"`
+	Error    string `json:"error"`
+	QRStatus string `json:"qr_status"`
+}
+
+// phoneBrowserConfirms: SPEC §2.4. The QR's URL opened in a phone's
+// browser asks for a login (the hosted form), scans on arrival (the PC's
+// poll says scanned) and shows the confirm screen with the user code;
+// confirming there lets the PC's poll redeem.
+func phoneBrowserConfirms(t *testing.T, p *provider, deadline context.Context, _ string) {
+	var start qrStarted
+	const nonce = "nonce-phone-browser"
+	if st := p.post(t, p.issuer+"/qr/authorize", url.Values{"scope": {"openid profile"}, "nonce": {nonce}},
+		basic(demoSiteID, demoSiteSecret), &start); st != 200 || start.VerificationURIComplete == "" {
+		t.Fatalf("/qr/authorize: %d", st)
+	}
+	pollPC := func() (int, tokenAnswer) {
+		var a tokenAnswer
+		st := p.post(t, p.issuer+"/oauth/token", url.Values{"grant_type": {"urn:qrlogin:params:oauth:grant-type:qr"},
+			"device_code": {start.DeviceCode}}, basic(demoSiteID, demoSiteSecret), &a)
+		return st, a
+	}
+
+	tab := phoneTab(t, deadline)
+	browse(t, tab,
+		chromedp.Navigate(start.VerificationURIComplete),
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+		chromedp.SendKeys(chromedp.ID("username"), demoUser),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("confirm-button")),
+	)
+	if shown := read(t, tab, chromedp.TextContent(chromedp.ID("user-code"))); strings.TrimSpace(shown) != start.UserCode {
+		t.Errorf("confirm screen shows user code %q, the PC %q", shown, start.UserCode)
+	}
+	if st, a := pollPC(); st != http.StatusBadRequest || a.Error != "authorization_pending" || a.QRStatus != "scanned" {
+		t.Fatalf("PC poll after the phone opened the QR: %d %+v, want authorization_pending, scanned", st, a)
+	}
+
+	browse(t, tab,
+		chromedp.Click(chromedp.ID("confirm-button")),
+		chromedp.WaitVisible(chromedp.ID("done-message")),
+		waitText("done-message", "Confirmed"),
+	)
+	st, a := pollPC()
+	if st != 200 || a.IDToken == "" {
+		t.Fatalf("PC poll after confirm: %d %+v", st, a)
+	}
+	claims := p.verifyIDToken(t, demoSiteID, demoSiteSecret, a.IDToken, nonce)
+	if !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
+		t.Errorf("amr = %v, want qr", claims.AuthenticationMethodsReferences)
+	}
+}
+
+// demoQRButton: the demo relying party's QR grant button (SPEC §2.1 from
+// a website's backend), approved with the phone API.
+func demoQRButton(t *testing.T, p *provider, deadline context.Context, phone string) {
+	tab := newTab(t, deadline)
+	browse(t, tab,
+		chromedp.Navigate(p.issuer+"/demo"),
+		chromedp.Click(chromedp.ID("qr-signin")),
+	)
+	qr := qrOnPage(t, tab)
+	scan := p.scan(t, phone, qr)
+	if shown := read(t, tab, chromedp.TextContent(chromedp.ID("user-code"))); strings.TrimSpace(shown) != scan.UserCode {
+		t.Errorf("demo shows user code %q, the phone %q", shown, scan.UserCode)
+	}
+	browse(t, tab, waitText("qr-status", "Scanned"))
+	p.confirm(t, phone, scan.Ticket)
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("claims")))
+	checkDemoClaims(t, p, tab, "qr")
+}
+
+// demoCodeButton: the demo relying party's code-flow button, signed in
+// with the password form on the hosted login page.
+func demoCodeButton(t *testing.T, p *provider, deadline context.Context, _ string) {
+	tab := newTab(t, deadline)
+	browse(t, tab,
+		chromedp.Navigate(p.issuer+"/demo"),
+		chromedp.Click(chromedp.ID("code-signin")),
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+	)
+	if loc := location(tab); !strings.HasPrefix(loc, p.issuer+"/login?") {
+		t.Fatalf("code-flow button led to %s, want the hosted login page", loc)
+	}
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), demoUser),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("claims")),
+	)
+	checkDemoClaims(t, p, tab, "pwd")
+}
+
+// checkDemoClaims checks the demo's signed-in page: back at /demo, with
+// the demo user's verified claims and the expected sign-in method.
+func checkDemoClaims(t *testing.T, p *provider, tab context.Context, amr string) {
+	t.Helper()
+	if loc := location(tab); loc != p.issuer+"/demo" {
+		t.Errorf("signed in at %s, want %s/demo", loc, p.issuer)
+	}
+	for id, want := range map[string]string{"claim-name": "Demo User", "claim-iss": p.issuer, "claim-aud": demoSiteID} {
+		if got := strings.TrimSpace(read(t, tab, chromedp.TextContent(chromedp.ID(id)))); got != want {
+			t.Errorf("#%s = %q, want %q", id, got, want)
+		}
+	}
+	if got := strings.Fields(read(t, tab, chromedp.TextContent(chromedp.ID("claim-amr")))); !slices.Contains(got, amr) {
+		t.Errorf("#claim-amr = %v, want %s", got, amr)
+	}
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("signout")))
+}
+
+// screenshots: the whole journey with no API in between, saved as PNGs
+// for a person to look at. The PC signs in to the demo with the code flow
+// and picks the QR on the hosted page; a phone-sized browser opens the
+// QR's URL, signs in, and confirms. The QR in the screenshot itself is
+// decoded, so a page that hides or crops it fails.
+func screenshots(t *testing.T, p *provider, deadline context.Context, _ string) {
+	dir := screenshotDir(t)
+	pc := newTab(t, deadline)
+	phone := phoneTab(t, deadline)
+
+	browse(t, pc,
+		chromedp.Navigate(p.issuer+"/demo"),
+		chromedp.Click(chromedp.ID("code-signin")),
+	)
+	qr := qrOnPage(t, pc)
+	browse(t, pc, waitText("qr-status", "Waiting"))
+	if seen := decodeQRImage(t, screenshot(t, pc, dir, "login-qr.png", 1280)); seen != qr {
+		t.Errorf("the QR in the screenshot reads %q, the image %q", seen, qr)
+	}
+
+	browse(t, phone,
+		chromedp.Navigate(qr),
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+		chromedp.SendKeys(chromedp.ID("username"), demoUser),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("confirm-button")),
+	)
+	screenshot(t, phone, dir, "phone-confirm.png", 390)
+
+	browse(t, pc, waitText("qr-status", "Scanned"))
+	screenshot(t, pc, dir, "login-scanned.png", 1280)
+
+	browse(t, phone,
+		chromedp.Click(chromedp.ID("confirm-button")),
+		chromedp.WaitVisible(chromedp.ID("done-message")),
+	)
+	browse(t, pc, chromedp.WaitVisible(chromedp.ID("claims")))
+	checkDemoClaims(t, p, pc, "qr")
+	screenshot(t, pc, dir, "demo-signed-in.png", 1280)
+}
