@@ -20,6 +20,7 @@ type Store interface {
 	QRLoginByUserCode(ctx context.Context, code string, now time.Time) (*storage.QRLogin, error)
 	PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*storage.QRLogin, error)
 	SetQRInterval(ctx context.Context, id string, interval time.Duration) error
+	RecordQRAnswer(ctx context.Context, id string, status storage.Status, at time.Time) error
 	ScanQRLogin(ctx context.Context, id string, s storage.Scan) (*storage.QRLogin, error)
 	DecideQRLogin(ctx context.Context, id string, d storage.Decision) (*storage.QRLogin, error)
 	RedeemQRLogin(ctx context.Context, id, ip string, now time.Time) (*storage.QRLogin, error)
@@ -189,10 +190,30 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 		return nil, oauth.New(oauth.SlowDown, "polling too fast").
 			With("interval", int(interval/time.Second))
 	}
-	if wait <= 0 || status != storage.StatusPending && status != storage.StatusScanned {
+	// A long-poll is held only while nothing changed since the previous
+	// answer: a scan that happened between two polls is reported at once,
+	// not swallowed until the next change.
+	changed := prev.LastPollStatus != storage.StatusInvalid && prev.LastPollStatus != prev.Status
+	if wait <= 0 || changed || status != storage.StatusPending && status != storage.StatusScanned {
+		if changed && (status == storage.StatusPending || status == storage.StatusScanned) {
+			if err := q.reportedChange(ctx, prev.ID, status); err != nil {
+				return nil, err
+			}
+		}
 		return answer(prev, status)
 	}
 	return q.wait(ctx, prev, status, wait)
+}
+
+// reportedChange records that an answer reported a new status, with no
+// time: the client was told something changed and may come straight back
+// (never slow_down), and its next long-poll is held until the next change.
+// One write, at most once per state change of a login.
+func (q *QR) reportedChange(ctx context.Context, id string, s storage.Status) error {
+	if err := q.cfg.Store.RecordQRAnswer(ctx, id, s, time.Time{}); err != nil {
+		return storeError(err)
+	}
+	return nil
 }
 
 // early reports whether this poll came sooner than the interval after the
@@ -231,6 +252,11 @@ func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status
 			return nil, storeError(err)
 		}
 		if s := cur.StatusAt(q.now()); s != status {
+			if s == storage.StatusPending || s == storage.StatusScanned {
+				if err := q.reportedChange(ctx, l.ID, s); err != nil {
+					return nil, err
+				}
+			}
 			return answer(cur, s)
 		}
 		select {

@@ -3,6 +3,7 @@ package idp_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -172,5 +173,22 @@ func TestQRGrantLongPollWakesOnScanAndConfirm(t *testing.T) {
 	claims := verifyIDToken(t, s, rpID, rpSecret, raw, "")
 	if claims.Subject != s.users["alice"] {
 		t.Fatalf("sub %q", claims.Subject)
+	}
+}
+
+// A scan between two long-polls is reported by the next one at once, not
+// held until the next change.
+func TestLongPollReportsAChangeMadeBetweenPolls(t *testing.T) {
+	s := newServer(t)
+	phone := s.phoneToken(t, "alice")
+	r := s.start(t, nil)
+	if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); body["qr_status"] != "pending" {
+		t.Fatalf("first poll: %v", body)
+	}
+	s.scan(t, phone, r.VerificationURIComplete)
+	start := time.Now()
+	_, body := s.poll(t, idp.GrantQR, r.DeviceCode, url.Values{"wait": {"5"}})
+	if body["qr_status"] != "scanned" || time.Since(start) > 2*time.Second {
+		t.Fatalf("long-poll after an unseen scan: %v after %v", body, time.Since(start))
 	}
 }

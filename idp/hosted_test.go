@@ -300,6 +300,12 @@ func TestPagesRefuseOpenRedirectCSRFAndFraming(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an unknown client_id gets a 400 error page, not a 500", func(t *testing.T) {
+		resp, page := b.get("/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=" + url.QueryEscape("https://evil.example/cb"))
+		if resp.StatusCode != 400 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(page, "unknown client_id") {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	})
 	t.Run("the login page's return goes only to this site's confirm pages", func(t *testing.T) {
 		for _, ret := range []string{"https://evil.example/", "//evil.example/q/AAAAAAAAAAAAAAAAAAAAAA", "/q/../../evil", "/authorize"} {
 			resp, _ := b.get("/login?return=" + url.QueryEscape(ret))

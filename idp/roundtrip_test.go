@@ -65,6 +65,14 @@ func (c *countingStore) PollQRLogin(ctx context.Context, h []byte, client string
 	c.note("PollQRLogin")
 	return c.Store.PollQRLogin(ctx, h, client, now)
 }
+func (c *countingStore) RecordQRAnswer(ctx context.Context, id string, st storage.Status, at time.Time) error {
+	c.note("RecordQRAnswer")
+	return c.Store.RecordQRAnswer(ctx, id, st, at)
+}
+func (c *countingStore) SetQRInterval(ctx context.Context, id string, d time.Duration) error {
+	c.note("SetQRInterval")
+	return c.Store.SetQRInterval(ctx, id, d)
+}
 func (c *countingStore) ScanQRLogin(ctx context.Context, id string, s storage.Scan) (*storage.QRLogin, error) {
 	c.note("ScanQRLogin")
 	return c.Store.ScanQRLogin(ctx, id, s)
@@ -114,6 +122,11 @@ func TestRoundTripsOfACompleteLogin(t *testing.T) {
 		{"start (/qr/authorize)", 2, func() { r = s.start(t, url.Values{"scope": {"openid profile offline_access"}}) }},
 		{"first poll (pending)", 1, func() { s.poll(t, idp.GrantQR, r.DeviceCode, nil) }},
 		{"scan", 3, func() { ticket = s.scan(t, phone, r.VerificationURIComplete) }},
+		{"the next poll reports scanned", 2, func() {
+			if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, url.Values{"wait": {"10"}}); body["qr_status"] != "scanned" {
+				t.Errorf("poll after the scan: %v", body)
+			}
+		}},
 		{"confirm, then the held long-poll redeems", 10, func() {
 			done := make(chan struct{})
 			go func() {

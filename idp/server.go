@@ -177,6 +177,7 @@ func (s *Server) Issuer() string { return s.cfg.Issuer }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /"+pathToken, s.handleToken)
+	mux.HandleFunc("/"+pathAuthorize, s.handleAuthorize)
 	mux.HandleFunc("POST /"+pathQRAuthorize, s.handleQRAuthorize)
 	mux.HandleFunc("POST /qr/scan", s.handleScan)
 	mux.HandleFunc("POST /qr/confirm", s.handleDecide(true))
@@ -258,6 +259,20 @@ func (l *legacyServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (
 	}
 	d.DeviceAuthorizationEndpoint = l.s.cfg.Issuer + "/" + pathQRAuthorize
 	return op.NewResponse(&discovery{DiscoveryConfiguration: d, QRAuthorizationEndpoint: d.DeviceAuthorizationEndpoint}), nil
+}
+
+// VerifyAuthRequest is zitadel's, except that an unknown client_id is the
+// caller's error (400 invalid_request), not a 500: RFC 6749 §4.1.2.1 says
+// to inform the user and not redirect, which handleAuthorize does.
+func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	if r.Data.ClientID != "" {
+		if _, err := l.s.clients.get(ctx, r.Data.ClientID, false); errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client_id")
+		} else if err != nil {
+			return nil, errStore(err)
+		}
+	}
+	return l.LegacyServer.VerifyAuthRequest(ctx, r)
 }
 
 // CodeExchange is zitadel's, with one rule added: a request made with a

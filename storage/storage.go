@@ -273,6 +273,11 @@ type QRLoginStore interface {
 	PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*QRLogin, error)
 	// SetQRInterval sets the poll interval (slow_down bookkeeping).
 	SetQRInterval(ctx context.Context, id string, interval time.Duration) error
+	// RecordQRAnswer overwrites the last poll's record: the status the poll
+	// was answered with, and when (the zero time records no time: the next
+	// poll is not early). Used when an answer reports a change that
+	// PollQRLogin's record, made at the poll's arrival, did not capture.
+	RecordQRAnswer(ctx context.Context, id string, status Status, at time.Time) error
 
 	// ScanQRLogin applies a scan when the login is unexpired at s.Now and
 	// either pending, or scanned by s.Subject (a rescan: new ticket, old

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	demosite "github.com/qrlogin/qrlogin/cmd/qrlogin/demo"
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/idp/admin"
 	"github.com/qrlogin/qrlogin/idp/password"
@@ -113,7 +112,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	adminHandler, err := admin.New(admin.Config{
 		Store: store, AdminClientID: c.adminClientID, AdminSecretHash: storage.Hash(adminSecret),
-		Keys: srv.Keys(), Metrics: promhttp.Handler(), Logger: log,
+		Keys: srv.Keys(), Metrics: srv.Metrics(), Logger: log,
 	})
 	if err != nil {
 		return err
@@ -124,19 +123,32 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	defer adminLn.Close()
 
+	var public http.Handler = srv
 	if demo {
 		if err := seedDemo(ctx, store, issuer); err != nil {
 			return err
 		}
+		// The demo site reaches the provider over HTTP at the issuer, like
+		// any relying party; it only shares the listener.
+		site, err := demosite.New(demosite.Config{Issuer: issuer, ClientID: demoSiteID, ClientSecret: demoSiteSecret,
+			BaseURL: issuer + "/demo", Logger: log})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/demo", site)
+		mux.Handle("/demo/", site)
+		mux.Handle("/", srv)
+		public = mux
 	}
 	printBanner(stdout, issuer, ln.Addr(), adminLn.Addr(), c.adminClientID, adminSecret, generated, demo)
 
-	public := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	publicSrv := &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 45 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	private := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
-	go func() { errc <- public.Serve(ln) }()
+	go func() { errc <- publicSrv.Serve(ln) }()
 	go func() { errc <- private.Serve(adminLn) }()
 	go cleanupLoop(ctx, srv, log)
 
@@ -151,8 +163,8 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = private.Shutdown(shutdownCtx)
-	if err := public.Shutdown(shutdownCtx); err != nil {
-		_ = public.Close() // long-polls still open: cut them
+	if err := publicSrv.Shutdown(shutdownCtx); err != nil {
+		_ = publicSrv.Close() // long-polls still open: cut them
 	}
 	return nil
 }

@@ -528,6 +528,19 @@ func (s *Store) SetQRInterval(_ context.Context, id string, interval time.Durati
 	return nil
 }
 
+// RecordQRAnswer implements storage.QRLoginStore.
+func (s *Store) RecordQRAnswer(_ context.Context, id string, status storage.Status, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.logins[id]
+	if !ok {
+		return notFound("QR login")
+	}
+	l.LastPollStatus = status
+	l.LastPollAt = ut(at)
+	return nil
+}
+
 // ScanQRLogin implements storage.QRLoginStore.
 func (s *Store) ScanQRLogin(_ context.Context, id string, sc storage.Scan) (*storage.QRLogin, error) {
 	if sc.Subject == "" || len(sc.TicketHash) == 0 {

@@ -41,6 +41,10 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 			first = false
 		} else if err == nil {
 			s.log.Info("postgres listen connection restored")
+			// The server came back: drop the pooled connections to the one
+			// that went away before the waiters re-read through the pool.
+			s.pool.Reset()
+			s.suspect.Store(false)
 			s.hub.NotifyAll()
 		}
 		if err == nil {
@@ -53,6 +57,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 		if ctx.Err() != nil {
 			return
 		}
+		s.suspect.Store(true)
 		s.log.Warn("postgres listen connection lost; reconnecting", "error", err, "backoff", backoff)
 		// Jitter keeps instances that lost the database together from
 		// reconnecting in lockstep.

@@ -202,6 +202,13 @@ func (s *Store) SetQRInterval(ctx context.Context, id string, interval time.Dura
 	return mustAffect("set qr interval", tag, err)
 }
 
+// RecordQRAnswer implements storage.QRLoginStore; the zero time is NULL.
+func (s *Store) RecordQRAnswer(ctx context.Context, id string, status storage.Status, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE qr_logins SET last_poll_status = $2, last_poll_at = $3 WHERE id = $1`,
+		id, status.String(), nullTime(at))
+	return mustAffect("record qr answer", tag, err)
+}
+
 // transition wraps a conditional UPDATE (CTE u, RETURNING qrAll) so the
 // same statement appends the audit event and notifies every instance. The
 // audit insert is a data-modifying CTE, which PostgreSQL runs to completion

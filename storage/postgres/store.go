@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,10 @@ import (
 // KeyEncryptionKeySize is the size of Config.KeyEncryptionKey: an AES-256
 // key.
 const KeyEncryptionKeySize = 32
+
+// DefaultConnectTimeout bounds a connection attempt (TCP, TLS and
+// startup) when the URL sets no connect_timeout.
+const DefaultConnectTimeout = 5 * time.Second
 
 // Config configures Open.
 type Config struct {
@@ -44,6 +49,9 @@ type Store struct {
 	log  *slog.Logger
 	aead *keyCipher
 	hub  storage.Hub
+	// suspect is set while the LISTEN connection is lost: the server went
+	// away, so every idle pooled connection may be dead too (see open).
+	suspect atomic.Bool
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -71,15 +79,28 @@ func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store,
 	if err != nil {
 		return nil, err
 	}
-	pool, err := newPool(ctx, cfg.URL, tweak)
-	if err != nil {
-		return nil, err
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{pool: pool, log: log, aead: aead, done: make(chan struct{})}
+	s := &Store{log: log, aead: aead, done: make(chan struct{})}
+	// After PostgreSQL restarts, the pool's idle connections are dead but
+	// look alive until used, and pgx pings only those idle for over a
+	// second: the first requests after the database returned would fail.
+	// While the LISTEN connection is lost, every acquire pings (a round
+	// trip spent only then); when it is back, listen resets the pool.
+	s.pool, err = newPool(ctx, cfg.URL, func(pc *pgxpool.Config) {
+		pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+			return s.suspect.Load() || p.IdleDuration > time.Second
+		}
+		if tweak != nil {
+			tweak(pc)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	pool := s.pool
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	ready := make(chan error, 1)
@@ -105,6 +126,13 @@ func newPool(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*pgx
 	if err != nil {
 		// pgconn redacts the password in its parse errors.
 		return nil, fmt.Errorf("postgres: bad database URL: %w", err)
+	}
+	if pcfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the URL, pgx waits for the operating
+		// system: a database host that drops packets would hold every
+		// request needing a new connection (and the LISTEN reconnect) for
+		// minutes. Bounded, those requests answer 503 instead.
+		pcfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if tweak != nil {
 		tweak(pcfg)

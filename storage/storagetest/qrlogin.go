@@ -295,6 +295,25 @@ var qrLoginCases = []testCase{
 		wantErr(t, err, storage.ErrNotFound, "PollQRLogin(other client)")
 		wantSame(t, getLogin(t, s, l.ID), l, "login after the foreign poll")
 	}},
+	{"RecordQRAnswer overwrites the last poll's status and time, the zero time as none", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		l := createLogin(t, s, newLogin(1))
+		_, err := s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, at(time.Second))
+		must(t, err, "PollQRLogin")
+		must(t, s.RecordQRAnswer(ctx, l.ID, storage.StatusScanned, time.Time{}), "RecordQRAnswer")
+		got := getLogin(t, s, l.ID)
+		if !got.LastPollAt.IsZero() || got.LastPollStatus != storage.StatusScanned {
+			t.Fatalf("after RecordQRAnswer: LastPollAt %v, LastPollStatus %v", got.LastPollAt, got.LastPollStatus)
+		}
+		must(t, s.RecordQRAnswer(ctx, l.ID, storage.StatusPending, at(2*time.Second)), "RecordQRAnswer")
+		prev, err := s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, at(3*time.Second))
+		must(t, err, "PollQRLogin")
+		if !prev.LastPollAt.Equal(at(2*time.Second)) || prev.LastPollStatus != storage.StatusPending {
+			t.Fatalf("poll saw LastPollAt %v, LastPollStatus %v", prev.LastPollAt, prev.LastPollStatus)
+		}
+		wantErrOneOf(t, s.RecordQRAnswer(ctx, "no-such-login", storage.StatusPending, at(time.Second)), "RecordQRAnswer(unknown)", storage.ErrNotFound)
+	}},
 	{"SetQRInterval persists the poll interval", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		ctx := t.Context()

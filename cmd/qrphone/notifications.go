@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"text/tabwriter"
+	"time"
+)
+
+type notification struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	ClientID   string    `json:"client_id"`
+	ClientName string    `json:"client_name"`
+	Requester  requester `json:"requester"`
+}
+
+func runNotifications(ctx context.Context, e *environment, args []string) error {
+	// The word after "revoke" is the id whatever its first character:
+	// ids are base64url, and one in 64 starts with "-", which the flag
+	// parser would take for a flag.
+	var id string
+	revoke := false
+	for i, a := range args {
+		if a == "revoke" && i+1 < len(args) {
+			id, revoke = args[i+1], true
+			args = append(args[:i:i], args[i+2:]...)
+			break
+		}
+	}
+	fs, g := newFlagSet("notifications", e)
+	rest, err := parseFlags(fs, args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 || (revoke && id == "") {
+		return fmt.Errorf("%w: notifications [revoke <id>]", errUsage)
+	}
+	if err := g.resolve(e.getenv); err != nil {
+		return err
+	}
+	s, err := openSession(e, g)
+	if err != nil {
+		return err
+	}
+	if revoke {
+		// "This wasn't me": every token the sign-in created stops working.
+		if err := s.call(ctx, "POST", "/account/notifications/"+url.PathEscape(id)+"/revoke", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Revoked: the session that sign-in created is signed out.")
+		return nil
+	}
+
+	var list struct {
+		Notifications []notification `json:"notifications"`
+	}
+	if err := s.call(ctx, "GET", "/account/notifications", nil, &list); err != nil {
+		return err
+	}
+	if len(list.Notifications) == 0 {
+		fmt.Fprintln(e.stdout, "No sign-ins confirmed with this account.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tCLIENT\tREQUESTER\tID")
+	for _, n := range list.Notifications {
+		who := "seen by the server"
+		if n.Requester.ReportedByClient {
+			who = "reported by the client"
+		}
+		req := sanitize(n.Requester.IP)
+		if req == "" {
+			req = "unknown"
+		}
+		if ua := sanitize(n.Requester.UserAgent); ua != "" {
+			req += " " + truncate(ua, 40)
+		}
+		fmt.Fprintf(tw, "%s\t%s (%s)\t%s (%s)\t%s\n", n.CreatedAt.Local().Format("2006-01-02 15:04:05"),
+			sanitize(n.ClientName), sanitize(n.ClientID), req, who, sanitize(n.ID))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nNot you? qrphone notifications revoke <ID> signs that session out.")
+	return nil
+}
+
+// truncate shortens s to n runes, marking the cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

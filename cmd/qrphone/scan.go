@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // a photo of a screen
+	_ "image/png"  // the provider's qr_image
+	"io"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/makiuchi-d/gozxing"
+	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/skip2/go-qrcode"
+)
+
+// scanResult is the answer of POST /qr/scan (SPEC §2.3): the confirm screen.
+type scanResult struct {
+	Ticket    string   `json:"ticket"`
+	ExpiresIn int      `json:"expires_in"`
+	UserCode  string   `json:"user_code"`
+	Scopes    []string `json:"scopes"`
+	Client    struct {
+		ClientID  string `json:"client_id"`
+		Name      string `json:"name"`
+		ClientURI string `json:"client_uri"`
+	} `json:"client"`
+	Requester requester `json:"requester"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type requester struct {
+	IP               string `json:"ip"`
+	UserAgent        string `json:"user_agent"`
+	ReportedByClient bool   `json:"reported_by_client"`
+}
+
+func runScan(ctx context.Context, e *environment, args []string) error {
+	fs, g := newFlagSet("scan", e)
+	yes := fs.Bool("yes", false, "confirm without asking (after printing the confirm screen)")
+	deny := fs.Bool("deny", false, "deny without asking")
+	qrTerminal := fs.Bool("qr-terminal", false, "also print the scanned QR code on the terminal, for a real phone")
+	rest, err := parseFlags(fs, args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("%w: scan takes one argument: a PNG file or the QR text", errUsage)
+	}
+	if *yes && *deny {
+		return fmt.Errorf("%w: --yes and --deny exclude each other", errUsage)
+	}
+	if err := g.resolve(e.getenv); err != nil {
+		return err
+	}
+	text, err := readQR(rest[0])
+	if err != nil {
+		return err
+	}
+	s, err := openSession(e, g)
+	if err != nil {
+		return err
+	}
+	if *qrTerminal {
+		if err := printQR(e.stdout, text); err != nil {
+			return err
+		}
+	}
+
+	var res scanResult
+	if err := s.call(ctx, "POST", "/qr/scan", map[string]string{"qr": text}, &res); err != nil {
+		return err
+	}
+	if res.Ticket == "" {
+		return errors.New("the provider's scan answer has no ticket")
+	}
+	printConfirmScreen(e.stdout, &res, e.now())
+
+	confirm := *yes
+	if !*yes && !*deny {
+		fmt.Fprint(e.stdout, "Confirm sign-in? [y/N] ")
+		answer, err := readLine(e.stdin)
+		fmt.Fprintln(e.stdout)
+		switch {
+		case errors.Is(err, io.EOF):
+			// Nobody to ask: the safe answer is no, and saying it at once
+			// releases the PC instead of leaving it waiting for the expiry.
+			fmt.Fprintln(e.stdout, "No answer on stdin: denying.")
+		case err != nil:
+			return fmt.Errorf("reading the answer: %w", err)
+		}
+		switch strings.ToLower(strings.TrimSpace(answer)) {
+		case "y", "yes":
+			confirm = true
+		}
+	}
+
+	path, done := "/qr/deny", "Denied. The PC will not be signed in."
+	if confirm {
+		path, done = "/qr/confirm", "Confirmed. The PC is being signed in."
+	}
+	var status struct {
+		Status string `json:"status"`
+	}
+	if err := s.call(ctx, "POST", path, map[string]string{"ticket": res.Ticket}, &status); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, done)
+	return nil
+}
+
+func runShow(_ context.Context, e *environment, args []string) error {
+	fs, _ := newFlagSet("show", e)
+	rest, err := parseFlags(fs, args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("%w: show takes one argument: a PNG file or the QR text", errUsage)
+	}
+	text, err := readQR(rest[0])
+	if err != nil {
+		return err
+	}
+	return printQR(e.stdout, text)
+}
+
+// maxImagePixels bounds the picture decoded, so a hostile file cannot make
+// the decoder allocate gigabytes (a small PNG can claim a huge size).
+const maxImagePixels = 4096 * 4096
+
+// readQR returns the QR text in arg: decoded from the image file arg
+// names, or arg itself (a URL like <issuer>/q/<qr_id>, or the bare id).
+func readQR(arg string) (string, error) {
+	if arg == "" {
+		return "", fmt.Errorf("%w: the QR argument is empty", errUsage)
+	}
+	fi, err := os.Stat(arg)
+	if err != nil || !fi.Mode().IsRegular() {
+		if lower := strings.ToLower(arg); !strings.Contains(arg, "://") &&
+			(strings.HasSuffix(lower, ".png") || strings.HasSuffix(lower, ".jpg") || strings.HasSuffix(lower, ".jpeg")) {
+			// Looks like a file that is not there: sending its name to the
+			// provider as a QR would only answer "unknown QR".
+			return "", fmt.Errorf("cannot read the image %s: %v", arg, err)
+		}
+		return arg, nil
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return decodeQR(f)
+}
+
+// decodeQR reads a QR code from an image.
+func decodeQR(r io.ReadSeeker) (string, error) {
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		return "", fmt.Errorf("not a PNG or JPEG image: %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
+		return "", fmt.Errorf("the image is %d×%d pixels: too large for a QR code", cfg.Width, cfg.Height)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	img, _, err := image.Decode(r)
+	if err != nil {
+		return "", fmt.Errorf("decoding the image: %v", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", fmt.Errorf("reading the image: %v", err)
+	}
+	return decodeBitmap(bmp)
+}
+
+// decodeBitmap runs the QR decoder. A panic in it, on an image crafted to
+// reach a path its authors did not foresee, is a bad image, not a crash.
+func decodeBitmap(bmp *gozxing.BinaryBitmap) (text string, err error) {
+	defer func() {
+		if recover() != nil {
+			text, err = "", errors.New("no QR code found in the image (the decoder failed)")
+		}
+	}()
+	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		// The finder-pattern detector misses about one in 150 of the
+		// provider's own PNGs; read as an unrotated, computer-made code
+		// (what a screenshot or the provider's qr_image is), they decode.
+		pure := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}
+		if res, err = gozxingqr.NewQRCodeReader().Decode(bmp, pure); err != nil {
+			return "", errors.New("no QR code found in the image")
+		}
+	}
+	return res.GetText(), nil
+}
+
+// printQR prints text as a QR code with half-block characters (two modules
+// a character), light on dark, for a phone's camera to read off the screen.
+func printQR(w io.Writer, text string) error {
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return fmt.Errorf("encoding the QR code: %w", err)
+	}
+	_, err = io.WriteString(w, q.ToSmallString(false))
+	return err
+}
+
+// scopeText says what each scope a relying party may ask lets it do.
+var scopeText = map[string]string{
+	"openid":         "sign you in",
+	"profile":        "see your name and profile",
+	"email":          "see your email address",
+	"offline_access": "stay signed in on that device",
+}
+
+// printConfirmScreen shows who asks to sign in, from where, for what, and
+// the code to compare with the PC's. Every string from the provider is
+// sanitized: the requester's user agent may be chosen by an attacker, and
+// a terminal escape in it could repaint the screen the user decides on.
+func printConfirmScreen(w io.Writer, r *scanResult, now time.Time) {
+	fmt.Fprintln(w, "Sign-in request")
+	fmt.Fprintln(w, "───────────────")
+	name := sanitize(r.Client.Name)
+	if name == "" {
+		name = "(unnamed)"
+	}
+	fmt.Fprintf(w, "  Application:  %s (client_id %s)\n", name, sanitize(r.Client.ClientID))
+	if r.Client.ClientURI != "" {
+		fmt.Fprintf(w, "  Website:      %s\n", sanitize(r.Client.ClientURI))
+	}
+	who := "(seen by the server)"
+	if r.Requester.ReportedByClient {
+		who = "(reported by the client)"
+	}
+	ip := sanitize(r.Requester.IP)
+	if ip == "" {
+		ip = "unknown"
+	}
+	fmt.Fprintf(w, "  Requested by: %s %s\n", ip, who)
+	if r.Requester.UserAgent != "" {
+		fmt.Fprintf(w, "  Browser:      %s\n", sanitize(r.Requester.UserAgent))
+	}
+	if !r.CreatedAt.IsZero() {
+		ago := now.Sub(r.CreatedAt).Round(time.Second)
+		fmt.Fprintf(w, "  Time:         %s (%s ago)\n", r.CreatedAt.Local().Format("2006-01-02 15:04:05 MST"), max(ago, 0))
+	}
+	if len(r.Scopes) > 0 {
+		fmt.Fprintln(w, "  It asks to:")
+		for _, sc := range r.Scopes {
+			if t, ok := scopeText[sc]; ok {
+				fmt.Fprintf(w, "    - %s (%s)\n", t, sanitize(sc))
+			} else {
+				fmt.Fprintf(w, "    - %s\n", sanitize(sc))
+			}
+		}
+	}
+	code := sanitize(r.UserCode)
+	fmt.Fprintf(w, "\n  Code: %s\n\n", code)
+	if big := bigText(code); big != "" {
+		fmt.Fprint(w, big, "\n")
+	}
+	fmt.Fprintln(w, "Compare this code with the one shown beside the QR code on the PC.")
+	fmt.Fprintln(w, "Confirm only if they match and you are signing in yourself, right now.")
+	if r.ExpiresIn > 0 {
+		fmt.Fprintf(w, "Decide within %d seconds.\n", r.ExpiresIn)
+	}
+	fmt.Fprintln(w)
+}
+
+// sanitize makes a string from the network safe to print on a terminal:
+// control characters (escape sequences, carriage returns that overwrite a
+// line) and bidirectional overrides (which reorder what is shown) become
+// U+FFFD. It also bounds the length.
+func sanitize(s string) string {
+	const maxLen = 256
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == maxLen {
+			b.WriteString("…")
+			break
+		}
+		n++
+		switch {
+		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r), r == '\u2028', r == '\u2029':
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
