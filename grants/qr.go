@@ -193,7 +193,13 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 	// A long-poll is held only while nothing changed since the previous
 	// answer: a scan that happened between two polls is reported at once,
 	// not swallowed until the next change.
-	changed := prev.LastPollStatus != storage.StatusInvalid && prev.LastPollStatus != prev.Status
+	// Before any poll, what the client was last told is "pending" (by
+	// /qr/authorize).
+	reported := prev.LastPollStatus
+	if reported == storage.StatusInvalid {
+		reported = storage.StatusPending
+	}
+	changed := reported != prev.Status
 	if wait <= 0 || changed || status != storage.StatusPending && status != storage.StatusScanned {
 		if changed && (status == storage.StatusPending || status == storage.StatusScanned) {
 			if err := q.reportedChange(ctx, prev.ID, status); err != nil {

@@ -192,3 +192,17 @@ func TestLongPollReportsAChangeMadeBetweenPolls(t *testing.T) {
 		t.Fatalf("long-poll after an unseen scan: %v after %v", body, time.Since(start))
 	}
 }
+
+// A first long-poll that arrives after the scan reports it at once: the
+// client was told "pending" by /qr/authorize.
+func TestFirstLongPollAfterTheScanReportsIt(t *testing.T) {
+	s := newServer(t)
+	phone := s.phoneToken(t, "alice")
+	r := s.start(t, nil)
+	s.scan(t, phone, r.VerificationURIComplete)
+	start := time.Now()
+	_, body := s.poll(t, idp.GrantQR, r.DeviceCode, url.Values{"wait": {"5"}})
+	if body["qr_status"] != "scanned" || time.Since(start) > 2*time.Second {
+		t.Fatalf("first long-poll after the scan: %v after %v", body, time.Since(start))
+	}
+}

@@ -501,7 +501,12 @@ func errRevokeUnavailable(err error) *oidc.Error {
 	return oidc.ErrServerError().WithDescription("temporarily unavailable").WithParent(errStore(err))
 }
 
-// GetRefreshTokenInfo implements op.AuthStorage.
+// GetRefreshTokenInfo implements op.AuthStorage; only revocation calls it.
+// zitadel passes what it returns to RevokeToken, which reads a non-empty
+// user ID as "tokenOrID is an access token ID". So for a refresh token it
+// returns no user ID and the token itself, as op.Storage documents:
+// RevokeToken then revokes the refresh token's grant. Returning the
+// token's ID here made every refresh token revocation a silent no-op.
 func (o *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	t, err := o.store.RefreshTokenByHash(ctx, storage.Hash(token))
 	if isUnavailable(err) {
@@ -510,7 +515,7 @@ func (o *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 	if err != nil || t.ClientID != clientID {
 		return "", "", op.ErrInvalidRefreshToken
 	}
-	return t.Subject, t.ID, nil
+	return "", token, nil
 }
 
 // --- keys ------------------------------------------------------------------

@@ -528,3 +528,54 @@ func TestUserCodeNormalisation(t *testing.T) {
 		t.Fatalf("lookup by user code: %v", err)
 	}
 }
+
+// RFC 7009: revoking a refresh token ends its whole grant; revoking an
+// access token ends that token; another client's token is not ours to
+// revoke.
+func TestRevocation(t *testing.T) {
+	s := newServer(t)
+	alice := s.phoneToken(t, "alice")
+	redeem := func() map[string]any {
+		r := confirmed(t, s, alice)
+		status, tok := s.poll(t, idp.GrantQR, r.DeviceCode, nil)
+		if status != 200 {
+			t.Fatal(tok)
+		}
+		return tok
+	}
+	userinfo := func(at string) int {
+		req, _ := http.NewRequest("GET", s.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+at)
+		status, _ := do(t, req)
+		return status
+	}
+	refresh := func(rt string) int {
+		status, _ := s.form(t, "/oauth/token", rpID, rpSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		return status
+	}
+
+	tok := redeem()
+	if status, raw := s.form(t, "/revoke", otherID, otherSec, url.Values{"token": {tok["refresh_token"].(string)}}); status == 200 && refresh(tok["refresh_token"].(string)) != 200 {
+		t.Fatalf("another client revoked the token: %d %s", status, raw)
+	}
+	if status, raw := s.form(t, "/revoke", rpID, rpSecret, url.Values{"token": {tok["refresh_token"].(string)}, "token_type_hint": {"refresh_token"}}); status != 200 {
+		t.Fatalf("revoke: %d %s", status, raw)
+	}
+	if refresh(tok["refresh_token"].(string)) == 200 {
+		t.Fatal("a revoked refresh token still refreshes")
+	}
+	if userinfo(tok["access_token"].(string)) == 200 {
+		t.Fatal("the access token of a revoked grant still works")
+	}
+
+	tok = redeem()
+	if userinfo(tok["access_token"].(string)) != 200 {
+		t.Fatal("a fresh access token does not work")
+	}
+	if status, raw := s.form(t, "/revoke", rpID, rpSecret, url.Values{"token": {tok["access_token"].(string)}}); status != 200 {
+		t.Fatalf("revoke access token: %d %s", status, raw)
+	}
+	if userinfo(tok["access_token"].(string)) == 200 {
+		t.Fatal("a revoked access token still works")
+	}
+}

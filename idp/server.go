@@ -17,6 +17,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 	"github.com/qrlogin/qrlogin/templates"
 )
@@ -313,11 +314,60 @@ func (l *legacyServer) Ready(ctx context.Context, _ *op.Request[struct{}]) (*op.
 }
 
 // errStore maps a storage error for zitadel: unavailable becomes a 503
-// (zitadel's WriteError honours a wrapped StatusError), never a 500 with
-// database text.
+// temporarily_unavailable (zitadel's WriteError honours a wrapped
+// StatusError), never a 500 with database text.
 func errStore(err error) error {
 	if errors.Is(err, storage.ErrUnavailable) {
-		return op.AsStatusError(oidc.ErrServerError().WithDescription("temporarily unavailable").WithParent(err), http.StatusServiceUnavailable)
+		return unavailable(err)
 	}
 	return err
+}
+
+func unavailable(cause error) error {
+	e := &oidc.Error{ErrorType: oauth.TemporarilyUnavail, Description: "the service is temporarily unavailable"}
+	return op.NewStatusError(e.WithParent(cause), http.StatusServiceUnavailable)
+}
+
+// storeDown reports whether the store is unreachable right now; the
+// overrides below use it where zitadel folds a storage error into another
+// answer (a 403 at /userinfo, active:false at introspection, a 500 at
+// revocation).
+func (l *legacyServer) storeDown(ctx context.Context) bool {
+	return errors.Is(l.s.store.Ping(ctx), storage.ErrUnavailable)
+}
+
+// UserInfo is zitadel's, but an unreachable store is a 503, not the 403
+// zitadel makes of every storage error.
+func (l *legacyServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
+	resp, err := l.LegacyServer.UserInfo(ctx, r)
+	if err != nil && l.storeDown(ctx) {
+		return nil, unavailable(err)
+	}
+	return resp, err
+}
+
+// Revocation is zitadel's, but an unreachable store is a 503: the token
+// was not revoked, and the client must retry (RFC 7009 §2.2.1).
+func (l *legacyServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
+	resp, err := l.LegacyServer.Revocation(ctx, r)
+	if err != nil && l.storeDown(ctx) {
+		return nil, unavailable(err)
+	}
+	return resp, err
+}
+
+// Introspect is zitadel's, but a token reported inactive only because the
+// store could not be read is a 503, not a false "inactive" (RFC 7662 §2.2
+// would make a resource server drop a valid session).
+func (l *legacyServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
+	resp, err := l.LegacyServer.Introspect(ctx, r)
+	if err != nil && l.storeDown(ctx) {
+		return nil, unavailable(err)
+	}
+	if err == nil {
+		if ir, ok := resp.Data.(*oidc.IntrospectionResponse); ok && !ir.Active && l.storeDown(ctx) {
+			return nil, unavailable(errors.New("introspection during a store outage"))
+		}
+	}
+	return resp, err
 }

@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"clients": {"manage relying parties: create|list|get|delete|rotate-secret", runClients},
 		"users":   {"manage users: create|list|delete", runUsers},
 		"keys":    {"manage signing keys: rotate|list", runKeys},
+		"bench":   {"drive complete QR logins against a running server", runBench},
 
 		"version": {"print the version", runVersion},
 	}

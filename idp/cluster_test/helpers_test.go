@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,7 +126,6 @@ func (c *cluster) seed() {
 type instance struct {
 	name  string
 	url   string
-	ts    *httptest.Server
 	srv   *idp.Server
 	store *postgres.Store
 	stop  func()
@@ -140,10 +140,21 @@ func (c *cluster) start(name string) *instance {
 // startOn starts an instance whose store connects to dbURL (the cluster's
 // database, possibly through a proxy).
 func (c *cluster) startOn(name, dbURL string) *instance {
+	c.t.Helper()
+	return c.startWith(name, dbURL, nil)
+}
+
+// startWith is startOn with the server's view of the store passed through
+// wrap (for injecting faults), if not nil.
+func (c *cluster) startWith(name, dbURL string, wrap func(storage.Store) storage.Store) *instance {
 	t := c.t
 	t.Helper()
 	store := pgtest.OpenStore(t, dbURL)
-	cfg := idp.Config{Issuer: issuer, Store: store, Now: c.clock.Now, RateLimit: -1}
+	var served storage.Store = store
+	if wrap != nil {
+		served = wrap(store)
+	}
+	cfg := idp.Config{Issuer: issuer, Store: served, Now: c.clock.Now, RateLimit: -1}
 	if c.config != nil {
 		c.config(&cfg)
 	}
@@ -153,7 +164,7 @@ func (c *cluster) startOn(name, dbURL string) *instance {
 	}
 	ts := httptest.NewServer(srv)
 	var once sync.Once
-	in := &instance{name: name, url: ts.URL, ts: ts, srv: srv, store: store}
+	in := &instance{name: name, url: ts.URL, srv: srv, store: store}
 	in.stop = func() {
 		once.Do(func() {
 			ts.Close()
@@ -246,12 +257,15 @@ func get(ctx context.Context, u, token string) (reply, error) {
 	return send(req)
 }
 
-func must(t testing.TB, r reply, err error) reply {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+// must(t)(call()) fails t if call returned an error.
+func must(t testing.TB) func(reply, error) reply {
+	return func(r reply, err error) reply {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	return r
 }
 
 // --- the QR flow ---------------------------------------------------------------
@@ -265,7 +279,7 @@ type qrLogin struct {
 // qrStart starts a QR login at in as the relying party.
 func qrStart(t testing.TB, in *instance) *qrLogin {
 	t.Helper()
-	r := must(t, postForm(context.Background(), in.url+"/qr/authorize", rpID, rpSecret,
+	r := must(t)(postForm(context.Background(), in.url+"/qr/authorize", rpID, rpSecret,
 		url.Values{"scope": {strings.Join(rpScopes, " ")}, "nonce": {"n-cluster"}}))
 	if r.status != http.StatusOK {
 		t.Fatalf("%s /qr/authorize: %v", in.name, r)
@@ -291,7 +305,7 @@ func poll(ctx context.Context, in *instance, l *qrLogin, wait string) (reply, er
 // ticket.
 func scan(t testing.TB, in *instance, phone string, l *qrLogin) string {
 	t.Helper()
-	r := must(t, postJSON(context.Background(), in.url+"/qr/scan", phone, map[string]string{"qr": l.QR}))
+	r := must(t)(postJSON(context.Background(), in.url+"/qr/scan", phone, map[string]string{"qr": l.QR}))
 	ticket, _ := r.json()["ticket"].(string)
 	if r.status != http.StatusOK || ticket == "" {
 		t.Fatalf("%s /qr/scan: %v", in.name, r)
@@ -301,7 +315,7 @@ func scan(t testing.TB, in *instance, phone string, l *qrLogin) string {
 
 func confirm(t testing.TB, in *instance, phone, ticket string) {
 	t.Helper()
-	r := must(t, postJSON(context.Background(), in.url+"/qr/confirm", phone, map[string]string{"ticket": ticket}))
+	r := must(t)(postJSON(context.Background(), in.url+"/qr/confirm", phone, map[string]string{"ticket": ticket}))
 	if r.status != http.StatusOK {
 		t.Fatalf("%s /qr/confirm: %v", in.name, r)
 	}
@@ -326,7 +340,7 @@ func tokensOf(t testing.TB, what string, r reply) *tokens {
 // refresh uses a refresh token at in (RFC 6749 §6).
 func refresh(t testing.TB, in *instance, rt string) reply {
 	t.Helper()
-	return must(t, postForm(context.Background(), in.url+"/oauth/token", rpID, rpSecret,
+	return must(t)(postForm(context.Background(), in.url+"/oauth/token", rpID, rpSecret,
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}))
 }
 
@@ -336,7 +350,7 @@ func loginByQR(t testing.TB, pc, phoneAt *instance, phone string) *tokens {
 	t.Helper()
 	l := qrStart(t, pc)
 	confirm(t, phoneAt, phone, scan(t, phoneAt, phone, l))
-	return tokensOf(t, pc.name+" redeem", must(t, poll(context.Background(), pc, l, "")))
+	return tokensOf(t, pc.name+" redeem", must(t)(poll(context.Background(), pc, l, "")))
 }
 
 // wantError checks an OAuth error answer (RFC 6749 §5.2).
@@ -409,38 +423,39 @@ func signIn(t testing.TB, steps signInSteps, clientID, secret, redirect string, 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	step := func(what string, resp *http.Response, err error, want ...int) (*http.Response, []byte) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for _, s := range want {
-			if resp.StatusCode == s {
-				return resp, b
+	// step(what, statuses…)(browser.Get(…)) checks one step's answer.
+	step := func(what string, want ...int) func(*http.Response, error) (*http.Response, []byte) {
+		return func(resp *http.Response, err error) (*http.Response, []byte) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
 			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if !slices.Contains(want, resp.StatusCode) {
+				t.Fatalf("%s: got %d: %s", what, resp.StatusCode, b)
+			}
+			return resp, b
 		}
-		t.Fatalf("%s: got %d: %s", what, resp.StatusCode, b)
-		return nil, nil
 	}
+	redirected := []int{http.StatusFound, http.StatusSeeOther}
 
 	verifier := oauth2.GenerateVerifier()
-	resp, _ := step("authorize", browser.Get(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier),
-		oauth2.SetAuthURLParam("nonce", "n-sign-in"))), http.StatusFound, http.StatusSeeOther)
+	resp, _ := step("authorize", redirected...)(browser.Get(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("nonce", "n-sign-in"))))
 	loginURL := steps.page.local(resp.Header.Get("Location"))
 	u, err := url.Parse(loginURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, page := step("login page", browser.Get(loginURL), http.StatusOK)
+	_, page := step("login page", http.StatusOK)(browser.Get(loginURL))
 	m := csrfRe.FindSubmatch(page)
 	if m == nil {
 		t.Fatalf("no csrf token on the login page: %s", page)
 	}
-	resp, _ = step("login", browser.PostForm(steps.post.url+"/login", url.Values{"id": {u.Query().Get("id")},
-		"csrf": {string(m[1])}, "username": {user}, "password": {userPass}}), http.StatusFound, http.StatusSeeOther)
-	resp, _ = step("callback", browser.Get(steps.callback.local(resp.Header.Get("Location"))), http.StatusFound, http.StatusSeeOther)
+	resp, _ = step("login", redirected...)(browser.PostForm(steps.post.url+"/login", url.Values{"id": {u.Query().Get("id")},
+		"csrf": {string(m[1])}, "username": {user}, "password": {userPass}}))
+	resp, _ = step("callback", redirected...)(browser.Get(steps.callback.local(resp.Header.Get("Location"))))
 	back, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || back.Query().Get("code") == "" {
 		t.Fatalf("callback: no code in %q", resp.Header.Get("Location"))

@@ -20,6 +20,14 @@
 // at PgBouncer in transaction pooling mode, where notifications are silently
 // lost.
 //
+// Outages: connecting is bounded by DefaultConnectTimeout unless the URL
+// sets connect_timeout, so requests fail with storage.ErrUnavailable
+// instead of hanging when the database host stops answering. Losing the
+// LISTEN connection is taken as losing the server: until it is back every
+// pool acquire pings its connection first, and once it is back the pool is
+// reset, so the connections to the server that went away are not handed
+// to requests after it returned.
+//
 // Errors: a unique violation is storage.ErrConflict, no row is
 // storage.ErrNotFound, and anything that means the database cannot be
 // reached (connect failures, lost connections, timeouts, PostgreSQL

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qrlogin/qrlogin/cmd/qrlogin/internal/load"
+)
+
+const benchUsage = `usage: qrlogin bench [flags]
+
+Drives load against a running qrlogin server over HTTP and prints the
+throughput, the errors and the latency of each step.
+
+  --mode logins  complete QR logins: --concurrency PCs each start a login,
+                 long-poll the token endpoint while one phone user scans
+                 and confirms it through the phone API, and receive tokens.
+  --mode polls   polls of pending logins: --pending logins are created
+                 first, then polled round-robin with wait=0, each at most
+                 once per the server's interval (--pace) or flat out.
+
+The server limits /qr/authorize, /qr/scan and /login to 20 requests/s per
+client and per IP by default: start it with --rate-limit -1 to benchmark.
+On the in-memory store the demo data matches the defaults below:
+
+  qrlogin serve --addr 127.0.0.1:8080 --issuer http://127.0.0.1:8080 --rate-limit -1
+  qrlogin bench --issuer http://127.0.0.1:8080 --duration 10s
+
+With PostgreSQL, register a confidential client allowed the QR grant, the
+first-party phone app (public, redirect URI http://127.0.0.1/callback) and
+a user with the admin commands, and pass them with the flags.
+
+flags:
+`
+
+// runBench is `qrlogin bench`: a load generator for the QR login. It only
+// ever sends requests to --issuer.
+func runBench(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	cfg := load.Config{}
+	var mode string
+	fs := newFlagSet("bench", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Issuer, "issuer", "http://localhost:8080", "the server's issuer URL; every request goes there")
+	fs.StringVar(&cfg.ClientID, "client-id", demoSiteID, "relying party: a confidential client allowed the QR grant")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", demoSiteSecret, "the relying party's secret")
+	fs.StringVar(&cfg.Scope, "scope", "openid profile email", "scope requested at /qr/authorize")
+	fs.StringVar(&cfg.PhoneClientID, "phone-client-id", phoneAppID, "the first-party phone app (public client)")
+	fs.StringVar(&cfg.PhoneRedirectURI, "phone-redirect-uri", "http://127.0.0.1/callback", "the phone app's registered redirect URI")
+	fs.StringVar(&cfg.Username, "username", demoUser, "the user the phone signs in as")
+	fs.StringVar(&cfg.Password, "password", demoPassword, "that user's password")
+	fs.StringVar(&mode, "mode", "logins", "logins or polls")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "concurrent PCs (logins) or polling workers (polls)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to drive load, after set-up")
+	fs.DurationVar(&cfg.Wait, "wait", 10*time.Second, "logins: the PC's long-poll wait, whole seconds from 1s to 30s")
+	fs.DurationVar(&cfg.ScanDelay, "scan-delay", 20*time.Millisecond,
+		"logins: time from the PC's first long-poll to the phone's scan; a scan that overtakes the long-poll leaves it held for the full --wait")
+	fs.DurationVar(&cfg.ThinkTime, "think-time", 0, "logins: time from the PC learning of the scan to the phone's confirm")
+	fs.IntVar(&cfg.Pending, "pending", 1000, "polls: pending logins to create and poll round-robin")
+	fs.BoolVar(&cfg.Pace, "pace", true, "polls: poll each login at most once per interval (RFC 8628 §3.5); false polls flat out and meets slow_down")
+	if err := parseFlags(fs, args, env); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, fs.Args())
+	}
+	if cfg.Wait%time.Second != 0 {
+		return fmt.Errorf("%w: --wait %s is not whole seconds", errUsage, cfg.Wait)
+	}
+
+	var res *load.Result
+	var err error
+	switch mode {
+	case "logins":
+		fmt.Fprintf(stdout, "qrlogin bench: complete QR logins against %s for %s, %d PCs, long-poll wait %s",
+			cfg.Issuer, cfg.Duration, cfg.Concurrency, cfg.Wait)
+		fmt.Fprintf(stdout, ", scan delay %s", cfg.ScanDelay)
+		if cfg.ThinkTime > 0 {
+			fmt.Fprintf(stdout, ", think time %s", cfg.ThinkTime)
+		}
+		fmt.Fprintln(stdout)
+		res, err = load.Logins(ctx, cfg)
+	case "polls":
+		fmt.Fprintf(stdout, "qrlogin bench: polls of %d pending logins against %s for %s, %d workers\n",
+			cfg.Pending, cfg.Issuer, cfg.Duration, cfg.Concurrency)
+		res, err = load.Polls(ctx, cfg)
+	default:
+		return fmt.Errorf("%w: --mode %q: want logins or polls", errUsage, mode)
+	}
+	if err != nil {
+		if load.IsRateLimited(err) {
+			return fmt.Errorf("%w (the server is rate limiting: start it with --rate-limit -1 to benchmark)", err)
+		}
+		return err
+	}
+	printBench(stdout, mode, cfg.Pace, res, ctx.Err() != nil)
+	if res.Completed == 0 {
+		if mode == "polls" {
+			return fmt.Errorf("no poll was answered")
+		}
+		return fmt.Errorf("no login completed")
+	}
+	return nil
+}
+
+// printBench writes the report: throughput, answers, errors, latencies.
+func printBench(w io.Writer, mode string, pace bool, res *load.Result, interrupted bool) {
+	var b strings.Builder
+	if interrupted {
+		b.WriteString("(interrupted)\n")
+	}
+	if mode == "polls" {
+		fmt.Fprintf(&b, "set-up:  %d pending logins created in %s\n", res.Pending, res.Setup.Round(time.Millisecond))
+	}
+	b.WriteString("\n")
+	noun := "logins"
+	if mode == "polls" {
+		noun = "polls"
+	}
+	fmt.Fprintf(&b, "%-8s %d in %s = %.1f/s\n", noun+":", res.Completed, res.Elapsed.Round(time.Millisecond), res.Rate())
+	for _, code := range slices.Sorted(maps.Keys(res.Answers)) {
+		n := res.Answers[code]
+		fmt.Fprintf(&b, "  %-22s %9d  %9.1f/s\n", code, n, float64(n)/res.Elapsed.Seconds())
+	}
+	if res.Late > 0 {
+		fmt.Fprintf(&b, "  %d scanned answers came only when the long-poll's wait ran out: the scan reached the server first (raise --scan-delay)\n", res.Late)
+	}
+	if res.Repolls > 0 {
+		fmt.Fprintf(&b, "  %d polls sent before the confirm were answered scanned again and the PC polled once more\n", res.Repolls)
+	}
+	fmt.Fprintf(&b, "errors:  %d\n", res.ErrorCount())
+	for _, kind := range slices.Sorted(maps.Keys(res.Errors)) {
+		fmt.Fprintf(&b, "  %-40s %7d   e.g. %s\n", kind, res.Errors[kind], res.Examples[kind])
+	}
+	if res.RateLimited > 0 {
+		b.WriteString("  the server is rate limiting: start it with --rate-limit -1 to benchmark\n")
+	}
+	if mode == "polls" && res.Interval > 0 && pace {
+		fmt.Fprintf(&b, "note:    paced to the server's interval (%s): at most %.0f polls/s from %d logins; raise --pending to find the server's limit\n",
+			res.Interval, float64(res.Pending)/res.Interval.Seconds(), res.Pending)
+	}
+
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "%-18s %8s %9s %9s %9s %9s\n", "step", "count", "p50", "p90", "p99", "max")
+	for _, step := range res.Order {
+		l := res.Steps[step]
+		fmt.Fprintf(&b, "%-18s %8d %9s %9s %9s %9s\n", step, len(l),
+			ms(l.Percentile(50)), ms(l.Percentile(90)), ms(l.Percentile(99)), ms(l.Max()))
+	}
+	fmt.Fprint(w, b.String())
+}
+
+// ms formats a latency in milliseconds with a precision that suits it.
+func ms(d time.Duration) string {
+	f := float64(d) / float64(time.Millisecond)
+	switch {
+	case f < 10:
+		return fmt.Sprintf("%.2fms", f)
+	case f < 1000:
+		return fmt.Sprintf("%.1fms", f)
+	default:
+		return fmt.Sprintf("%.0fms", f)
+	}
+}

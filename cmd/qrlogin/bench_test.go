@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// startBenchServer runs `qrlogin serve` with its issuer on 127.0.0.1 (the
+// phone's sign-in must stay on the issuer's host) and returns the issuer.
+func startBenchServer(t *testing.T, extra ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	issuer, _ := startServe(t, append([]string{"--addr", addr, "--issuer", "http://" + addr}, extra...)...)
+	return issuer
+}
+
+func runBenchCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut syncBuffer
+	err := run(context.Background(), append([]string{"bench"}, args...), func(string) string { return "" }, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+// count reads "label: N" from the bench's report.
+func count(t *testing.T, out, label string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(label) + `:?\s+(\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %q in the report:\n%s", label, out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// The bench completes real QR logins against a real server with the demo
+// data's defaults, and reports every step.
+func TestBenchLoginsCompleteWithoutErrors(t *testing.T) {
+	issuer := startBenchServer(t, "--rate-limit", "-1")
+	out, err := runBenchCmd(t, "--issuer", issuer, "--duration", "1s", "--concurrency", "2", "--wait", "2s")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	if n := count(t, out, "logins"); n == 0 {
+		t.Errorf("no login completed:\n%s", out)
+	}
+	if n := count(t, out, "errors"); n != 0 {
+		t.Errorf("%d errors:\n%s", n, out)
+	}
+	for _, step := range []string{"start", "scan", "scan-to-scanned", "confirm", "confirm-to-tokens", "total"} {
+		if count(t, out, step) == 0 {
+			t.Errorf("step %s has no samples:\n%s", step, out)
+		}
+	}
+}
+
+// Polls mode creates pending logins and reports what the server answered.
+func TestBenchPollsAreAnswered(t *testing.T) {
+	issuer := startBenchServer(t, "--rate-limit", "-1")
+	out, err := runBenchCmd(t, "--issuer", issuer, "--mode", "polls", "--duration", "1s", "--concurrency", "2", "--pending", "20")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	polls := count(t, out, "polls")
+	if polls == 0 {
+		t.Errorf("no poll answered:\n%s", out)
+	}
+	// Every login's first poll is answered authorization_pending; polling
+	// 20 logins for a second at loopback speed brings slow_down too.
+	if n := count(t, out, "authorization_pending"); n < 20 {
+		t.Errorf("%d authorization_pending answers, want at least one per login:\n%s", n, out)
+	}
+	if n := count(t, out, "errors"); n != 0 {
+		t.Errorf("%d errors:\n%s", n, out)
+	}
+	if count(t, out, "poll") != polls {
+		t.Errorf("latency samples differ from the polls counted:\n%s", out)
+	}
+}
+
+// A rate-limited server fails the set-up with a hint, not a report full
+// of 429s.
+func TestBenchExplainsRateLimiting(t *testing.T) {
+	issuer := startBenchServer(t) // the default limit: 20/s per client, burst 40
+	out, err := runBenchCmd(t, "--issuer", issuer, "--mode", "polls", "--duration", "1s", "--concurrency", "2", "--pending", "200")
+	if err == nil || !strings.Contains(err.Error(), "--rate-limit -1") {
+		t.Fatalf("want an error pointing at --rate-limit -1, got %v\n%s", err, out)
+	}
+}
+
+// A wrong password stops the bench before any load, saying what to check.
+func TestBenchStopsOnPhoneSignInFailure(t *testing.T) {
+	issuer := startBenchServer(t, "--rate-limit", "-1")
+	out, err := runBenchCmd(t, "--issuer", issuer, "--duration", "1s", "--password", "wrong")
+	if err == nil || !strings.Contains(err.Error(), "--password") {
+		t.Fatalf("want a sign-in error naming --password, got %v\n%s", err, out)
+	}
+	if strings.Contains(out, "logins:") {
+		t.Errorf("a report was printed after a failed set-up:\n%s", out)
+	}
+}
+
+func TestBenchRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"an unknown mode is a usage error", []string{"--mode", "storm"}},
+		{"a wait that is not whole seconds is a usage error", []string{"--wait", "1500ms"}},
+		{"arguments after the flags are a usage error", []string{"extra"}},
+		{"an unknown flag is a usage error", []string{"--no-such-flag"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runBenchCmd(t, tc.args...)
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("got %v, want a usage error", err)
+			}
+		})
+	}
+	t.Run("a long-poll wait of zero is refused before any request", func(t *testing.T) {
+		// Port 9 (discard) on loopback: nothing listens, and nothing is sent
+		// because the check comes first.
+		_, err := runBenchCmd(t, "--issuer", "http://127.0.0.1:9", "--wait", "0s")
+		if err == nil || !strings.Contains(err.Error(), "wait must be 1 to 30 seconds") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

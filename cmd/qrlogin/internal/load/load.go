@@ -1,0 +1,273 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// GrantQR is the project's QR grant (SPEC §2.2).
+const GrantQR = "urn:qrlogin:params:oauth:grant-type:qr"
+
+// Steps of a complete login, in the order they happen and are reported.
+const (
+	StepStart           = "start"             // POST /qr/authorize
+	StepScan            = "scan"              // POST /qr/scan
+	StepScanToScanned   = "scan-to-scanned"   // scan sent → the PC's long-poll answers scanned
+	StepConfirm         = "confirm"           // POST /qr/confirm
+	StepConfirmToTokens = "confirm-to-tokens" // confirm sent → the PC's long-poll answers 200 with tokens
+	StepTotal           = "total"             // start sent → tokens received, pauses included
+	StepPoll            = "poll"              // one poll of a pending login (polls mode)
+)
+
+var loginSteps = []string{StepStart, StepScan, StepScanToScanned, StepConfirm, StepConfirmToTokens, StepTotal}
+
+// Config is one bench run. Zero values are not defaults: the command
+// fills every field.
+type Config struct {
+	Issuer                 string        // base URL; every request goes there and nowhere else
+	ClientID, ClientSecret string        // the relying party: confidential, allowed the QR grant
+	Scope                  string        // requested at /qr/authorize
+	PhoneClientID          string        // the first-party phone app (public client)
+	PhoneRedirectURI       string        // registered for the phone app; sent, never followed
+	Username, Password     string        // the user the phone signs in as
+	Concurrency            int           // PCs (logins) or polling workers (polls)
+	Duration               time.Duration // how long to drive load, after set-up
+	Wait                   time.Duration // long-poll of the PC, whole seconds 1–30 (logins)
+	ScanDelay              time.Duration // the PC's first long-poll sent → the phone scans (logins)
+	ThinkTime              time.Duration // the PC told of the scan → the phone confirms (logins)
+	Pending                int           // pending logins to poll round-robin (polls)
+	Pace                   bool          // poll each login at most once per interval (polls)
+	HTTPClient             *http.Client  // nil: NewHTTPClient(Concurrency)
+}
+
+// Result is what a run measured. Counts and latencies cover only what
+// finished before the run ended; requests cut off at the end are neither
+// successes nor errors.
+type Result struct {
+	Elapsed     time.Duration
+	Completed   int                  // complete logins, or polls the server answered as expected
+	Steps       map[string]Latencies // sorted samples per step
+	Order       []string             // step names in report order
+	Answers     map[string]int       // polls: OAuth error code → count (authorization_pending, slow_down, expired_token)
+	Errors      map[string]int       // error kind ("scan: 409 qr_already_scanned") → count
+	Examples    map[string]string    // error kind → one full message
+	RateLimited int                  // errors that were 429 answers
+	Late        int                  // logins: scanned answers that came only when the long-poll's wait ran out
+	Repolls     int                  // logins: polls sent before the confirm answered scanned again, so the PC polled once more
+	Interval    time.Duration        // polls: the server's poll interval (RFC 8628 §3.2 interval)
+	Pending     int                  // polls: logins created in set-up
+	Setup       time.Duration        // polls: time spent creating them
+}
+
+// ErrorCount is the number of failed requests.
+func (r *Result) ErrorCount() int {
+	n := 0
+	for _, c := range r.Errors {
+		n += c
+	}
+	return n
+}
+
+// Rate is Completed per second of Elapsed.
+func (r *Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Completed) / r.Elapsed.Seconds()
+}
+
+// recorder is one worker's tally; workers never share one, so recording
+// takes no lock. They are merged when the run ends.
+type recorder struct {
+	steps    map[string]Latencies
+	answers  map[string]int
+	errors   map[string]int
+	examples map[string]string
+	done     int
+	late     int
+	repolls  int
+	limited  int
+}
+
+func newRecorder() *recorder {
+	return &recorder{steps: map[string]Latencies{}, answers: map[string]int{}, errors: map[string]int{}, examples: map[string]string{}}
+}
+
+func (r *recorder) add(step string, d time.Duration) { r.steps[step] = append(r.steps[step], d) }
+
+// fail records err unless the run's end caused it.
+func (r *recorder) fail(run context.Context, err error) {
+	if run.Err() != nil {
+		return
+	}
+	kind := err.Error()
+	var re *requestError
+	if errors.As(err, &re) {
+		kind = re.kind()
+	}
+	r.errors[kind]++
+	if IsRateLimited(err) {
+		r.limited++
+	}
+	if _, ok := r.examples[kind]; !ok {
+		r.examples[kind] = err.Error()
+	}
+}
+
+func merge(order []string, recs []*recorder) *Result {
+	res := &Result{Steps: map[string]Latencies{}, Order: order, Answers: map[string]int{}, Errors: map[string]int{}, Examples: map[string]string{}}
+	for _, r := range recs {
+		res.Completed += r.done
+		res.Late += r.late
+		res.Repolls += r.repolls
+		res.RateLimited += r.limited
+		for k, v := range r.steps {
+			res.Steps[k] = append(res.Steps[k], v...)
+		}
+		for k, v := range r.answers {
+			res.Answers[k] += v
+		}
+		for k, v := range r.errors {
+			res.Errors[k] += v
+		}
+		for k, v := range r.examples {
+			res.Examples[k] = v
+		}
+	}
+	for _, l := range res.Steps {
+		l.Sort()
+	}
+	return res
+}
+
+// driver holds what every worker shares: read-only after set-up.
+type driver struct {
+	cfg        Config
+	p          *poster
+	clientAuth string        // Authorization header of the relying party
+	phoneAuth  string        // Authorization header of the phone app
+	interval   time.Duration // the server's poll interval (polls)
+	startBody  []byte
+}
+
+func newDriver(cfg Config) (*driver, error) {
+	if cfg.Concurrency < 1 {
+		return nil, errors.New("concurrency must be at least 1")
+	}
+	if cfg.Duration <= 0 {
+		return nil, errors.New("duration must be positive")
+	}
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("issuer %q is not an http(s) URL", cfg.Issuer)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = NewHTTPClient(cfg.Concurrency)
+	}
+	return &driver{
+		cfg:        cfg,
+		p:          &poster{base: strings.TrimSuffix(cfg.Issuer, "/"), hc: hc},
+		clientAuth: basicAuth(cfg.ClientID, cfg.ClientSecret),
+		startBody:  []byte(url.Values{"scope": {cfg.Scope}}.Encode()),
+	}, nil
+}
+
+// started is the part of /qr/authorize's answer the bench uses.
+type started struct {
+	DeviceCode string `json:"device_code"`
+	QR         string `json:"verification_uri_complete"`
+	Interval   int    `json:"interval"`
+}
+
+// start begins a QR login as the relying party (SPEC §2.1).
+func (d *driver) start(ctx context.Context) (*started, error) {
+	raw, err := d.p.call(ctx, StepStart, "/qr/authorize", "application/x-www-form-urlencoded", d.clientAuth, d.startBody)
+	if err != nil {
+		return nil, err
+	}
+	var s started
+	if err := json.Unmarshal(raw, &s); err != nil || s.DeviceCode == "" || s.QR == "" {
+		return nil, &requestError{step: StepStart, status: http.StatusOK, code: "no device_code or verification_uri_complete", err: err}
+	}
+	return &s, nil
+}
+
+// pollBody is the token request of the QR grant with the long-poll wait
+// in whole seconds (SPEC §2.2).
+func pollBody(deviceCode string, wait time.Duration) []byte {
+	return []byte(url.Values{"grant_type": {GrantQR}, "device_code": {deviceCode},
+		"wait": {strconv.Itoa(int(wait / time.Second))}}.Encode())
+}
+
+// pollAnswer is one answer of the token endpoint to a QR poll.
+type pollAnswer struct {
+	sent   time.Time // when the poll left
+	at     time.Time // when its answer arrived
+	status int
+	body   []byte
+	err    error // transport error
+}
+
+// expectTokens checks that a poll answered with a token response carrying
+// an ID token (SPEC §2.2).
+func expectTokens(step string, a pollAnswer) error {
+	if a.err != nil {
+		return &requestError{step: step, err: a.err}
+	}
+	var t struct {
+		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
+		oauthError
+	}
+	err := json.Unmarshal(a.body, &t)
+	switch {
+	case a.status != http.StatusOK:
+		code := t.Error
+		if t.QRStatus != "" {
+			code += " (qr_status " + t.QRStatus + ")"
+		}
+		return &requestError{step: step, status: a.status, code: code}
+	case err != nil || t.AccessToken == "" || t.IDToken == "":
+		return &requestError{step: step, status: a.status, code: "no access_token or id_token", err: err}
+	}
+	return nil
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runWorkers runs n copies of work until ctx ends and merges their tallies.
+func runWorkers(ctx context.Context, n int, order []string, work func(ctx context.Context, rec *recorder)) *Result {
+	recs := make([]*recorder, n)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for i := range recs {
+		recs[i] = newRecorder()
+		wg.Go(func() { work(ctx, recs[i]) })
+	}
+	wg.Wait()
+	res := merge(order, recs)
+	res.Elapsed = time.Since(begin)
+	return res
+}

@@ -1,0 +1,223 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// Logins drives complete QR logins for cfg.Duration or until ctx ends:
+// Concurrency PCs, each in a loop, and one phone user approving them all.
+// A login is the flow of the README's walk-through:
+//
+//  1. the PC starts it (POST /qr/authorize) and long-polls the token
+//     endpoint with wait (SPEC §2.2);
+//  2. the phone scans (POST /qr/scan); the long-poll answers
+//     authorization_pending with qr_status scanned;
+//  3. the PC long-polls again, the phone confirms (POST /qr/confirm), and
+//     the long-poll answers 200 with the tokens.
+//
+// confirm-to-tokens runs from sending the confirm to receiving the tokens:
+// what a user waits for after tapping Confirm.
+//
+// The phone scans cfg.ScanDelay after the PC's first long-poll left, and
+// confirms cfg.ThinkTime after the PC learnt of the scan.
+//
+// The phone signs in once before the clock starts. A setup failure is
+// returned as an error; failures under load are counted in the Result.
+func Logins(ctx context.Context, cfg Config) (*Result, error) {
+	d, err := newDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Wait < time.Second || cfg.Wait > 30*time.Second {
+		// A poll without wait would be answered slow_down (RFC 8628 §3.5):
+		// the PC must be held by the server, not pace itself.
+		return nil, errors.New("wait must be 1 to 30 seconds")
+	}
+	tok, err := signInPhone(ctx, d.p.base, d.p.hc.Transport, cfg.PhoneClientID, cfg.PhoneRedirectURI, cfg.Username, cfg.Password)
+	if err != nil {
+		return nil, err
+	}
+	if tok.expiresIn > 0 && tok.expiresIn < cfg.Duration+cfg.Wait {
+		return nil, fmt.Errorf("the phone's access token expires in %s, before the run ends: bench for less, or raise the server's --access-token-ttl", tok.expiresIn)
+	}
+	d.phoneAuth = "Bearer " + tok.accessToken
+
+	run, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	res := runWorkers(run, cfg.Concurrency, loginSteps, func(run context.Context, rec *recorder) {
+		for run.Err() == nil {
+			if err := d.login(run, rec); err != nil {
+				rec.fail(run, err)
+				// A refusing server answers at once: pace the retries so an
+				// error storm does not become the measurement.
+				_ = sleep(run, 10*time.Millisecond)
+			}
+		}
+	})
+	return res, nil
+}
+
+// login runs one complete login and records its steps. It records the
+// login as done only when the tokens arrived.
+func (d *driver) login(ctx context.Context, rec *recorder) error {
+	t0 := time.Now()
+	st, err := d.start(ctx)
+	if err != nil {
+		return err
+	}
+	rec.add(StepStart, time.Since(t0))
+
+	pc := d.pcPolls(ctx, pollBody(st.DeviceCode, d.cfg.Wait))
+	defer pc.stop()
+	// The QR is on screen for a while before the phone scans it. A scan
+	// that overtakes the PC's first long-poll makes the server hold that
+	// poll for the full wait: the login was already scanned when it
+	// arrived, so it waits for the next change (SPEC §2.2), the confirm.
+	if err := sleep(ctx, d.cfg.ScanDelay); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	scanBody, _ := json.Marshal(map[string]string{"qr": st.QR})
+	raw, err := d.p.call(ctx, StepScan, "/qr/scan", "application/json", d.phoneAuth, scanBody)
+	if err != nil {
+		return err
+	}
+	rec.add(StepScan, time.Since(t1))
+	var sc struct {
+		Ticket string `json:"ticket"`
+	}
+	if err := json.Unmarshal(raw, &sc); err != nil || sc.Ticket == "" {
+		return &requestError{step: StepScan, status: 200, code: "no ticket", err: err}
+	}
+	a, _, err := pc.next(StepScanToScanned, "pending")
+	if err != nil {
+		return err
+	}
+	if a.status == http.StatusOK {
+		return &requestError{step: StepScanToScanned, status: a.status, code: "tokens before the confirm"}
+	}
+	rec.add(StepScanToScanned, a.at.Sub(t1))
+	if a.at.Sub(a.sent) >= d.cfg.Wait {
+		rec.late++
+	}
+
+	if err := sleep(ctx, d.cfg.ThinkTime); err != nil {
+		return err
+	}
+	t2 := time.Now()
+	confirmBody, _ := json.Marshal(map[string]string{"ticket": sc.Ticket})
+	if _, err := d.p.call(ctx, StepConfirm, "/qr/confirm", "application/json", d.phoneAuth, confirmBody); err != nil {
+		return err
+	}
+	rec.add(StepConfirm, time.Since(t2))
+	// The PC may hear "scanned" again before the tokens: the server
+	// reports a change to the poll after the one that saw it.
+	a, again, err := pc.next(StepConfirmToTokens, "scanned")
+	if err != nil {
+		return err
+	}
+	rec.repolls += again
+	if err := expectTokens(StepConfirmToTokens, a); err != nil {
+		return err
+	}
+	rec.add(StepConfirmToTokens, a.at.Sub(t2))
+	rec.add(StepTotal, a.at.Sub(t0))
+	rec.done++
+	return nil
+}
+
+// pcLoop is the PC's side of a login: it long-polls the token endpoint
+// again as soon as an answer says authorization_pending, as a relying
+// party does, until tokens or another answer come.
+type pcLoop struct {
+	cancel  context.CancelFunc
+	answers chan pollAnswer
+	done    chan struct{}
+}
+
+// maxPolls bounds one login's polls: a login takes three or four; more
+// means the server answers pending without holding the long-poll.
+const maxPolls = 8
+
+// pcPolls starts the PC's poll loop and returns once its first poll is on
+// the wire, so that what the caller sends next reaches the server after
+// it in all likelihood.
+func (d *driver) pcPolls(ctx context.Context, body []byte) *pcLoop {
+	ctx, cancel := context.WithCancel(ctx)
+	pc := &pcLoop{cancel: cancel, answers: make(chan pollAnswer, maxPolls), done: make(chan struct{})}
+	wrote := make(chan struct{})
+	var once sync.Once
+	sent := func() { once.Do(func() { close(wrote) }) }
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent() }})
+	go func() {
+		defer close(pc.done)
+		defer close(pc.answers)
+		defer sent()
+		for i := range maxPolls {
+			pctx := ctx
+			if i == 0 {
+				pctx = traced
+			}
+			t := time.Now()
+			status, raw, err := d.p.post(pctx, "/oauth/token", "application/x-www-form-urlencoded", d.clientAuth, body)
+			pc.answers <- pollAnswer{sent: t, at: time.Now(), status: status, body: raw, err: err}
+			if err != nil || status != http.StatusBadRequest || pendingStatus(raw) == "" {
+				return
+			}
+			sent()
+		}
+	}()
+	<-wrote
+	return pc
+}
+
+// next returns the PC's next answer that is not authorization_pending with
+// qr_status skip: the PC acts on every answer, the bench on the changes.
+// It also returns how many it skipped.
+func (pc *pcLoop) next(step, skip string) (pollAnswer, int, error) {
+	for skipped := 0; ; skipped++ {
+		a, ok := <-pc.answers
+		if !ok {
+			return pollAnswer{}, skipped, &requestError{step: step, status: http.StatusBadRequest, code: "authorization_pending every time"}
+		}
+		if a.err != nil {
+			return a, skipped, &requestError{step: step, err: a.err}
+		}
+		qs := ""
+		if a.status == http.StatusBadRequest {
+			qs = pendingStatus(a.body)
+		}
+		switch {
+		case qs == skip:
+			continue
+		case qs == "scanned" || a.status == http.StatusOK:
+			return a, skipped, nil
+		}
+		var e oauthError
+		_ = json.Unmarshal(a.body, &e)
+		return a, skipped, &requestError{step: step, status: a.status, code: e.Error}
+	}
+}
+
+// stop ends the loop and waits for it.
+func (pc *pcLoop) stop() {
+	pc.cancel()
+	<-pc.done
+}
+
+// pendingStatus returns the qr_status of an authorization_pending answer,
+// or "".
+func pendingStatus(body []byte) string {
+	var e oauthError
+	if json.Unmarshal(body, &e) != nil || e.Error != "authorization_pending" {
+		return ""
+	}
+	return e.QRStatus
+}
