@@ -2,12 +2,12 @@ package idp
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
-	"image"
-	"image/color"
-	"image/png"
+	"hash/crc32"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -117,51 +117,84 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// qrPNG renders the QR as a 1-bit PNG, 4 pixels per module with the
-// standard quiet zone. skip2/go-qrcode's own PNG path draws an RGBA image
-// and compresses it at the default level, which costs more than signing an
-// ES256 token; a two-colour palette at BestSpeed is a fraction of that and
-// decodes the same.
+// qrPNG renders the QR as a 1-bit greyscale PNG, 4 pixels per module with
+// the standard quiet zone. skip2/go-qrcode makes the matrix; the PNG is
+// written here, because both skip2's PNG path (an RGBA image at the
+// default compression) and image/png on a paletted image (a call per
+// pixel) cost more than signing an ES256 token, while the 1-bit rows of a
+// QR code are a few kilobytes to deflate.
 func qrPNG(content string) ([]byte, error) {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {
 		return nil, err
 	}
-	const scale = 4
-	bits := q.Bitmap()
+	return bitmapPNG(q.Bitmap(), 4)
+}
+
+// bitmapPNG encodes a square bitmap (true = dark) as a 1-bit greyscale PNG
+// (PNG spec §11.2.2: colour type 0, bit depth 1; 0 is black), each module
+// scale×scale pixels.
+func bitmapPNG(bits [][]bool, scale int) ([]byte, error) {
 	n := len(bits) * scale
-	img := image.NewPaletted(image.Rect(0, 0, n, n), color.Palette{color.White, color.Black})
-	for y, row := range bits {
-		for x, dark := range row {
-			if !dark {
-				continue
-			}
-			for dy := range scale {
-				off := (y*scale+dy)*img.Stride + x*scale
-				for dx := range scale {
-					img.Pix[off+dx] = 1
-				}
+	stride := (n + 7) / 8
+	raw := make([]byte, 0, (stride+1)*n)
+	row := make([]byte, stride)
+	for _, modules := range bits {
+		clear(row)
+		for x := range n {
+			if !modules[x/scale] { // light pixel: bit set
+				row[x/8] |= 0x80 >> (x % 8)
 			}
 		}
+		for range scale {
+			raw = append(raw, 0) // filter type None
+			raw = append(raw, row...)
+		}
 	}
-	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: pngBuffers}
-	if err := enc.Encode(&buf, img); err != nil {
+	var idat bytes.Buffer
+	// A deflate writer holds about a megabyte of state: reuse them.
+	zw, _ := zlibWriters.Get().(*zlib.Writer)
+	if zw == nil {
+		var err error
+		if zw, err = zlib.NewWriterLevel(&idat, zlib.BestSpeed); err != nil {
+			return nil, err
+		}
+	} else {
+		zw.Reset(&idat)
+	}
+	defer zlibWriters.Put(zw)
+	if _, err := zw.Write(raw); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(n))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(n))
+	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, greyscale; compression, filter, interlace 0
+	pngChunk(&out, "IHDR", ihdr)
+	pngChunk(&out, "IDAT", idat.Bytes())
+	pngChunk(&out, "IEND", nil)
+	return out.Bytes(), nil
 }
 
-// pngBuffers reuses the encoder's buffers across requests.
-var pngBuffers = &pngPool{}
+var zlibWriters sync.Pool
 
-type pngPool struct{ p sync.Pool }
-
-func (p *pngPool) Get() *png.EncoderBuffer {
-	b, _ := p.p.Get().(*png.EncoderBuffer)
-	return b
+func pngChunk(w *bytes.Buffer, kind string, data []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+	w.Write(n[:])
+	crc := crc32.NewIEEE()
+	crc.Write([]byte(kind))
+	crc.Write(data)
+	w.WriteString(kind)
+	w.Write(data)
+	binary.BigEndian.PutUint32(n[:], crc.Sum32())
+	w.Write(n[:])
 }
-func (p *pngPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
 
 // parseScopes validates the scope parameter (RFC 6749 §3.3). Unknown
 // scopes are refused with invalid_scope rather than silently dropped;

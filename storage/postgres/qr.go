@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/qrlogin/qrlogin/storage"
@@ -192,8 +193,38 @@ func (s *Store) PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID
 	if len(deviceCodeHash) == 0 {
 		return nil, fmt.Errorf("postgres: poll qr login: %w", storage.ErrNotFound)
 	}
-	l, err := readQR(s.pool.QueryRow(ctx, qPoll, deviceCodeHash, clientID, now))
+	var l *storage.QRLogin
+	err := s.bookkeeping(ctx, func(br pgx.BatchResults) error {
+		var err error
+		l, err = readQR(br.QueryRow())
+		return err
+	}, qPoll, deviceCodeHash, clientID, now)
 	return l, mapErr("poll qr login", err)
+}
+
+// bookkeeping runs one statement that records polls, in a transaction
+// with synchronous_commit off, sent as one batch: one round trip, and no
+// wait for the WAL flush. Losing the last second of poll records in a
+// crash costs at most a missed slow_down; nothing that decides a login is
+// written this way (scan, confirm, deny and redeem commit synchronously).
+func (s *Store) bookkeeping(ctx context.Context, read func(pgx.BatchResults) error, sql string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = read(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // SetQRInterval implements storage.QRLoginStore.
@@ -204,8 +235,12 @@ func (s *Store) SetQRInterval(ctx context.Context, id string, interval time.Dura
 
 // RecordQRAnswer implements storage.QRLoginStore; the zero time is NULL.
 func (s *Store) RecordQRAnswer(ctx context.Context, id string, status storage.Status, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE qr_logins SET last_poll_status = $2, last_poll_at = $3 WHERE id = $1`,
-		id, status.String(), nullTime(at))
+	var tag pgconn.CommandTag
+	err := s.bookkeeping(ctx, func(br pgx.BatchResults) error {
+		var err error
+		tag, err = br.Exec()
+		return err
+	}, `UPDATE qr_logins SET last_poll_status = $2, last_poll_at = $3 WHERE id = $1`, id, status.String(), nullTime(at))
 	return mustAffect("record qr answer", tag, err)
 }
 
