@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ type serveConfig struct {
 	logLevel                 string
 	rateLimit                float64
 	noDemo                   bool
+	pprof                    bool
 	keyPublishDelay          time.Duration
 	accessTokenTTL, idTokTTL time.Duration
 }
@@ -64,6 +66,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 20, "requests per second per client and per IP on /qr/authorize, /qr/scan, /login; negative disables")
 	fs.BoolVar(&c.noDemo, "no-demo", false, "do not seed demo data on the in-memory store")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
 	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
 	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.idTokTTL, "id-token-ttl", time.Hour, "ID token lifetime")
@@ -80,6 +83,9 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		return fmt.Errorf("%w: --log-level %q", errUsage, c.logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// zitadel logs through slog's default logger: route registrations at
+	// info, every client error at warn. Send it to stderr too, from warn.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)})))
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -116,6 +122,9 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	})
 	if err != nil {
 		return err
+	}
+	if c.pprof {
+		adminHandler = withPprof(adminHandler)
 	}
 	adminLn, err := net.Listen("tcp", c.adminAddr)
 	if err != nil {
@@ -249,4 +258,16 @@ func printBanner(w io.Writer, issuer string, addr, adminAddr net.Addr, adminID, 
 		fmt.Fprintf(&b, "  demo site:       %s/demo\n", issuer)
 	}
 	fmt.Fprint(w, b.String())
+}
+
+// withPprof adds Go's profiler under /debug/pprof/ to the admin listener,
+// for profiling a server under load (qrlogin bench). Off by default.
+func withPprof(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", next)
+	return mux
 }
