@@ -1160,66 +1160,38 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 	before = ut(before)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	total := 0
-	n := 0
-	for id, l := range s.logins {
-		if n == limit {
+	total := deleteWhere(s.logins, limit, func(l *storage.QRLogin) bool { return l.ExpiresAt.Before(before) }, func(id string) {
+		l := s.logins[id]
+		if l.Status != storage.StatusRedeemed && l.Status != storage.StatusDenied {
+			s.audit[id] = append(s.audit[id], storage.AuditEvent{QRLoginID: id, Event: "expired",
+				ClientID: l.ClientID, Subject: l.Subject, At: l.ExpiresAt})
+		}
+		s.deleteLogin(id)
+	})
+	total += deleteWhere(s.authRequests, limit, func(a *storage.AuthRequest) bool { return a.ExpiresAt.Before(before) }, s.deleteAuthRequest)
+	total += deleteWhere(s.access, limit, func(t *accessToken) bool { return t.ExpiresAt.Before(before) }, s.deleteAccess)
+	total += deleteWhere(s.refresh, limit, func(t *storage.RefreshToken) bool { return t.ExpiresAt.Before(before) }, s.deleteRefresh)
+	total += deleteWhere(s.adminTokens, limit, func(t *storage.AdminToken) bool { return t.ExpiresAt.Before(before) },
+		func(key string) { delete(s.adminTokens, key) })
+	return total, nil
+}
+
+// deleteWhere calls del for at most limit keys of m whose value matches,
+// and reports how many.
+func deleteWhere[V any](m map[string]V, limit int, match func(V) bool, del func(string)) int {
+	var keys []string
+	for k, v := range m {
+		if len(keys) == limit {
 			break
 		}
-		if l.ExpiresAt.Before(before) {
-			if l.Status != storage.StatusRedeemed && l.Status != storage.StatusDenied {
-				s.audit[id] = append(s.audit[id], storage.AuditEvent{QRLoginID: id, Event: "expired",
-					ClientID: l.ClientID, Subject: l.Subject, At: l.ExpiresAt})
-			}
-			s.deleteLogin(id)
-			n++
+		if match(v) {
+			keys = append(keys, k)
 		}
 	}
-	total += n
-	n = 0
-	for id, a := range s.authRequests {
-		if n == limit {
-			break
-		}
-		if a.ExpiresAt.Before(before) {
-			s.deleteAuthRequest(id)
-			n++
-		}
+	for _, k := range keys {
+		del(k)
 	}
-	total += n
-	n = 0
-	for id, t := range s.access {
-		if n == limit {
-			break
-		}
-		if t.ExpiresAt.Before(before) {
-			s.deleteAccess(id)
-			n++
-		}
-	}
-	total += n
-	n = 0
-	for id, t := range s.refresh {
-		if n == limit {
-			break
-		}
-		if t.ExpiresAt.Before(before) {
-			s.deleteRefresh(id)
-			n++
-		}
-	}
-	total += n
-	n = 0
-	for key, t := range s.adminTokens {
-		if n == limit {
-			break
-		}
-		if t.ExpiresAt.Before(before) {
-			delete(s.adminTokens, key)
-			n++
-		}
-	}
-	return total + n, nil
+	return len(keys)
 }
 
 // deleteLogin removes a login and every index entry pointing at it; the
