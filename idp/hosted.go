@@ -155,8 +155,9 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 	} else if err != nil {
 		return "", err
 	}
-	// The PC's browser now has a session of the user who confirmed.
-	renew(sess, l.Subject, s.cfg.Now())
+	// The PC's browser gets no session of the user: it may be a shared
+	// computer, and the user is signed in to the relying party, not here.
+	delete(sess.Values, bindingPrefix+a.ID)
 	s.log.Info("qr login", "sub", l.Subject, "client_id", a.ClientID)
 	return s.legacy.AuthCallbackURL()(ctx, a.ID), nil
 }
@@ -268,8 +269,12 @@ var returnPath = regexp.MustCompile(`^/(q/[A-Za-z0-9_-]{22}|device)$`)
 
 func validReturn(p string) bool { return returnPath.MatchString(p) }
 
-// sessionSubject is the signed-in user of the browser, if any.
+// sessionSubject is the user a browser may confirm QR logins as: one who
+// signed in on the phone-browser path (see keyApprover), else "".
 func sessionSubject(sess *sessions.Session) string {
+	if ok, _ := sess.Values[keyApprover].(bool); !ok {
+		return ""
+	}
 	sub, _ := sess.Values[keySubject].(string)
 	return sub
 }

@@ -142,6 +142,28 @@ func TestHostedPageQRLoginInCodeFlow(t *testing.T) {
 	if claims.Subject != s.users["alice"] || !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
 		t.Fatalf("sub %q amr %v", claims.Subject, claims.AuthenticationMethodsReferences)
 	}
+	// The PC's browser (perhaps a shared one) cannot now approve sign-ins
+	// to alice's account: /device asks it to sign in.
+	if resp, _ := b.get("/device"); resp.Request.URL.Path != "/login" {
+		t.Fatalf("after a QR login the PC's browser may approve sign-ins: at %s", resp.Request.URL)
+	}
+}
+
+// A password login made for a relying party does not make the browser an
+// approver either; only the phone-browser login does.
+func TestPasswordLoginForARelyingPartyIsNoApprover(t *testing.T) {
+	s := newServer(t)
+	b := newBrowser(t, s)
+	cfg, verifier := codeConfig(s)
+	loginURL, _ := openLoginPage(t, s, b, cfg, verifier)
+	_, page := b.get(loginURL)
+	csrf := csrfRe.FindStringSubmatch(page)
+	resp, _ := b.post("/login", url.Values{"id": {mustQuery(t, loginURL, "id")}, "csrf": {csrf[1]}, "username": {"alice"}, "password": {"alice-password"}})
+	codeFrom(t, resp)
+	r := s.start(t, nil)
+	if resp, _ := b.get(r.VerificationURIComplete); resp.Request.URL.Path != "/login" {
+		t.Fatalf("a relying party's password login lets the browser scan: at %s", resp.Request.URL)
+	}
 }
 
 // Reloading the page after the phone confirmed continues the flow: no

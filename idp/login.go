@@ -19,6 +19,12 @@ const (
 	keySubject    = "sub"
 	keyAuthTime   = "auth_time"
 	keySessionSID = "sid"
+	// keyApprover marks a session signed in on the phone-browser path
+	// (/login?return=/q/… or /device): only such a session may confirm QR
+	// logins. A password login made for a relying party on a PC (perhaps a
+	// shared one) must not leave a browser able to approve sign-ins to the
+	// account from elsewhere.
+	keyApprover = "approver"
 )
 
 // session returns the browser's session, a fresh one if the cookie is
@@ -51,8 +57,8 @@ func checkCSRF(sess *sessions.Session, posted string) bool {
 
 // renew starts a new session for subject: new session id and CSRF token,
 // so nothing obtained before the login (a planted cookie, a leaked token)
-// is worth anything after it.
-func renew(sess *sessions.Session, subject string, now time.Time) {
+// is worth anything after it. approver: see keyApprover.
+func renew(sess *sessions.Session, subject string, now time.Time, approver bool) {
 	for k := range sess.Values {
 		delete(sess.Values, k)
 	}
@@ -60,6 +66,9 @@ func renew(sess *sessions.Session, subject string, now time.Time) {
 	sess.Values[keyCSRF] = storage.NewSecret(32)
 	sess.Values[keySubject] = subject
 	sess.Values[keyAuthTime] = now.Unix()
+	if approver {
+		sess.Values[keyApprover] = true
+	}
 }
 
 type pageData struct {
@@ -201,7 +210,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	renew(sess, u.ID, now)
+	renew(sess, u.ID, now, a == nil)
 	if err := sess.Save(r, w); err != nil {
 		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
 		return
