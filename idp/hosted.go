@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ var statusMessages = map[storage.Status]string{
 // bound login was confirmed it finishes the authorization request instead
 // and returns where to continue.
 func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, fresh bool) (*pageQR, string, error) {
+	if !s.qrAllowed(ctx, a) {
+		return nil, "", nil // the page shows the password form only
+	}
 	b := binding(sess, a.ID)
 	if b != nil && !fresh {
 		l, err := s.store.QRLogin(ctx, b.loginID)
@@ -114,6 +118,19 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 	return q, "", err
 }
 
+// qrAllowed reports whether an authorization request may be completed by
+// a QR scanned with another device. Not for the first-party phone app and
+// not for scope qr:approve: whoever shows such a QR ("link your new
+// phone") would receive a token that approves sign-ins as the person who
+// scanned it — QRLJacking turned into account takeover.
+func (s *Server) qrAllowed(ctx context.Context, a *storage.AuthRequest) bool {
+	if slices.Contains(a.Scopes, ScopeQRApprove) {
+		return false
+	}
+	c, err := s.clients.get(ctx, a.ClientID, false)
+	return err == nil && !c.FirstParty
+}
+
 func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin, st storage.Status) (*pageQR, error) {
 	png, err := qrPNG(s.qr.VerificationURIComplete(qrID))
 	if err != nil {
@@ -138,6 +155,9 @@ func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin,
 // The redeem makes it happen once; a reload after it (or a second tab)
 // finds the request already done by the same user and continues too.
 func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, l *storage.QRLogin) (string, error) {
+	if !s.qrAllowed(ctx, a) {
+		return "", errors.New("idp: authorization request may not be completed by QR")
+	}
 	if l.Status == storage.StatusConfirmed {
 		if _, err := s.qr.Redeem(ctx, l.ID, clientIP(r)); err != nil {
 			var oe *oauth.Error

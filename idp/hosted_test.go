@@ -375,3 +375,31 @@ func decodeStatus(t *testing.T, body string) map[string]string {
 	}
 	return m
 }
+
+// QRLJacking into account takeover: a QR must never yield a token that can
+// approve sign-ins. The phone app's own authorization request gets no QR,
+// and qr:approve is never granted through the QR grant.
+func TestQRNeverGrantsAPhoneToken(t *testing.T) {
+	s := newServer(t)
+	b := newBrowser(t, s)
+	u := s.URL + "/authorize?client_id=" + phoneID + "&response_type=code&scope=" + url.QueryEscape("openid qr:approve offline_access") +
+		"&redirect_uri=" + url.QueryEscape("http://127.0.0.1:4321/callback") + "&code_challenge=" + s256("v") + "&code_challenge_method=S256"
+	resp, page := b.get(u)
+	if resp.Request.URL.Path != "/login" || strings.Contains(page, `id="qr-image"`) {
+		t.Fatalf("the phone app's login page offers a QR (at %s)", resp.Request.URL)
+	}
+	// Even if a binding were forged, the status endpoint has nothing to finish.
+	if status, _ := do(t, mustReq("GET", s.URL+"/login/status?id="+mustQuery(t, resp.Request.URL.String(), "id"))); status != 404 {
+		t.Fatalf("status endpoint for a QR-less page: %d", status)
+	}
+	for _, c := range []struct{ id, secret string }{{rpID, rpSecret}, {"", ""}} {
+		form := url.Values{"scope": {"openid qr:approve"}}
+		if c.id == "" {
+			form.Set("client_id", publicRPID)
+		}
+		status, raw := s.form(t, "/qr/authorize", c.id, c.secret, form)
+		if body := decode(t, raw); status != 400 || body["error"] != "invalid_scope" {
+			t.Fatalf("qr:approve at /qr/authorize: %d %v", status, body)
+		}
+	}
+}

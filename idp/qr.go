@@ -217,9 +217,9 @@ func parseScopes(c *storage.Client, raw string) ([]string, error) {
 				continue
 			}
 		case ScopeQRApprove:
-			if !c.FirstParty {
-				return nil, oauth.New(oauth.InvalidScope, "scope qr:approve is for the first-party app")
-			}
+			// Never by QR: a phone token approved from another phone would
+			// let whoever showed the QR approve sign-ins as its scanner.
+			return nil, oauth.New(oauth.InvalidScope, "scope qr:approve cannot be granted by QR login")
 		default:
 			return nil, oauth.New(oauth.InvalidScope, "unknown scope "+safeName(sc))
 		}
