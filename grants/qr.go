@@ -403,8 +403,8 @@ type DecideRequest struct {
 	Confirm bool
 	IP      string
 	// Notify, for a confirmation, returns the sign-in notification to
-	// record atomically with it; ID, Subject, SessionID and CreatedAt are
-	// filled in here. May be nil.
+	// record atomically with it; ID, Subject, CreatedAt and (when empty)
+	// SessionID are filled in here. May be nil.
 	Notify func(*storage.QRLogin) *storage.Notification
 }
 
@@ -437,7 +437,9 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 		n := *r.Notify(l)
 		n.ID = storage.NewSecret(16)
 		n.Subject = r.Subject
-		n.SessionID = l.ID
+		if n.SessionID == "" {
+			n.SessionID = l.ID // the QR grant's tokens belong to the login
+		}
 		n.CreatedAt = now
 		d.Notification = &n
 	}

@@ -367,7 +367,7 @@ func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	}
 	t := o.newAccessToken(req, origin.sessionID(), "")
 	if err := o.store.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, errStore(err)
+		return "", time.Time{}, mintErr(err)
 	}
 	if q, ok := req.(*qrTokenRequest); ok {
 		q.minted(t.ID, "")
@@ -404,12 +404,12 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	if current == "" {
 		if err := o.store.CreateRefreshToken(ctx, rt); err != nil {
-			return "", "", time.Time{}, errStore(err)
+			return "", "", time.Time{}, mintErr(err)
 		}
 	} else {
 		err := o.store.RotateRefreshToken(ctx, storage.Hash(current), rt, now)
 		if errors.Is(err, storage.ErrConflict) {
-			if rerr := o.store.RevokeSession(ctx, origin.sessionID()); rerr != nil {
+			if rerr := o.store.RevokeSession(ctx, origin.sessionID(), o.sessionTombstone()); rerr != nil {
 				return "", "", time.Time{}, errStore(rerr)
 			}
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
@@ -420,12 +420,21 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	at := o.newAccessToken(req, origin.sessionID(), rt.ID)
 	if err := o.store.CreateAccessToken(ctx, at); err != nil {
-		return "", "", time.Time{}, errStore(err)
+		return "", "", time.Time{}, mintErr(err)
 	}
 	if q, ok := req.(*qrTokenRequest); ok {
 		q.minted(at.ID, rt.ID)
 	}
 	return at.ID, secret, at.ExpiresAt, nil
+}
+
+// mintErr maps a refused token insert: the session was revoked ("this
+// wasn't me" came first), so the grant is no longer valid.
+func mintErr(err error) error {
+	if errors.Is(err, storage.ErrConflict) {
+		return oidc.ErrInvalidGrant().WithDescription("the session was revoked").WithParent(err)
+	}
+	return errStore(err)
 }
 
 // TokenRequestByRefreshToken implements op.AuthStorage. Presenting a
@@ -440,7 +449,7 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		return nil, errStore(err)
 	}
 	if !t.RotatedAt.IsZero() && !t.Revoked {
-		if err := o.store.RevokeSession(ctx, t.SessionID); err != nil {
+		if err := o.store.RevokeSession(ctx, t.SessionID, o.sessionTombstone()); err != nil {
 			return nil, errStore(err)
 		}
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
@@ -449,6 +458,14 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		return nil, op.ErrInvalidRefreshToken
 	}
 	return &refreshTokenRequest{t: t, scopes: t.Scopes}, nil
+}
+
+// sessionTombstone is how long a revoked session refuses new tokens: as
+// long as anything of it could still be minted or refreshed.
+func (o *opStorage) sessionTombstone() time.Time { return tombstone(o.cfg) }
+
+func tombstone(c *Config) time.Time {
+	return c.Now().UTC().Add(max(c.RefreshTokenTTL, c.AccessTokenTTL, c.QRTTL, c.AuthRequestTTL))
 }
 
 // TerminateSession implements op.AuthStorage (end_session).
@@ -486,7 +503,7 @@ func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	if t.ClientID != clientID {
 		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 	}
-	if err := o.store.RevokeSession(ctx, t.SessionID); err != nil {
+	if err := o.store.RevokeSession(ctx, t.SessionID, o.sessionTombstone()); err != nil {
 		return oidc.ErrServerError().WithParent(errStore(err))
 	}
 	return nil

@@ -446,6 +446,13 @@ func (s *Server) decide(ctx context.Context, subject, ticket string, confirm boo
 			if c, err := s.clients.get(ctx, l.ClientID, false); err == nil {
 				n.ClientName = c.Name
 			}
+			// A login of the hosted page ends in the authorization
+			// request's tokens: "this wasn't me" must revoke that session.
+			if l.AuthRequestID != "" {
+				if a, err := s.store.AuthRequest(ctx, l.AuthRequestID, s.cfg.Now()); err == nil {
+					n.SessionID = a.SessionID
+				}
+			}
 			return n
 		},
 	})
@@ -506,7 +513,7 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, oauth.New("not_found", "no such notification").WithStatus(http.StatusNotFound))
 		return
 	}
-	if err := s.store.RevokeSession(r.Context(), n.SessionID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := s.store.RevokeSession(r.Context(), n.SessionID, tombstone(&s.cfg)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/qrlogin/qrlogin/grants"
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/storage"
@@ -577,5 +579,57 @@ func TestRevocation(t *testing.T) {
 	}
 	if userinfo(tok["access_token"].(string)) == 200 {
 		t.Fatal("a revoked access token still works")
+	}
+}
+
+// "This wasn't me" pressed after the confirmation but before the PC
+// redeemed: the PC gets no tokens, then or later.
+func TestRevokeBeforeRedeemLeavesNoTokens(t *testing.T) {
+	s := newServer(t)
+	alice := s.phoneToken(t, "alice")
+	r := confirmed(t, s, alice)
+	req, _ := http.NewRequest("GET", s.URL+"/account/notifications", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	_, raw := do(t, req)
+	n := decode(t, raw)["notifications"].([]any)[0].(map[string]any)
+	if status, _ := s.phone(t, alice, "/account/notifications/"+n["id"].(string)+"/revoke", nil); status != 200 {
+		t.Fatal("revoke failed")
+	}
+	status, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil)
+	if status == 200 || body["error"] != "invalid_grant" {
+		t.Fatalf("redeem after revocation: %d %v", status, body)
+	}
+}
+
+// "This wasn't me" for a QR login made on the hosted page revokes the
+// tokens the relying party got from the code flow.
+func TestRevokeHostedPageQRLogin(t *testing.T) {
+	s := newServer(t)
+	alice := s.phoneToken(t, "alice")
+	cfg, verifier := codeConfig(s)
+	cfg.Scopes = append(cfg.Scopes, "offline_access")
+	b := newBrowser(t, s)
+	loginURL, qr := openLoginPage(t, s, b, cfg, verifier)
+	ticket := s.scan(t, alice, qr)
+	s.phone(t, alice, "/qr/confirm", map[string]string{"ticket": ticket})
+	resp, _ := b.get(loginURL)
+	tok, err := cfg.Exchange(context.Background(), codeFrom(t, resp), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/account/notifications", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	_, raw := do(t, req)
+	n := decode(t, raw)["notifications"].([]any)[0].(map[string]any)
+	if status, _ := s.phone(t, alice, "/account/notifications/"+n["id"].(string)+"/revoke", nil); status != 200 {
+		t.Fatal("revoke failed")
+	}
+	ui, _ := http.NewRequest("GET", s.URL+"/userinfo", nil)
+	ui.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if status, _ := do(t, ui); status == 200 {
+		t.Fatal("the relying party's access token survived \"this wasn't me\"")
+	}
+	if status, _ := s.form(t, "/oauth/token", rpID, rpSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); status == 200 {
+		t.Fatal("the relying party's refresh token survived \"this wasn't me\"")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/qrlogin/qrlogin/grants"
@@ -205,12 +206,18 @@ func hasGrant(c *storage.Client, grant string) bool {
 // *oauth.Error passes through, an unavailable store is a 503, anything
 // else a logged 500 that leaks nothing.
 func (s *Server) mapErr(err error) error {
+	if se := storeErr(err); se != nil {
+		return se
+	}
 	var e *oauth.Error
 	if errors.As(err, &e) {
 		return e
 	}
-	if se := storeErr(err); se != nil {
-		return se
+	// An OAuth error from zitadel (minting into a revoked session, say)
+	// keeps its code; a server_error stays an internal error.
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
+		return oauth.New(string(oe.ErrorType), oe.Description).WithCause(err)
 	}
 	return err
 }

@@ -387,12 +387,15 @@ type RefreshToken struct {
 
 // TokenStore keeps access and refresh tokens.
 type TokenStore interface {
+	// CreateAccessToken inserts t; ErrConflict if its session was revoked
+	// (see RevokeSession).
 	CreateAccessToken(ctx context.Context, t *AccessToken) error
 	// AccessToken returns the token if it exists, is not revoked and is
 	// unexpired at now; ErrNotFound otherwise.
 	AccessToken(ctx context.Context, id string, now time.Time) (*AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string) error
 
+	// CreateRefreshToken inserts t; ErrConflict if its session was revoked.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RefreshTokenByHash returns the token whatever its state (rotated,
 	// revoked, expired), so the caller can detect reuse.
@@ -406,8 +409,11 @@ type TokenStore interface {
 	RevokeRefreshToken(ctx context.Context, id string) error
 	// RevokeSession revokes every access and refresh token of the session
 	// (RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the
-	// whole family).
-	RevokeSession(ctx context.Context, sessionID string) error
+	// whole family) and keeps the session revoked until 'until': tokens for
+	// it created later are refused with ErrConflict, so a login confirmed
+	// but not yet redeemed, or a code not yet exchanged, yields nothing
+	// after "this wasn't me".
+	RevokeSession(ctx context.Context, sessionID string, until time.Time) error
 	// RevokeUserClientSessions revokes every token of subject issued to
 	// clientID (end_session).
 	RevokeUserClientSessions(ctx context.Context, subject, clientID string) error

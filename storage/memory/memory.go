@@ -43,11 +43,13 @@ type Store struct {
 	sessions        map[string]*session
 	accessByRefresh map[string]map[string]struct{} // refresh token ID → access token IDs
 
-	keys          map[string]*storage.SigningKey
-	adminTokens   map[string]*storage.AdminToken // keyed by string(AccessHash)
-	notifications map[string]*storage.Notification
-	bySubject     map[string][]*storage.Notification // newest first
-	secrets       map[string][]byte
+	keys        map[string]*storage.SigningKey
+	adminTokens map[string]*storage.AdminToken // keyed by string(AccessHash)
+	// revokedSessions: session id → until when tokens for it are refused.
+	revokedSessions map[string]time.Time
+	notifications   map[string]*storage.Notification
+	bySubject       map[string][]*storage.Notification // newest first
+	secrets         map[string][]byte
 }
 
 // accessToken is a stored access token; the contract's type has no revoked
@@ -88,6 +90,7 @@ func New() *Store {
 		accessByRefresh: make(map[string]map[string]struct{}),
 		keys:            make(map[string]*storage.SigningKey),
 		adminTokens:     make(map[string]*storage.AdminToken),
+		revokedSessions: make(map[string]time.Time),
 		notifications:   make(map[string]*storage.Notification),
 		bySubject:       make(map[string][]*storage.Notification),
 		secrets:         make(map[string][]byte),
@@ -820,6 +823,9 @@ func (s *Store) CreateAccessToken(_ context.Context, t *storage.AccessToken) err
 	t = cloneAccessToken(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.revokedSessions[t.SessionID]; ok && t.SessionID != "" {
+		return conflict("session revoked")
+	}
 	if _, ok := s.access[t.ID]; ok {
 		return conflict("access token id taken")
 	}
@@ -875,6 +881,9 @@ func (s *Store) CreateRefreshToken(_ context.Context, t *storage.RefreshToken) e
 
 // insertRefresh stores t; the caller holds s.mu.
 func (s *Store) insertRefresh(t *storage.RefreshToken) error {
+	if _, ok := s.revokedSessions[t.SessionID]; ok && t.SessionID != "" {
+		return conflict("session revoked")
+	}
 	if _, ok := s.refresh[t.ID]; ok {
 		return conflict("refresh token id taken")
 	}
@@ -947,9 +956,14 @@ func (s *Store) RevokeRefreshToken(_ context.Context, id string) error {
 
 // RevokeSession implements storage.TokenStore. A session without tokens is
 // not an error: there is simply nothing left to revoke.
-func (s *Store) RevokeSession(_ context.Context, sessionID string) error {
+func (s *Store) RevokeSession(_ context.Context, sessionID string, until time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sessionID != "" {
+		if cur, ok := s.revokedSessions[sessionID]; !ok || cur.Before(ut(until)) {
+			s.revokedSessions[sessionID] = ut(until)
+		}
+	}
 	ss := s.sessions[sessionID]
 	if ss == nil {
 		return nil
@@ -1173,6 +1187,11 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 	total += deleteWhere(s.refresh, limit, func(t *storage.RefreshToken) bool { return t.ExpiresAt.Before(before) }, s.deleteRefresh)
 	total += deleteWhere(s.adminTokens, limit, func(t *storage.AdminToken) bool { return t.ExpiresAt.Before(before) },
 		func(key string) { delete(s.adminTokens, key) })
+	for id, until := range s.revokedSessions {
+		if until.Before(before) {
+			delete(s.revokedSessions, id)
+		}
+	}
 	return total, nil
 }
 

@@ -64,6 +64,7 @@ var expiring = []struct{ table, key, expires string }{
 	{"access_tokens", "id", "expires_at"},
 	{"refresh_tokens", "id", "expires_at"},
 	{"admin_tokens", "access_hash", "expires_at"},
+	{"revoked_sessions", "session_id", "until"},
 }
 
 // DeleteExpired implements storage.Store. Each table is one short

@@ -123,9 +123,11 @@ const accessTokenCols = `id, client_id, subject, audience, scopes, session_id, r
 
 // CreateAccessToken implements storage.TokenStore.
 func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	tag, err := s.pool.Exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+		WHERE NOT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $6::text AND $6::text <> '')`,
 		t.ID, t.ClientID, t.Subject, list(t.Audience), list(t.Scopes), t.SessionID, t.RefreshTokenID, t.CreatedAt, t.ExpiresAt)
-	return mapErr("create access token", err)
+	return sessionLive("create access token", tag, err)
 }
 
 // AccessToken implements storage.TokenStore.
@@ -152,11 +154,12 @@ const refreshTokenCols = `id, token_hash, session_id, client_id, subject, audien
 
 // CreateRefreshToken implements storage.TokenStore.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	tag, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenCols+`)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
+		WHERE NOT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $3::text AND $3::text <> '')`,
 		t.ID, t.TokenHash, t.SessionID, t.ClientID, t.Subject, list(t.Audience), list(t.Scopes), list(t.AMR),
 		nullTime(t.AuthTime), t.CreatedAt, t.ExpiresAt, nullTime(t.RotatedAt), t.Revoked)
-	return mapErr("create refresh token", err)
+	return sessionLive("create refresh token", tag, err)
 }
 
 // RefreshTokenByHash implements storage.TokenStore.
@@ -208,15 +211,30 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, id string) error {
 }
 
 // RevokeSession implements storage.TokenStore.
-func (s *Store) RevokeSession(ctx context.Context, sessionID string) error {
+func (s *Store) RevokeSession(ctx context.Context, sessionID string, until time.Time) error {
 	if sessionID == "" {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `WITH a AS (
+	_, err := s.pool.Exec(ctx, `WITH tomb AS (
+		INSERT INTO revoked_sessions (session_id, until) VALUES ($1, $2)
+		ON CONFLICT (session_id) DO UPDATE SET until = greatest(revoked_sessions.until, EXCLUDED.until)
+	), a AS (
 		UPDATE access_tokens SET revoked = true WHERE session_id = $1 AND NOT revoked
 	)
-	UPDATE refresh_tokens SET revoked = true WHERE session_id = $1 AND NOT revoked`, sessionID)
+	UPDATE refresh_tokens SET revoked = true WHERE session_id = $1 AND NOT revoked`, sessionID, until)
 	return mapErr("revoke session", err)
+}
+
+// sessionLive maps an insert guarded by "session not revoked": no row
+// inserted means the session was revoked.
+func sessionLive(op string, tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return mapErr(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: %s: session revoked: %w", op, storage.ErrConflict)
+	}
+	return nil
 }
 
 // RevokeUserClientSessions implements storage.TokenStore.

@@ -234,7 +234,7 @@ var tokenCases = []testCase{
 		r3 := createRefresh(t, s, newRefreshToken("rt-3", "session-2", alice, clientRP))
 		a3 := createAccess(t, s, newAccessToken("at-3", "session-2", r3.ID, alice, clientRP))
 
-		must(t, s.RevokeSession(ctx, "session-1"), "RevokeSession")
+		must(t, s.RevokeSession(ctx, "session-1", at(24*time.Hour)), "RevokeSession")
 		wantAccess(t, s, a1.ID, nil)
 		wantAccess(t, s, a2.ID, nil)
 		wantRefresh(t, s, r1, true)
@@ -243,6 +243,26 @@ var tokenCases = []testCase{
 			storage.ErrConflict, "RotateRefreshToken of a revoked family")
 		wantAccess(t, s, a3.ID, a3)
 		wantRefresh(t, s, r3, false)
+	}},
+	{"a revoked session refuses new tokens until its tombstone is cleaned up", func(t *testing.T, s storage.Store) {
+		// "This wasn't me" before the tokens exist (a QR login confirmed,
+		// not yet redeemed) must still leave the session without tokens.
+		seed(t, s)
+		ctx := t.Context()
+		until := at(24 * time.Hour)
+		must(t, s.RevokeSession(ctx, "session-1", until), "RevokeSession of a session without tokens")
+		err := s.CreateAccessToken(ctx, newAccessToken("at-1", "session-1", "", alice, clientRP))
+		wantErr(t, err, storage.ErrConflict, "CreateAccessToken in a revoked session")
+		err = s.CreateRefreshToken(ctx, newRefreshToken("rt-1", "session-1", alice, clientRP))
+		wantErr(t, err, storage.ErrConflict, "CreateRefreshToken in a revoked session")
+		_, err = s.AccessToken(ctx, "at-1", at(time.Minute))
+		wantErr(t, err, storage.ErrNotFound, "the refused access token")
+		createAccess(t, s, newAccessToken("at-2", "session-2", "", alice, clientRP))
+
+		if _, err := s.DeleteExpired(ctx, until.Add(time.Second), 100); err != nil {
+			t.Fatalf("DeleteExpired: %v", err)
+		}
+		must(t, s.CreateAccessToken(ctx, newAccessToken("at-3", "session-1", "", alice, clientRP)), "CreateAccessToken after the tombstone expired")
 	}},
 	{"RevokeRefreshToken revokes the token and the access tokens issued with it", func(t *testing.T, s storage.Store) {
 		seed(t, s)
