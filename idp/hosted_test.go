@@ -403,3 +403,27 @@ func TestQRNeverGrantsAPhoneToken(t *testing.T) {
 		}
 	}
 }
+
+// PKCE: a public client without a code_challenge, or any method but S256,
+// gets an error page (RFC 7636 §4.4.1, RFC 9700 §2.1.1).
+func TestAuthorizeRequiresPKCEWithS256(t *testing.T) {
+	s := newServer(t)
+	b := newBrowser(t, s)
+	base := s.URL + "/authorize?response_type=code&scope=openid&state=s"
+	for name, q := range map[string]string{
+		"public client without PKCE": "&client_id=" + publicRPID + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1/cb"),
+		"plain method":               "&client_id=" + rpID + "&redirect_uri=" + url.QueryEscape("https://shop.example/cb") + "&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=plain",
+		"no method (plain)":          "&client_id=" + rpID + "&redirect_uri=" + url.QueryEscape("https://shop.example/cb") + "&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc",
+		"unknown method":             "&client_id=" + rpID + "&redirect_uri=" + url.QueryEscape("https://shop.example/cb") + "&code_challenge=abc&code_challenge_method=foo",
+	} {
+		resp, page := b.get(base + q)
+		if resp.StatusCode != 400 || !strings.Contains(page, "PKCE") && !strings.Contains(page, "S256") {
+			t.Errorf("%s: %d at %s", name, resp.StatusCode, resp.Request.URL)
+		}
+	}
+	// A confidential client without PKCE is still accepted (stock relying parties).
+	resp, _ := b.get(base + "&client_id=" + rpID + "&redirect_uri=" + url.QueryEscape("https://shop.example/cb"))
+	if resp.Request.URL.Path != "/login" {
+		t.Fatalf("confidential client without PKCE: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}

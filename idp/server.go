@@ -265,13 +265,24 @@ func (l *legacyServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (
 // VerifyAuthRequest is zitadel's, except that an unknown client_id is the
 // caller's error (400 invalid_request), not a 500: RFC 6749 §4.1.2.1 says
 // to inform the user and not redirect, which handleAuthorize does.
+//
+// PKCE (RFC 7636, RFC 9700 §2.1.1): public clients must send a
+// code_challenge, and only S256 is accepted — zitadel would take any
+// unknown method as plain, where RFC 7636 §4.4.1 wants invalid_request.
 func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
 	if r.Data.ClientID != "" {
-		if _, err := l.s.clients.get(ctx, r.Data.ClientID, false); errors.Is(err, storage.ErrNotFound) {
+		c, err := l.s.clients.get(ctx, r.Data.ClientID, false)
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client_id")
 		} else if err != nil {
 			return nil, errStore(err)
 		}
+		if r.Data.CodeChallenge == "" && c.Type == storage.ClientPublic {
+			return nil, oidc.ErrInvalidRequest().WithDescription("public clients must use PKCE (code_challenge with S256)")
+		}
+	}
+	if r.Data.CodeChallenge != "" && r.Data.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	}
 	return l.LegacyServer.VerifyAuthRequest(ctx, r)
 }
