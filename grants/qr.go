@@ -321,8 +321,10 @@ type ScanResult struct {
 	Login     *storage.QRLogin
 }
 
-// errNotFound is the one answer for an unknown, expired or finished QR or
+// ErrNotFound is the one answer for an unknown, expired or finished QR or
 // ticket: the phone learns nothing more (no oracle).
+func ErrNotFound() *oauth.Error { return errNotFound() }
+
 func errNotFound() *oauth.Error {
 	return oauth.New(oauth.QRNotFound, "QR code not found or no longer valid").WithStatus(http.StatusNotFound)
 }

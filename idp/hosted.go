@@ -156,7 +156,7 @@ func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin,
 // finds the request already done by the same user and continues too.
 func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, l *storage.QRLogin) (string, error) {
 	if !s.qrAllowed(ctx, a) {
-		return "", errors.New("idp: authorization request may not be completed by QR")
+		return "", oauth.New(oauth.InvalidRequest, "this sign-in cannot be completed by QR").WithStatus(http.StatusBadRequest)
 	}
 	if l.Status == storage.StatusConfirmed {
 		if _, err := s.qr.Redeem(ctx, l.ID, clientIP(r)); err != nil {
@@ -170,7 +170,7 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 	if errors.Is(err, storage.ErrConflict) {
 		cur, rerr := s.store.AuthRequest(ctx, a.ID, s.cfg.Now())
 		if rerr != nil || !cur.Done || cur.Subject != l.Subject {
-			return "", errors.New("idp: authorization request completed by someone else")
+			return "", oauth.New(oauth.InvalidRequest, "this sign-in was completed another way").WithStatus(http.StatusConflict)
 		}
 	} else if err != nil {
 		return "", err

@@ -561,6 +561,9 @@ func (o *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 // userinfo fills the claims the scopes allow (OIDC Core §5.4).
 func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject string, scopes []string) error {
 	u, err := o.store.User(ctx, subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+	}
 	if err != nil {
 		return errStore(err)
 	}

@@ -396,6 +396,9 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult) (*scanResponse, error) {
 	l := res.Login
 	c, err := s.clients.get(ctx, l.ClientID, false)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, grants.ErrNotFound() // the client was deleted meanwhile
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -633,3 +633,21 @@ func TestRevokeHostedPageQRLogin(t *testing.T) {
 		t.Fatal("the relying party's refresh token survived \"this wasn't me\"")
 	}
 }
+
+// Inputs that used to reach a 500: an unknown client at /end_session, and
+// a user deleted while a login of theirs was confirmed.
+func TestNoServerErrorForStaleReferences(t *testing.T) {
+	s := newServer(t)
+	req, _ := http.NewRequest("GET", s.URL+"/end_session?client_id=nobody", nil)
+	if status, raw := do(t, req); status != 400 {
+		t.Fatalf("/end_session with an unknown client: %d %s", status, raw)
+	}
+	alice := s.phoneToken(t, "alice")
+	r := confirmed(t, s, alice)
+	if err := s.store.DeleteUser(context.Background(), s.users["alice"]); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("redeem for a deleted user: %d %v", status, body)
+	}
+}

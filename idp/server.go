@@ -347,6 +347,19 @@ func (l *legacyServer) storeDown(ctx context.Context) bool {
 	return errors.Is(l.s.store.Ping(ctx), storage.ErrUnavailable)
 }
 
+// EndSession is zitadel's, except that an unknown client_id is the
+// caller's error (400), not a 500.
+func (l *legacyServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
+	if r.Data.ClientID != "" {
+		if _, err := l.s.clients.get(ctx, r.Data.ClientID, false); errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client_id")
+		} else if err != nil {
+			return nil, errStore(err)
+		}
+	}
+	return l.LegacyServer.EndSession(ctx, r)
+}
+
 // UserInfo is zitadel's, but an unreachable store is a 503, not the 403
 // zitadel makes of every storage error.
 func (l *legacyServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {

@@ -155,6 +155,19 @@ func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
 		a.storageError(w, r, err)
 		return
 	}
+	// A deleted user's tokens die with the account: the phone app's token
+	// must not keep approving QR logins.
+	clients, err := a.store.ListClients(r.Context())
+	if err != nil {
+		a.storageError(w, r, err)
+		return
+	}
+	for _, c := range clients {
+		if err := a.store.RevokeUserClientSessions(r.Context(), id, c.ID); err != nil {
+			a.storageError(w, r, err)
+			return
+		}
+	}
 	a.log.InfoContext(r.Context(), "admin: user deleted", "user_id", id, "admin", actor(r.Context()))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrlogin/qrlogin/idp/password"
+	"github.com/qrlogin/qrlogin/storage"
 )
 
 func TestUserLifecycle(t *testing.T) {
@@ -96,4 +98,28 @@ func TestCreateUserValidation(t *testing.T) {
 			t.Fatalf("%d %s", a.status, a.body)
 		}
 	})
+}
+
+// Deleting a user revokes their tokens at every client: the phone app's
+// token must not keep approving QR logins.
+func TestDeletingAUserRevokesTheirTokens(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	ctx := context.Background()
+	a := h.do(t, "POST", "/admin/v1/users", tok, `{"username":"bob","password":"long enough pw"}`)
+	id, _ := a.json(t)["id"].(string)
+	c := h.do(t, "POST", "/admin/v1/clients", tok, `{"name":"Phone","type":"public","first_party":true,"redirect_uris":["http://127.0.0.1/callback"]}`)
+	clientID, _ := c.json(t)["client_id"].(string)
+	now := time.Now().UTC()
+	at := &storage.AccessToken{ID: "at-bob", ClientID: clientID, Subject: id, Audience: []string{clientID},
+		SessionID: "s-bob", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.store.CreateAccessToken(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if a = h.do(t, "DELETE", "/admin/v1/users/"+id, tok, ""); a.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", a.status, a.body)
+	}
+	if _, err := h.store.AccessToken(ctx, "at-bob", now); err == nil {
+		t.Fatal("the deleted user's access token still works")
+	}
 }
