@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/qrlogin/qrlogin/idp/oauth"
@@ -44,7 +45,15 @@ type Config struct {
 // QR runs QR logins. It is safe for concurrent use.
 type QR struct {
 	cfg Config
+
+	mu      sync.Mutex
+	holding map[string]int // long-polls held per login on this instance
 }
+
+// maxHeldPerLogin caps the long-polls one login may hold on an instance:
+// a PC needs one; many would turn each change of the login into as many
+// reads and writes. Past the cap a poll is answered at once.
+const maxHeldPerLogin = 3
 
 // New validates cfg and returns the grant.
 func New(cfg Config) (*QR, error) {
@@ -75,7 +84,7 @@ func New(cfg Config) (*QR, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &QR{cfg: cfg}, nil
+	return &QR{cfg: cfg, holding: map[string]int{}}, nil
 }
 
 // Config returns the effective configuration.
@@ -208,7 +217,29 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 		}
 		return answer(prev, status)
 	}
+	if !q.hold(prev.ID) {
+		return answer(prev, status)
+	}
+	defer q.release(prev.ID)
 	return q.wait(ctx, prev, status, wait)
+}
+
+func (q *QR) hold(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.holding[id] >= maxHeldPerLogin {
+		return false
+	}
+	q.holding[id]++
+	return true
+}
+
+func (q *QR) release(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.holding[id]--; q.holding[id] <= 0 {
+		delete(q.holding, id)
+	}
 }
 
 // reportedChange records that an answer reported a new status, with no

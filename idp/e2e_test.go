@@ -206,3 +206,28 @@ func TestFirstLongPollAfterTheScanReportsIt(t *testing.T) {
 		t.Fatalf("first long-poll after the scan: %v after %v", body, time.Since(start))
 	}
 }
+
+// One login holds at most three long-polls on an instance; a fourth is
+// answered at once, so a change does not fan out to unbounded waiters.
+func TestLongPollsPerLoginAreCapped(t *testing.T) {
+	s := newServer(t)
+	r := s.start(t, nil)
+	s.poll(t, idp.GrantQR, r.DeviceCode, nil)
+	s.clock.Advance(time.Second)
+	done := make(chan struct{})
+	for range 3 {
+		go func() {
+			s.poll(t, idp.GrantQR, r.DeviceCode, url.Values{"wait": {"3"}})
+			done <- struct{}{}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	_, body := s.poll(t, idp.GrantQR, r.DeviceCode, url.Values{"wait": {"3"}})
+	if d := time.Since(start); d > time.Second || body["qr_status"] != "pending" {
+		t.Fatalf("the fourth long-poll: %v after %v", body, d)
+	}
+	for range 3 {
+		<-done
+	}
+}

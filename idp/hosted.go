@@ -106,6 +106,16 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 			}
 		}
 	}
+	// Each new QR is a row and a PNG: limit them per address (the bucket of
+	// /qr/authorize) and per authorization request, or a loop reloading
+	// the page without its cookie would mint them at will. When limited,
+	// the page offers the password form alone.
+	if s.rateLimit("ip:"+limitKey(clientIP(r))) != nil {
+		return nil, "", nil
+	}
+	if ok, _ := s.guesses.allow("qrpage:" + a.ID); !ok {
+		return nil, "", nil
+	}
 	started, err := s.qr.Start(ctx, grants.StartRequest{
 		ClientID: a.ClientID, Scopes: a.Scopes, Nonce: a.Nonce, AuthRequestID: a.ID,
 		RequesterIP: clientIP(r), RequesterUserAgent: truncate(r.UserAgent(), 512),
@@ -264,13 +274,15 @@ func (s *Server) handleLoginNewQR(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, oauth.New("not_found", "unknown or expired sign-in request").WithStatus(http.StatusNotFound))
 		return
 	}
-	if err := s.rateLimit("ip:" + clientIP(r)); err != nil {
-		oauth.WriteError(w, s.log, err)
-		return
-	}
 	q, _, err := s.loginQR(ctx, r, sess, a, true)
 	if err != nil {
 		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	if q == nil {
+		e := oauth.New(oauth.TooManyRequests, "too many new codes; wait a moment").WithStatus(http.StatusTooManyRequests)
+		e.RetryAfter = 10
+		oauth.WriteError(w, s.log, e)
 		return
 	}
 	if err := sess.Save(r, w); err != nil {
@@ -450,7 +462,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
 		return
 	}
-	for _, key := range []string{"device:ip:" + clientIP(r), "device:sub:" + sub} {
+	for _, key := range []string{"device:ip:" + limitKey(clientIP(r)), "device:sub:" + sub} {
 		if ok, _ := s.guesses.allow(key); !ok {
 			s.render(w, http.StatusTooManyRequests, "device.html", pageData{Title: "Enter the code", CSRF: csrfToken(sess),
 				Error: "Too many attempts. Wait a minute and try again."})

@@ -427,3 +427,34 @@ func TestAuthorizeRequiresPKCEWithS256(t *testing.T) {
 		t.Fatalf("confidential client without PKCE: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
 }
+
+// Wrong passwords for one account are limited whatever address they come
+// from; successes do not count.
+func TestPasswordGuessesAreLimitedPerAccount(t *testing.T) {
+	s := newServer(t, func(c *idp.Config) { c.RateLimit = 1000 })
+	b := newBrowser(t, s)
+	login := func(pw string) int {
+		_, page := b.get("/login?return=%2Fdevice")
+		csrf := csrfRe.FindStringSubmatch(page)
+		resp, _ := b.post("/login", url.Values{"return": {"/device"}, "csrf": {csrf[1]}, "username": {"alice"}, "password": {pw}})
+		return resp.StatusCode
+	}
+	for range 6 {
+		if st := login("alice-password"); st != 200 {
+			t.Fatalf("a correct password was refused: %d", st)
+		}
+	}
+	limited := false
+	for range 8 {
+		if login("wrong") == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("eight wrong passwords in a row were all checked")
+	}
+	if st := login("alice-password"); st != http.StatusTooManyRequests {
+		t.Fatalf("after the limit, a password login answered %d", st)
+	}
+}

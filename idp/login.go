@@ -181,13 +181,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown.")
 		return
 	}
-	if err := s.rateLimit("login:" + clientIP(r)); err != nil {
+	userKey := guessKey(r.PostForm.Get("username"))
+	if err := s.rateLimit("login:" + limitKey(clientIP(r))); err != nil || !s.guesses.available(userKey) {
 		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
 		return
 	}
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 	u, err := s.checkPassword(r, username, pw)
 	if err != nil {
+		if errors.Is(err, errBadCredentials) {
+			s.guesses.spend(userKey)
+		}
 		if storeErr(err) != nil {
 			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
 			return
@@ -226,12 +230,31 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 var errBadCredentials = errors.New("bad credentials")
 
+// guessKey is the limiter key of a username: wrong passwords for one
+// account are limited (5 at once, then one per 10 s) whatever address they
+// come from. That can slow a targeted user's password logins, never their
+// QR logins.
+func guessKey(username string) string {
+	if len(username) > 256 {
+		username = username[:256]
+	}
+	return "user:" + username
+}
+
 // checkPassword verifies a password. An unknown username costs the same
 // time as a wrong password, so timing does not reveal which users exist.
 func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
 	if username == "" || len(username) > 256 || len(pw) > 1024 {
 		password.DummyVerify(pw)
 		return nil, errBadCredentials
+	}
+	// argon2id takes 19 MiB and ~20 ms a check: bound how many run at once,
+	// so a burst of guesses queues instead of exhausting memory and CPU.
+	select {
+	case s.hashing <- struct{}{}:
+		defer func() { <-s.hashing }()
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
 	}
 	u, err := s.store.UserByUsername(r.Context(), username)
 	if err != nil {

@@ -55,7 +55,7 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if err := s.rateLimit("client:"+c.ID, "ip:"+ip); err != nil {
+	if err := s.rateLimit("client:"+c.ID, "ip:"+limitKey(ip)); err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}

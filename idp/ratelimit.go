@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -19,6 +20,39 @@ type limiter struct {
 	m  map[string]*rate.Limiter
 }
 
+// maxLimiterKeys bounds the limiter's memory under a flood of keys.
+const maxLimiterKeys = 100000
+
+// evict drops the buckets that are full again (idle keys, which a fresh
+// bucket would treat the same); only if that frees nothing does it start
+// over. Clearing everything at once would let a flood of addresses reset
+// the buckets of the keys actually being limited. The caller holds l.mu.
+func (l *limiter) evict(now time.Time) {
+	for k, lim := range l.m {
+		if lim.TokensAt(now) >= float64(l.burst) {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= maxLimiterKeys {
+		clear(l.m)
+	}
+}
+
+// limitKey is the rate-limit key of an address: IPv6 clients get a /64
+// each (one subscriber's allocation), or every address of it would be a
+// fresh bucket.
+func limitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 func newLimiter(rps float64, burst int, now func() time.Time) *limiter {
 	return &limiter{rps: rate.Limit(rps), burst: burst, now: now, m: map[string]*rate.Limiter{}}
 }
@@ -29,17 +63,17 @@ func (l *limiter) allow(key string) (bool, int) {
 	if l.rps < 0 {
 		return true, 0
 	}
+	now := l.now()
 	l.mu.Lock()
 	lim, ok := l.m[key]
 	if !ok {
-		if len(l.m) > 100000 { // a flood of keys: start over rather than grow
-			clear(l.m)
+		if len(l.m) >= maxLimiterKeys {
+			l.evict(now)
 		}
 		lim = rate.NewLimiter(l.rps, l.burst)
 		l.m[key] = lim
 	}
 	l.mu.Unlock()
-	now := l.now()
 	if lim.AllowN(now, 1) {
 		return true, 0
 	}
@@ -48,3 +82,18 @@ func (l *limiter) allow(key string) (bool, int) {
 	r.CancelAt(now)
 	return false, max(1, int(d.Seconds()+0.999))
 }
+
+// available reports whether key has a request left now, without spending
+// it; spend takes one. Together they limit failures only (wrong
+// passwords), not successes.
+func (l *limiter) available(key string) bool {
+	if l.rps < 0 {
+		return true
+	}
+	l.mu.Lock()
+	lim, ok := l.m[key]
+	l.mu.Unlock()
+	return !ok || lim.TokensAt(l.now()) >= 1
+}
+
+func (l *limiter) spend(key string) { l.allow(key) }

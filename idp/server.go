@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,8 @@ type Server struct {
 	sessions *sessions.CookieStore
 	clients  *clientCache
 	limiter  *limiter
-	guesses  *limiter // typed user codes: a few per minute
+	guesses  *limiter // typed user codes, passwords per username: a few per minute
+	hashing  chan struct{}
 	pages    *template.Template
 	metrics  *metrics
 	waiting  atomic.Int64
@@ -109,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
 	s.limiter = newLimiter(cfg.RateLimit, max(1, int(2*cfg.RateLimit)), cfg.Now)
 	s.guesses = newLimiter(0.1, 5, cfg.Now) // 5 at once, then one per 10 s
+	s.hashing = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	if cfg.RateLimit < 0 {
 		s.guesses = s.limiter
 	}
