@@ -111,7 +111,7 @@ func (f *adminFlags) register(fs *flag.FlagSet) {
 // parseAdmin parses args (flags and positional arguments in any order)
 // and checks the number of positional arguments.
 func parseAdmin(fs *flag.FlagSet, args []string, env func(string) string, positional ...string) ([]string, error) {
-	if err := parseFlags(fs, permute(fs, args), env); err != nil {
+	if err := parseFlags(fs, permute(fs, args, len(positional)), env); err != nil {
 		return nil, err
 	}
 	if fs.NArg() != len(positional) {
@@ -126,8 +126,11 @@ func parseAdmin(fs *flag.FlagSet, args []string, env func(string) string, positi
 
 // permute moves flags ahead of positional arguments, so that
 // "clients get ID --json" works; package flag stops at the first
-// positional argument. Everything after "--" is positional.
-func permute(fs *flag.FlagSet, args []string) []string {
+// positional argument. Everything after "--" is positional, and so is a
+// word that looks like a flag but names none while positional arguments
+// are still expected: generated ids are base64url and one in 64 begins
+// with "-".
+func permute(fs *flag.FlagSet, args []string, positional int) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -146,7 +149,11 @@ func permute(fs *flag.FlagSet, args []string) []string {
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			continue // Parse reports it
+			if len(pos) < positional {
+				flags = flags[:len(flags)-1]
+				pos = append(pos, a)
+			}
+			continue // otherwise Parse reports it
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue

@@ -314,17 +314,20 @@ func TestPermute(t *testing.T) {
 		name string
 		in   []string
 		want []string
+		pos  int
 	}{
-		{"flags first stay first", []string{"--json", "id"}, []string{"--json", "--", "id"}},
-		{"a flag after the argument moves ahead", []string{"id", "--json"}, []string{"--json", "--", "id"}},
-		{"a flag's value travels with it", []string{"id", "--name", "x"}, []string{"--name", "x", "--", "id"}},
-		{"name=value is one argument", []string{"id", "--name=x"}, []string{"--name=x", "--", "id"}},
-		{"after -- everything is positional", []string{"--", "--json"}, []string{"--", "--json"}},
-		{"a lone dash is positional", []string{"-"}, []string{"--", "-"}},
+		{"an id that begins with a dash is the expected argument", []string{"-OIGGRvKCKrxSGLRDlHQxQ", "--json"}, []string{"--json", "--", "-OIGGRvKCKrxSGLRDlHQxQ"}, 1},
+		{"an unknown flag without expected arguments stays a flag", []string{"-nope"}, []string{"-nope", "--"}, 0},
+		{"flags first stay first", []string{"--json", "id"}, []string{"--json", "--", "id"}, 0},
+		{"a flag after the argument moves ahead", []string{"id", "--json"}, []string{"--json", "--", "id"}, 1},
+		{"a flag's value travels with it", []string{"id", "--name", "x"}, []string{"--name", "x", "--", "id"}, 1},
+		{"name=value is one argument", []string{"id", "--name=x"}, []string{"--name=x", "--", "id"}, 1},
+		{"after -- everything is positional", []string{"--", "--json"}, []string{"--", "--json"}, 0},
+		{"a lone dash is positional", []string{"-"}, []string{"--", "-"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := permute(fs, tt.in)
+			got := permute(fs, tt.in, tt.pos)
 			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Fatalf("permute(%q) = %q, want %q", tt.in, got, tt.want)
 			}
