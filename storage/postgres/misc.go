@@ -82,10 +82,11 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 			// A login that never reached a final state leaves its
 			// "expired" event, written by the same statement.
 			var n int
-			err := s.pool.QueryRow(ctx, `WITH gone AS (
-				DELETE FROM qr_logins WHERE id IN (
-					SELECT id FROM qr_logins WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
-				RETURNING id, client_id, subject, status, expires_at),
+			err := s.pool.QueryRow(ctx, `WITH victims AS MATERIALIZED (
+				SELECT id FROM qr_logins WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+			), gone AS (
+				DELETE FROM qr_logins l USING victims v WHERE l.id = v.id
+				RETURNING l.id, l.client_id, l.subject, l.status, l.expires_at),
 			audit AS (
 				INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, at)
 				SELECT id, 'expired', client_id, subject, expires_at FROM gone
@@ -98,8 +99,13 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 			continue
 		}
 		// Table and column names are the constants above, never input.
-		tag, err := s.pool.Exec(ctx, `DELETE FROM `+e.table+` WHERE `+e.key+` IN (
-			SELECT `+e.key+` FROM `+e.table+` WHERE `+e.expires+` < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+		// The victims are chosen once, in a materialized CTE: as a plain
+		// IN (subquery … LIMIT … SKIP LOCKED) PostgreSQL may rescan the
+		// subquery and delete more than the limit (seen in CI: 7 rows for
+		// a limit of 2).
+		tag, err := s.pool.Exec(ctx, `WITH victims AS MATERIALIZED (
+			SELECT `+e.key+` AS k FROM `+e.table+` WHERE `+e.expires+` < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+			DELETE FROM `+e.table+` t USING victims v WHERE t.`+e.key+` = v.k`, before, limit)
 		if err != nil {
 			return total, mapErr("delete expired "+e.table, err)
 		}
@@ -114,8 +120,9 @@ func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time, limit i
 	if limit < 1 {
 		return 0, nil
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM qr_audit_events WHERE id IN (
-		SELECT id FROM qr_audit_events WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+	tag, err := s.pool.Exec(ctx, `WITH victims AS MATERIALIZED (
+		SELECT id FROM qr_audit_events WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		DELETE FROM qr_audit_events e USING victims v WHERE e.id = v.id`, before, limit)
 	if err != nil {
 		return 0, mapErr("delete audit events", err)
 	}
