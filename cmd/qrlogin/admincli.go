@@ -361,22 +361,9 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 }
 
 func clientsList(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("clients list", stderr)
-	var af adminFlags
-	af.register(fs)
-	if _, err := parseAdmin(fs, args, env); err != nil {
+	b, err := adminCall(ctx, "clients list", http.MethodGet, "/admin/v1/clients", args, env, stdout, stderr)
+	if err != nil || b == nil {
 		return err
-	}
-	api, err := af.api(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	b, err := api.call(ctx, http.MethodGet, "/admin/v1/clients", nil)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		return printJSON(stdout, b)
 	}
 	var list struct{ Clients []client }
 	if err := json.Unmarshal(b, &list); err != nil {
@@ -548,22 +535,9 @@ func readPasswordLine(r io.Reader) (string, error) {
 }
 
 func usersList(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("users list", stderr)
-	var af adminFlags
-	af.register(fs)
-	if _, err := parseAdmin(fs, args, env); err != nil {
+	b, err := adminCall(ctx, "users list", http.MethodGet, "/admin/v1/users", args, env, stdout, stderr)
+	if err != nil || b == nil {
 		return err
-	}
-	api, err := af.api(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	b, err := api.call(ctx, http.MethodGet, "/admin/v1/users", nil)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		return printJSON(stdout, b)
 	}
 	var list struct{ Users []user }
 	if err := json.Unmarshal(b, &list); err != nil {
@@ -586,22 +560,9 @@ func keysList(ctx context.Context, args []string, env func(string) string, stdou
 }
 
 func keysCall(ctx context.Context, name, method, path string, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, stderr)
-	var af adminFlags
-	af.register(fs)
-	if _, err := parseAdmin(fs, args, env); err != nil {
+	b, err := adminCall(ctx, name, method, path, args, env, stdout, stderr)
+	if err != nil || b == nil {
 		return err
-	}
-	api, err := af.api(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	b, err := api.call(ctx, method, path, nil)
-	if err != nil {
-		return err
-	}
-	if af.json {
-		return printJSON(stdout, b)
 	}
 	var keys []keyInfo
 	if method == http.MethodPost {
@@ -635,6 +596,31 @@ func printJSON(w io.Writer, b []byte) error {
 }
 
 // row writes one tab-separated table row of cleaned cells.
+// adminCall runs an admin command that takes no arguments: parse its
+// flags, call method path, and with --json print the answer as is. It
+// returns the body for the caller to show as a table, or nil when the
+// answer was already printed.
+func adminCall(ctx context.Context, name, method, path string, args []string, env func(string) string, stdout, stderr io.Writer) ([]byte, error) {
+	fs := newFlagSet(name, stderr)
+	var af adminFlags
+	af.register(fs)
+	if _, err := parseAdmin(fs, args, env); err != nil {
+		return nil, err
+	}
+	api, err := af.api(ctx, stderr)
+	if err != nil {
+		return nil, err
+	}
+	b, err := api.call(ctx, method, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if af.json {
+		return nil, printJSON(stdout, b)
+	}
+	return b, nil
+}
+
 func row(w io.Writer, cells ...string) {
 	for i, c := range cells {
 		if i > 0 {
