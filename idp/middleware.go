@@ -24,17 +24,21 @@ const MaxBody = 64 << 10
 const contentSecurityPolicy = "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
-// middleware wraps every route: panics become a logged 500, every answer
-// carries the security headers, zitadel and our handlers see the issuer,
-// bodies are capped, and a repeated parameter is refused.
+// middleware wraps every route: every request gets an id (X-Request-Id,
+// in the answer and in its log records), panics become a logged 500, every
+// answer carries the security headers, zitadel and our handlers see the
+// issuer, bodies are capped, and a repeated parameter is refused.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := &requestInfo{id: incomingRequestID(r)}
+		w.Header().Set(headerRequestID, ri.id)
+		r = r.WithContext(withRequestInfo(r.Context(), ri))
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				s.log.ErrorContext(r.Context(), "panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 				oauth.WriteError(w, nil, oauth.New(oauth.ServerError, "internal error").WithStatus(http.StatusInternalServerError))
 			}
 		}()

@@ -62,14 +62,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger}
+	s := &Server{cfg: cfg, store: cfg.Store, log: withRequestIDs(cfg.Logger)}
 	if cfg.insecure() {
 		s.log.Warn("issuer is plain http: use https in production", "issuer", cfg.Issuer)
 	}
 
 	var err error
 	maxTTL := max(cfg.IDTokenTTL, cfg.AccessTokenTTL)
-	if s.keys, err = newKeys(cfg.Store, cfg.SigningAlg, cfg.KeyPublishDelay, maxTTL, cfg.Now, cfg.Logger); err != nil {
+	if s.keys, err = newKeys(cfg.Store, cfg.SigningAlg, cfg.KeyPublishDelay, maxTTL, cfg.Now, s.log); err != nil {
 		return nil, err
 	}
 	if err := s.keys.init(ctx); err != nil {
@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	if s.qr, err = grants.New(grants.Config{
 		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,
-		TicketTTL: cfg.TicketTTL, Now: cfg.Now, Logger: cfg.Logger,
+		TicketTTL: cfg.TicketTTL, Now: cfg.Now, Logger: s.log,
 	}); err != nil {
 		return nil, err
 	}
