@@ -341,6 +341,9 @@ func (q *QR) Redeem(ctx context.Context, id, ip string) (*storage.QRLogin, error
 // ScanRequest is a phone scanning a QR.
 type ScanRequest struct {
 	Subject string // from the phone's bearer token, never from the body (F5)
+	// Session is the scanning session (the bearer token's SessionID, or
+	// the phone browser's session): the ticket is bound to it.
+	Session string
 	Payload string // the QR content or the bare qr_id
 	IP      string
 }
@@ -373,11 +376,15 @@ func (q *QR) Scan(ctx context.Context, r ScanRequest) (*ScanResult, error) {
 	if err != nil {
 		return nil, storeError(err)
 	}
-	return q.ScanLogin(ctx, l, r.Subject, r.IP)
+	return q.ScanLogin(ctx, l, r.Subject, r.Session, r.IP)
 }
 
-// ScanLogin scans a login already found (by qr_id or by user code).
-func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, ip string) (*ScanResult, error) {
+// ScanLogin scans a login already found (by qr_id or by user code) for
+// subject, binding the ticket to session.
+func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, session, ip string) (*ScanResult, error) {
+	if subject == "" || session == "" {
+		return nil, errors.New("grants: a scan needs the subject and the session that scanned")
+	}
 	now := q.now()
 	if err := scanAllowed(l, subject, now); err != nil {
 		return nil, err
@@ -389,6 +396,7 @@ func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, ip stri
 	}
 	updated, err := q.cfg.Store.ScanQRLogin(ctx, l.ID, storage.Scan{
 		Subject:         subject,
+		Session:         session,
 		TicketHash:      storage.Hash(ticket),
 		TicketExpiresAt: expires,
 		IP:              ip,
@@ -432,6 +440,7 @@ func scanAllowed(l *storage.QRLogin, subject string, now time.Time) error {
 // DecideRequest confirms or denies with a ticket.
 type DecideRequest struct {
 	Subject string // from the bearer token (F5)
+	Session string // the deciding session; must be the one that scanned
 	Ticket  string
 	Confirm bool
 	IP      string
@@ -455,7 +464,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 		return nil, storeError(err)
 	}
 	now := q.now()
-	if err := decideAllowed(l, r.Subject, now); err != nil {
+	if err := decideAllowed(l, r.Subject, r.Session, now); err != nil {
 		return nil, err
 	}
 	to, event := storage.StatusConfirmed, EventConfirm
@@ -465,7 +474,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 	if _, err := Next(storage.StatusScanned, event); err != nil {
 		return nil, err
 	}
-	d := storage.Decision{To: to, TicketHash: hash, Subject: r.Subject, IP: r.IP, Now: now}
+	d := storage.Decision{To: to, TicketHash: hash, Subject: r.Subject, Session: r.Session, IP: r.IP, Now: now}
 	if r.Confirm && r.Notify != nil {
 		n := *r.Notify(l)
 		n.ID = storage.NewSecret(16)
@@ -482,7 +491,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 		if rerr != nil {
 			return nil, errNotFound()
 		}
-		if err := decideAllowed(cur, r.Subject, now); err != nil {
+		if err := decideAllowed(cur, r.Subject, r.Session, now); err != nil {
 			return nil, err
 		}
 		return nil, errNotFound() // a rescan replaced the ticket
@@ -493,9 +502,14 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 	return updated, nil
 }
 
-func decideAllowed(l *storage.QRLogin, subject string, now time.Time) error {
+func decideAllowed(l *storage.QRLogin, subject, session string, now time.Time) error {
 	if l.Subject != subject {
 		return oauth.New(oauth.Forbidden, "this ticket belongs to another account").WithStatus(http.StatusForbidden)
+	}
+	// The ticket is the scanning session's: the same account signed in
+	// elsewhere (another phone, a stolen token) cannot replay it.
+	if session == "" || l.ScanSession != session {
+		return oauth.New(oauth.Forbidden, "this ticket belongs to another session").WithStatus(http.StatusForbidden)
 	}
 	switch l.StatusAt(now) {
 	case storage.StatusScanned:

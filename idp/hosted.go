@@ -304,11 +304,23 @@ func validReturn(p string) bool { return returnPath.MatchString(p) }
 // sessionSubject is the user a browser may confirm QR logins as: one who
 // signed in on the phone-browser path (see keyApprover), else "".
 func sessionSubject(sess *sessions.Session) string {
-	if ok, _ := sess.Values[keyApprover].(bool); !ok {
-		return ""
-	}
-	sub, _ := sess.Values[keySubject].(string)
+	sub, _ := approver(sess)
 	return sub
+}
+
+// approver returns the user a browser may confirm QR logins as and the
+// browser session's id, to which the tickets it scans are bound; both ""
+// for a session that may not approve.
+func approver(sess *sessions.Session) (sub, sid string) {
+	if ok, _ := sess.Values[keyApprover].(bool); !ok {
+		return "", ""
+	}
+	sub, _ = sess.Values[keySubject].(string)
+	sid, _ = sess.Values[keySessionSID].(string)
+	if sub == "" || sid == "" {
+		return "", ""
+	}
+	return sub, sid
 }
 
 // confirmView is the confirm screen: the same facts the app shows.
@@ -337,7 +349,7 @@ type confirmPage struct {
 func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
 	qrID := r.PathValue("qr_id")
 	sess := s.session(r)
-	sub := sessionSubject(sess)
+	sub, sid := approver(sess)
 	if sub == "" {
 		if !validReturn("/q/" + qrID) {
 			s.errorPage(w, http.StatusNotFound, "This QR code is unknown or no longer valid.")
@@ -350,7 +362,7 @@ func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
 		return
 	}
-	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: sub, Payload: qrID, IP: clientIP(r)})
+	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: sub, Session: sid, Payload: qrID, IP: clientIP(r)})
 	s.showConfirm(w, r, sess, res, err)
 }
 
@@ -398,7 +410,7 @@ func (s *Server) scanErrorPage(w http.ResponseWriter, err error) {
 		oauth.QRNotFound:         "This QR code is unknown or no longer valid. Ask for a new one on the other screen.",
 		oauth.QRAlreadyScanned:   "Another account already scanned this QR code.",
 		oauth.QRAlreadyDecided:   "This sign-in was already decided.",
-		oauth.Forbidden:          "This sign-in belongs to another account.",
+		oauth.Forbidden:          "This sign-in was scanned by another account or session. Scan the QR code again.",
 		oauth.TemporarilyUnavail: "The service is temporarily unavailable. Try again in a moment.",
 		oauth.TooManyRequests:    "Too many attempts. Wait a moment and try again.",
 	}[e.Code]
@@ -412,7 +424,7 @@ func (s *Server) scanErrorPage(w http.ResponseWriter, err error) {
 // the session's CSRF token; the user is the session's, never the form's.
 func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
-	sub := sessionSubject(sess)
+	sub, sid := approver(sess)
 	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
 		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Scan the QR code again.")
 		return
@@ -426,7 +438,7 @@ func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusBadRequest, "Choose Confirm or Deny.")
 		return
 	}
-	if _, err := s.decide(r.Context(), sub, r.PostForm.Get("ticket"), confirm, clientIP(r)); err != nil {
+	if _, err := s.decide(r.Context(), sub, sid, r.PostForm.Get("ticket"), confirm, clientIP(r)); err != nil {
 		s.scanErrorPage(w, err)
 		return
 	}
@@ -457,7 +469,7 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 // the code space is only about 2^34.
 func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
-	sub := sessionSubject(sess)
+	sub, sid := approver(sess)
 	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
 		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
 		return
@@ -484,6 +496,6 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			Error: "That code is unknown or expired. Check it and try again."})
 		return
 	}
-	res, err := s.qr.ScanLogin(r.Context(), l, sub, clientIP(r))
+	res, err := s.qr.ScanLogin(r.Context(), l, sub, sid, clientIP(r))
 	s.showConfirm(w, r, sess, res, err)
 }

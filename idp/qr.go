@@ -377,7 +377,10 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: pt.token.Subject, Payload: body.QR, IP: clientIP(r)})
+	// The ticket is bound to this phone session (the token's SessionID,
+	// which every refresh of it keeps), not only to the user.
+	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: pt.token.Subject, Session: pt.token.SessionID,
+		Payload: body.QR, IP: clientIP(r)})
 	if err != nil {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
@@ -429,7 +432,7 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 			oauth.WriteError(w, s.log, err)
 			return
 		}
-		l, err := s.decide(r.Context(), pt.token.Subject, body.Ticket, confirm, clientIP(r))
+		l, err := s.decide(r.Context(), pt.token.Subject, pt.token.SessionID, body.Ticket, confirm, clientIP(r))
 		if err != nil {
 			oauth.WriteError(w, s.log, s.mapErr(err))
 			return
@@ -438,11 +441,11 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 	}
 }
 
-// decide confirms or denies, recording the sign-in notification with the
-// confirmation.
-func (s *Server) decide(ctx context.Context, subject, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
+// decide confirms or denies as subject's session, recording the sign-in
+// notification with the confirmation.
+func (s *Server) decide(ctx context.Context, subject, session, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
 	l, err := s.qr.Decide(ctx, grants.DecideRequest{
-		Subject: subject, Ticket: ticket, Confirm: confirm, IP: ip,
+		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, IP: ip,
 		Notify: func(l *storage.QRLogin) *storage.Notification {
 			n := &storage.Notification{ClientID: l.ClientID, ClientName: l.ClientID,
 				RequesterIP: l.RequesterIP, RequesterUserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported}

@@ -188,7 +188,12 @@ type QRLogin struct {
 	// Status is the stored status; use StatusAt for the effective one.
 	Status Status
 	// Subject is the user who scanned; set once, never switched.
-	Subject         string
+	Subject string
+	// ScanSession is the session that scanned: the phone app's session (the
+	// SessionID of its tokens, which a refresh keeps) or the phone
+	// browser's session. The ticket is bound to it: another session of the
+	// same user cannot decide with it. A rescan by the same user moves it.
+	ScanSession     string
 	TicketHash      []byte
 	TicketExpiresAt time.Time
 
@@ -218,6 +223,7 @@ func (l *QRLogin) StatusAt(now time.Time) Status {
 // Scan binds a QR login to the user who scanned it.
 type Scan struct {
 	Subject         string
+	Session         string // see QRLogin.ScanSession
 	TicketHash      []byte
 	TicketExpiresAt time.Time
 	IP              string // for the audit trail
@@ -229,6 +235,7 @@ type Decision struct {
 	To         Status // StatusConfirmed or StatusDenied
 	TicketHash []byte
 	Subject    string
+	Session    string // must equal the login's ScanSession
 	IP         string
 	Now        time.Time
 	// Notification, when set, is recorded in the same atomic operation as
@@ -281,11 +288,12 @@ type QRLoginStore interface {
 
 	// ScanQRLogin applies a scan when the login is unexpired at s.Now and
 	// either pending, or scanned by s.Subject (a rescan: new ticket, old
-	// one void). Result: scanned, bound to s.Subject. Otherwise
-	// ErrConflict. Audit: scanned.
+	// one void). Result: scanned, bound to s.Subject, its ticket bound to
+	// s.Session. Otherwise ErrConflict. Audit: scanned.
 	ScanQRLogin(ctx context.Context, id string, s Scan) (*QRLogin, error)
 	// DecideQRLogin applies d when the login is scanned, unexpired, bound
-	// to d.Subject, and holds ticket d.TicketHash unexpired at d.Now. The
+	// to d.Subject, scanned by session d.Session, and holds ticket
+	// d.TicketHash unexpired at d.Now. The
 	// ticket is spent. Otherwise ErrConflict. Audit: confirmed or denied.
 	DecideQRLogin(ctx context.Context, id string, d Decision) (*QRLogin, error)
 	// RedeemQRLogin moves a confirmed, unexpired login to redeemed.

@@ -574,6 +574,7 @@ func (s *Store) ScanQRLogin(_ context.Context, id string, sc storage.Scan) (*sto
 		}
 		l.Status = storage.StatusScanned
 		l.Subject = sc.Subject
+		l.ScanSession = sc.Session
 		l.TicketHash = cloneBytes(sc.TicketHash)
 		l.TicketExpiresAt = ut(sc.TicketExpiresAt)
 		l.ScannedAt = now
@@ -617,6 +618,8 @@ func (s *Store) DecideQRLogin(_ context.Context, id string, d storage.Decision) 
 			return nil, conflict("QR login expired")
 		case l.Subject != d.Subject:
 			return nil, conflict("QR login bound to another user")
+		case l.ScanSession != d.Session:
+			return nil, conflict("ticket bound to another session")
 		case len(d.TicketHash) == 0 || subtle.ConstantTimeCompare(l.TicketHash, d.TicketHash) != 1:
 			return nil, conflict("wrong ticket")
 		case !now.Before(l.TicketExpiresAt):

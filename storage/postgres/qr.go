@@ -19,7 +19,7 @@ import (
 var qrBase = []string{
 	"id", "qr_id_hash", "device_code_hash", "user_code", "client_id", "scopes", "nonce",
 	"auth_request_id", "requester_ip", "requester_user_agent", "requester_reported",
-	"status", "subject", "ticket_hash", "ticket_expires_at", "created_at", "expires_at",
+	"status", "subject", "scan_session", "ticket_hash", "ticket_expires_at", "created_at", "expires_at",
 	"scanned_at", "decided_at", "redeemed_at", "poll_interval",
 }
 
@@ -50,7 +50,7 @@ func readQR(row pgx.Row) (*storage.QRLogin, error) {
 	)
 	err := row.Scan(&l.ID, &l.QRIDHash, &l.DeviceCodeHash, &l.UserCode, &l.ClientID, &l.Scopes, &l.Nonce,
 		&l.AuthRequestID, &l.RequesterIP, &l.RequesterUserAgent, &l.RequesterReported,
-		&status, &l.Subject, &l.TicketHash, &ticketExp, &created, &expires,
+		&status, &l.Subject, &l.ScanSession, &l.TicketHash, &ticketExp, &created, &expires,
 		&scanned, &decided, &redeemed, &interval, &polled, &lastStatus)
 	if err != nil {
 		return nil, err
@@ -105,11 +105,11 @@ WITH code AS (
 	INSERT INTO qr_logins (id, qr_id_hash, device_code_hash, user_code, client_id, scopes, nonce,
 		auth_request_id, requester_ip, requester_user_agent, requester_reported, status, subject,
 		ticket_hash, ticket_expires_at, created_at, expires_at, scanned_at, decided_at, redeemed_at,
-		poll_interval, last_poll_at, last_poll_status)
+		poll_interval, last_poll_at, last_poll_status, scan_session)
 	SELECT code.qr_login_id, $2::bytea, $3::bytea, $4::text, $5::text, $6::text[], $7::text,
 		$8::text, $9::text, $10::text, $11::boolean, $12::text, $13::text,
 		$14::bytea, $15::timestamptz, $17::timestamptz, $18::timestamptz, $19::timestamptz, $20::timestamptz, $21::timestamptz,
-		$16::interval, $22::timestamptz, $23::text
+		$16::interval, $22::timestamptz, $23::text, $24::text
 	FROM code
 	RETURNING id, client_id, subject, requester_ip, created_at
 )
@@ -127,7 +127,7 @@ func (s *Store) CreateQRLogin(ctx context.Context, l *storage.QRLogin) error {
 		l.AuthRequestID, l.RequesterIP, l.RequesterUserAgent, l.RequesterReported, l.Status.String(), l.Subject,
 		l.TicketHash, nullTime(l.TicketExpiresAt), intervalOf(l.Interval), nullTime(l.CreatedAt), nullTime(l.ExpiresAt),
 		nullTime(l.ScannedAt), nullTime(l.DecidedAt), nullTime(l.RedeemedAt),
-		nullTime(l.LastPollAt), lastPollStatus(l.LastPollStatus))
+		nullTime(l.LastPollAt), lastPollStatus(l.LastPollStatus), l.ScanSession)
 	if err != nil {
 		return mapErr("create qr login", err)
 	}
@@ -262,9 +262,11 @@ SELECT ` + qrU + ` FROM u`
 }
 
 // RFC 8628 §3.3 and SPEC §2.3: a scan binds the login to the user, once; a
-// rescan by the same user replaces the ticket, voiding the old one.
+// rescan by the same user replaces the ticket, voiding the old one. The
+// ticket is bound to the scanning session ($7).
 var qScan = transition(`
-	UPDATE qr_logins SET status = 'scanned', subject = $2, ticket_hash = $3, ticket_expires_at = $4, scanned_at = $5
+	UPDATE qr_logins SET status = 'scanned', subject = $2, ticket_hash = $3, ticket_expires_at = $4, scanned_at = $5,
+		scan_session = $7
 	WHERE id = $1 AND expires_at > $5
 		AND (status = 'pending' OR (status = 'scanned' AND subject = $2))`,
 	"'scanned'", "$6::text", "$5::timestamptz", "")
@@ -274,7 +276,7 @@ func (s *Store) ScanQRLogin(ctx context.Context, id string, sc storage.Scan) (*s
 	if sc.Subject == "" || len(sc.TicketHash) == 0 {
 		return nil, fmt.Errorf("postgres: scan qr login: subject and ticket are required")
 	}
-	l, err := readQR(s.pool.QueryRow(ctx, qScan, id, sc.Subject, sc.TicketHash, nullTime(sc.TicketExpiresAt), sc.Now, sc.IP))
+	l, err := readQR(s.pool.QueryRow(ctx, qScan, id, sc.Subject, sc.TicketHash, nullTime(sc.TicketExpiresAt), sc.Now, sc.IP, sc.Session))
 	return s.transitionResult(ctx, "scan qr login", id, l, err)
 }
 
@@ -283,7 +285,8 @@ func (s *Store) ScanQRLogin(ctx context.Context, id string, sc storage.Scan) (*s
 const decideUpdate = `
 	UPDATE qr_logins SET status = $2, decided_at = $5
 	WHERE id = $1 AND status = 'scanned' AND expires_at > $5
-		AND subject = $3 AND ticket_hash = $4 AND ticket_expires_at > $5`
+		AND subject = $3 AND ticket_hash = $4 AND ticket_expires_at > $5
+		AND scan_session = $7`
 
 var (
 	qDecide = transition(decideUpdate, "$2::text", "$6::text", "$5::timestamptz", "")
@@ -292,7 +295,7 @@ var (
 	qDecideNotify = transition(decideUpdate, "$2::text", "$6::text", "$5::timestamptz", `, n AS (
 	INSERT INTO notifications (id, subject, client_id, client_name, requester_ip, requester_user_agent,
 		reported_by_client, session_id, created_at)
-	SELECT $7::text, $8::text, $9::text, $10::text, $11::text, $12::text, $13::boolean, $14::text, $15::timestamptz FROM u
+	SELECT $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::boolean, $15::text, $16::timestamptz FROM u
 )`)
 )
 
@@ -301,7 +304,7 @@ func (s *Store) DecideQRLogin(ctx context.Context, id string, d storage.Decision
 	if d.To != storage.StatusConfirmed && d.To != storage.StatusDenied {
 		return nil, fmt.Errorf("postgres: decide qr login: cannot decide to %s", d.To)
 	}
-	args := []any{id, d.To.String(), d.Subject, d.TicketHash, d.Now, d.IP}
+	args := []any{id, d.To.String(), d.Subject, d.TicketHash, d.Now, d.IP, d.Session}
 	q := qDecide
 	if n := d.Notification; n != nil {
 		at := n.CreatedAt

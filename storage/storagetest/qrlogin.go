@@ -63,9 +63,13 @@ func ticketHash(id, name string) []byte {
 	return storage.Hash(id + "/" + name)
 }
 
+// sessionOf is the phone session the fixtures scan and decide with.
+func sessionOf(subject string) string { return "phone-session-of-" + subject }
+
 func scanAt(t *testing.T, s storage.Store, id, subject, ticket string, now time.Time) (*storage.QRLogin, error) {
 	return s.ScanQRLogin(t.Context(), id, storage.Scan{
 		Subject:         subject,
+		Session:         sessionOf(subject),
 		TicketHash:      ticketHash(id, ticket),
 		TicketExpiresAt: now.Add(ticketTTL),
 		IP:              scanIP,
@@ -78,6 +82,7 @@ func decideAt(t *testing.T, s storage.Store, id string, to storage.Status, subje
 		To:         to,
 		TicketHash: ticketHash(id, ticket),
 		Subject:    subject,
+		Session:    sessionOf(subject),
 		IP:         decideIP,
 		Now:        now,
 	})

@@ -30,6 +30,7 @@ var qrTransitionCases = []testCase{
 		want := copyLogin(l)
 		want.Status = storage.StatusScanned
 		want.Subject = alice
+		want.ScanSession = sessionOf(alice)
 		want.TicketHash = ticketHash(l.ID, goodTicket)
 		want.TicketExpiresAt = at(scanAfter + ticketTTL)
 		want.ScannedAt = at(scanAfter)
@@ -105,6 +106,32 @@ var qrTransitionCases = []testCase{
 		wantErr(t, err, storage.ErrConflict, "confirm with the old ticket")
 		_, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, secondTicket, at(decideAfter))
 		must(t, err, "confirm with the new ticket")
+	}},
+	{"a decision fails with ErrConflict when made by another session of the user who scanned", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		l := scannedLogin(t, s, 1)
+		before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
+		for _, to := range []storage.Status{storage.StatusConfirmed, storage.StatusDenied} {
+			_, err := s.DecideQRLogin(t.Context(), l.ID, storage.Decision{To: to, TicketHash: ticketHash(l.ID, goodTicket),
+				Subject: alice, Session: "another-phone-session-of-alice", IP: decideIP, Now: at(decideAfter)})
+			wantErr(t, err, storage.ErrConflict, "DecideQRLogin("+to.String()+") from another session")
+			unchanged(t, s, before, events)
+		}
+		_, err := decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
+		must(t, err, "DecideQRLogin by the session that scanned")
+	}},
+	{"a rescan by another session of the same user moves the ticket to that session", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		l := scannedLogin(t, s, 1)
+		got, err := s.ScanQRLogin(t.Context(), l.ID, storage.Scan{Subject: alice, Session: "second-session", TicketHash: ticketHash(l.ID, secondTicket),
+			TicketExpiresAt: at(scanAfter + 5*time.Second + ticketTTL), IP: scanIP, Now: at(scanAfter + 5*time.Second)})
+		must(t, err, "rescan from a second session")
+		wantSame(t, got.ScanSession, "second-session", "ScanSession after the rescan")
+		_, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, secondTicket, at(decideAfter))
+		wantErr(t, err, storage.ErrConflict, "confirm by the first session with the second session's ticket")
+		_, err = s.DecideQRLogin(t.Context(), l.ID, storage.Decision{To: storage.StatusConfirmed, TicketHash: ticketHash(l.ID, secondTicket),
+			Subject: alice, Session: "second-session", IP: decideIP, Now: at(decideAfter)})
+		must(t, err, "confirm by the second session")
 	}},
 	{"a decision moves the scanned login to confirmed or denied", func(t *testing.T, s storage.Store) {
 		seed(t, s)
@@ -205,7 +232,7 @@ var qrTransitionCases = []testCase{
 		n := newNotification(1, alice, at(decideAfter))
 		_, err := s.DecideQRLogin(ctx, l.ID, storage.Decision{
 			To: storage.StatusConfirmed, TicketHash: ticketHash(l.ID, goodTicket), Subject: alice,
-			IP: decideIP, Now: at(decideAfter), Notification: n,
+			Session: sessionOf(alice), IP: decideIP, Now: at(decideAfter), Notification: n,
 		})
 		must(t, err, "DecideQRLogin")
 		got, err := s.Notification(ctx, n.ID)
