@@ -1,7 +1,7 @@
 // Package storage owns qrlogin's domain types and the contract every
 // backend implements: clients, users, QR logins, authorization requests,
 // access and refresh tokens, signing keys, admin tokens, notifications, the
-// QR audit trail and shared secrets.
+// QR audit trail, browser sessions and shared secrets.
 //
 // It holds no policy. Which transition is allowed is decided by package
 // grants; a backend only guarantees that each transition it is asked for is

@@ -40,6 +40,7 @@ type Store interface {
 	KeyStore
 	AdminTokenStore
 	NotificationStore
+	BrowserSessionStore
 
 	// Secret returns the shared secret called name, creating it with
 	// generate() if it does not exist yet. Every instance sharing the

@@ -50,6 +50,8 @@ type Store struct {
 	notifications   map[string]*storage.Notification
 	bySubject       map[string][]*storage.Notification // newest first
 	secrets         map[string][]byte
+
+	browser *browserSessions
 }
 
 // accessToken is a stored access token; the contract's type has no revoked
@@ -94,6 +96,7 @@ func New() *Store {
 		notifications:   make(map[string]*storage.Notification),
 		bySubject:       make(map[string][]*storage.Notification),
 		secrets:         make(map[string][]byte),
+		browser:         newBrowserSessions(),
 	}
 }
 
@@ -1190,6 +1193,7 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 	total += deleteWhere(s.refresh, limit, func(t *storage.RefreshToken) bool { return t.ExpiresAt.Before(before) }, s.deleteRefresh)
 	total += deleteWhere(s.adminTokens, limit, func(t *storage.AdminToken) bool { return t.ExpiresAt.Before(before) },
 		func(key string) { delete(s.adminTokens, key) })
+	total += s.browser.deleteExpired(before, limit)
 	for id, until := range s.revokedSessions {
 		if until.Before(before) {
 			delete(s.revokedSessions, id)

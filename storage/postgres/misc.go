@@ -65,6 +65,7 @@ var expiring = []struct{ table, key, expires string }{
 	{"refresh_tokens", "id", "expires_at"},
 	{"admin_tokens", "access_hash", "expires_at"},
 	{"revoked_sessions", "session_id", "until"},
+	{"browser_sessions", "id", "expires_at"},
 }
 
 // DeleteExpired implements storage.Store. Each table is one short

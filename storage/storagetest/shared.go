@@ -93,6 +93,21 @@ var sharedCases = []struct {
 		})
 		oneWinner(t, errs, "ConsumeAuthCode", storage.ErrNotFound, storage.ErrConflict)
 	}},
+	{"30 sign-ins of one user on two instances leave exactly the cap", func(t *testing.T, a, b storage.Store) {
+		seed(t, a)
+		stores := []storage.Store{a, b}
+		errs := race(30, func(i int) error {
+			return stores[i%2].CreateBrowserSession(t.Context(), newBrowserSession(alice, i), 4)
+		})
+		for i, err := range errs {
+			must(t, err, fmt.Sprintf("CreateBrowserSession %d", i))
+		}
+		for _, s := range stores {
+			if ids := sessionIDs(t, s, alice); len(ids) != 4 {
+				t.Fatalf("%d sessions remain, want the cap of 4: %v", len(ids), ids)
+			}
+		}
+	}},
 	{"Secret on two instances returns identical bytes", func(t *testing.T, a, b storage.Store) {
 		stores := []storage.Store{a, b}
 		got := make([][]byte, 10)

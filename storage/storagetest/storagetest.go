@@ -41,6 +41,7 @@ func cases() []testCase {
 		tokenCases,
 		entityCases,
 		generalCases,
+		sessionCases,
 	} {
 		all = append(all, group...)
 	}
