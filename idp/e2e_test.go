@@ -53,15 +53,7 @@ func TestStockDeviceFlowClientCompletesQRLogin(t *testing.T) {
 				t.Fatalf("unexpected device auth answer: %+v", da)
 			}
 
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				time.Sleep(50 * time.Millisecond)
-				ticket := s.scan(t, phone, da.VerificationURIComplete)
-				if status, body := s.phone(t, phone, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 || body["status"] != "confirmed" {
-					t.Errorf("confirm: %d %v", status, body)
-				}
-			}()
+			done := approveOnPhone(t, s, phone, da.VerificationURIComplete)
 			tok, err := cfg.DeviceAccessToken(ctx, da)
 			<-done
 			if err != nil {

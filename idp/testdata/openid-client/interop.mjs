@@ -1,0 +1,302 @@
+// Drives a running qrlogin with node's openid-client v6, a relying party
+// nobody here wrote and the strictest in common use: it checks the issuer,
+// audience, nonce, state, PKCE and, with enableNonRepudiationChecks, the ID
+// token's signature against /keys.
+//
+// The hosted login page is driven over HTTP as a browser would: a cookie
+// jar, manual redirects, the form's hidden fields. The QR of the device
+// flow is approved through the phone API (/qr/scan, /qr/confirm) with a
+// phone token the caller provides.
+//
+// One line per flow, "PASS <flow>: <detail>" or "FAIL <flow>: <detail>";
+// the exit status is 1 if any flow failed. idp/interop_test.go runs it
+// with this environment:
+//
+//   QRLOGIN_ISSUER                  the issuer URL
+//   QRLOGIN_RP_ID, QRLOGIN_RP_SECRET, QRLOGIN_RP_REDIRECT
+//                                   a confidential client (client_secret_basic)
+//   QRLOGIN_RP2_ID, QRLOGIN_RP2_SECRET, QRLOGIN_RP2_REDIRECT
+//                                   a second one (client_secret_post)
+//   QRLOGIN_USERNAME, QRLOGIN_PASSWORD, QRLOGIN_SUB
+//                                   a user, and the sub of their tokens
+//   QRLOGIN_PHONE_TOKEN             that user's phone app access token (qr:approve)
+import { createHash } from 'node:crypto';
+import * as client from 'openid-client';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) {
+    console.log(`FAIL setup: ${k} is not set`);
+    process.exit(2);
+  }
+  return v;
+};
+const issuer = new URL(env('QRLOGIN_ISSUER'));
+const rp = { id: env('QRLOGIN_RP_ID'), secret: env('QRLOGIN_RP_SECRET'), redirect: env('QRLOGIN_RP_REDIRECT') };
+const rp2 = { id: env('QRLOGIN_RP2_ID'), secret: env('QRLOGIN_RP2_SECRET'), redirect: env('QRLOGIN_RP2_REDIRECT') };
+const user = { name: env('QRLOGIN_USERNAME'), password: env('QRLOGIN_PASSWORD'), sub: env('QRLOGIN_SUB') };
+const phoneToken = env('QRLOGIN_PHONE_TOKEN');
+
+// --- the flows' harness ----------------------------------------------------
+
+let failures = 0;
+const state = {}; // what earlier flows produced, for later ones
+
+class Check extends Error {}
+function check(cond, msg) {
+  if (!cond) throw new Check(msg);
+}
+
+// flow runs fn and prints its line; fn returns the PASS detail. needs
+// names what it takes from earlier flows: if one of them failed, this one
+// fails saying so rather than with a confusing error.
+async function flow(name, needs, fn) {
+  const missing = needs.filter((k) => state[k] === undefined);
+  if (missing.length) {
+    failures++;
+    console.log(`FAIL ${name}: not run, needs ${missing.join(', ')} from an earlier flow`);
+    return;
+  }
+  try {
+    console.log(`PASS ${name}: ${await fn()}`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}: ${describe(e)}`);
+  }
+}
+
+// describe renders an error with what openid-client knows of the response.
+function describe(e) {
+  if (e instanceof Check) return e.message;
+  const parts = [`${e.name}${e.code ? ` ${e.code}` : ''}: ${e.message}`];
+  if (e.status) parts.push(`status ${e.status}`);
+  if (e.error) parts.push(`error=${e.error}${e.error_description ? ` (${e.error_description})` : ''}`);
+  if (e instanceof client.WWWAuthenticateChallengeError) parts.push(`challenges ${JSON.stringify(e.cause)}`);
+  else if (e.cause !== undefined) parts.push(`cause ${e.cause instanceof URLSearchParams ? e.cause.toString() : JSON.stringify(e.cause)}`);
+  return parts.join('; ');
+}
+
+// --- a browser: a cookie jar for the issuer, redirects followed by hand ---
+
+class Browser {
+  cookies = new Map();
+
+  async fetch(url, init = {}) {
+    const u = new URL(url);
+    check(u.origin === issuer.origin, `the browser was sent to ${u.origin}, not the issuer`);
+    const headers = new Headers(init.headers);
+    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    const res = await fetch(u, { ...init, headers, redirect: 'manual' });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(';');
+      const i = pair.indexOf('=');
+      const name = pair.slice(0, i).trim();
+      const expired = attrs.some((a) => /^\s*max-age\s*=\s*(0|-)/i.test(a)) ||
+        attrs.some((a) => /^\s*expires\s*=/i.test(a) && Date.parse(a.split('=')[1]) < Date.now());
+      if (expired) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(i + 1).trim());
+    }
+    return res;
+  }
+
+  // navigate follows redirects from url until one leaves the issuer for a
+  // URL starting with one of stopAt (a relying party's callback: returned,
+  // never fetched), or until a page is shown.
+  async navigate(url, stopAt, init = {}) {
+    let res = await this.fetch(url, init);
+    let at = new URL(url);
+    for (let hops = 0; ; hops++) {
+      if (res.status < 300 || res.status > 399) {
+        return { page: await res.text(), status: res.status, url: at };
+      }
+      check(hops < 10, `more than 10 redirects from ${url}`);
+      const next = new URL(res.headers.get('location'), at);
+      if (stopAt.some((p) => next.href.startsWith(p))) return { callback: next };
+      at = next;
+      res = await this.fetch(next);
+    }
+  }
+
+  // signIn fills in the password form on page (at url) and submits it with
+  // its hidden fields, then follows the redirects.
+  async signIn(shown, stopAt) {
+    const form = passwordForm(shown.page);
+    check(form, `no password form on ${shown.url.pathname} (HTTP ${shown.status}): ${snippet(shown.page)}`);
+    form.fields.set('username', user.name);
+    form.fields.set('password', user.password);
+    return this.navigate(new URL(form.action, shown.url), stopAt, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams([...form.fields]).toString(),
+    });
+  }
+}
+
+// passwordForm finds the form holding a password field and its hidden
+// inputs (the request id, the CSRF token).
+function passwordForm(html) {
+  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    if (!/type="password"/i.test(m[2])) continue;
+    const fields = new Map();
+    for (const input of m[2].matchAll(/<input\b[^>]*>/gi)) {
+      if (attr(input[0], 'type') === 'hidden') fields.set(attr(input[0], 'name'), attr(input[0], 'value') ?? '');
+    }
+    return { action: attr(m[1], 'action') ?? '', fields };
+  }
+  return null;
+}
+
+function attr(tag, name) {
+  const m = tag.match(new RegExp(`\\s${name}="([^"]*)"`, 'i'));
+  if (!m) return undefined;
+  return m[1].replace(/&#(\d+);/g, (_, n) => String.fromCharCode(n)).replace(/&#x([0-9a-f]+);/gi, (_, n) => String.fromCharCode(parseInt(n, 16)))
+    .replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+function snippet(text) {
+  return JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 300));
+}
+
+// atHash is OIDC Core §3.1.3.6's at_hash for an RS256/ES256 token.
+function atHash(accessToken) {
+  return createHash('sha256').update(accessToken).digest().subarray(0, 16).toString('base64url');
+}
+
+// phone calls the phone API as the signed-in phone app.
+async function phone(path, body) {
+  const res = await fetch(new URL(path, issuer), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${phoneToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  check(res.status === 200, `POST ${path}: HTTP ${res.status} ${snippet(text)}`);
+  return JSON.parse(text);
+}
+
+// codeRequest starts a code flow with PKCE for config and browser; it
+// returns what authorizationCodeGrant will check.
+async function codeRequest(config, redirect, extra = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const checks = { pkceCodeVerifier: verifier, expectedState: client.randomState(), expectedNonce: client.randomNonce(), idTokenExpected: true };
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirect, scope: 'openid profile email offline_access', state: checks.expectedState,
+    nonce: checks.expectedNonce, code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', ...extra,
+  });
+  return { url, checks };
+}
+
+// verified checks what openid-client leaves to the caller: who signed in,
+// how, and at_hash (openid-client verifies at_hash only for hybrid flows).
+function verified(tokens, { amr }) {
+  const claims = tokens.claims();
+  check(claims.sub === user.sub, `ID token sub ${claims.sub}, want ${user.sub}`);
+  check(Array.isArray(claims.amr) && claims.amr.includes(amr), `ID token amr ${JSON.stringify(claims.amr)}, want ${amr}`);
+  check(typeof claims.auth_time === 'number', `ID token has no auth_time: ${JSON.stringify(claims)}`);
+  check(claims.at_hash === atHash(tokens.access_token), `at_hash ${claims.at_hash}, want ${atHash(tokens.access_token)}`);
+  check(tokens.refresh_token, 'no refresh token for offline_access');
+  return claims;
+}
+
+async function discover(c, auth) {
+  // allowInsecureRequests: the test server is plain http on loopback.
+  const config = await client.discovery(issuer, c.id, {}, auth(c.secret), { execute: [client.allowInsecureRequests] });
+  // Verify ID token signatures against /keys too, not only the claims.
+  client.enableNonRepudiationChecks(config);
+  return config;
+}
+
+// --- the flows -------------------------------------------------------------
+
+await flow('discovery', [], async () => {
+  state.rp = await discover(rp, client.ClientSecretBasic);
+  state.rp2 = await discover(rp2, client.ClientSecretPost);
+  const m = state.rp.serverMetadata();
+  check(m.issuer === issuer.href.replace(/\/$/, ''), `issuer ${m.issuer}`);
+  for (const k of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'device_authorization_endpoint',
+    'introspection_endpoint', 'revocation_endpoint', 'end_session_endpoint']) {
+    check(typeof m[k] === 'string', `metadata lacks ${k}`);
+  }
+  check(m.code_challenge_methods_supported?.includes('S256'), 'S256 is not advertised');
+  return `issuer ${m.issuer}, ${Object.keys(m).length} metadata fields, device_authorization_endpoint ${new URL(m.device_authorization_endpoint).pathname}`;
+});
+
+await flow('device flow (QR approved on the phone)', ['rp'], async () => {
+  const nonce = client.randomNonce();
+  const da = await client.initiateDeviceAuthorization(state.rp, { scope: 'openid profile email offline_access', nonce });
+  check(da.verification_uri_complete && da.user_code && da.device_code, `device authorization answer: ${JSON.stringify(da)}`);
+  // The PC polls while the phone scans the QR and confirms. If the phone's
+  // part fails, the abort stops the polling rather than leave it running
+  // until the QR expires.
+  const abort = new AbortController();
+  const polling = client.pollDeviceAuthorizationGrant(state.rp, da, undefined, { signal: abort.signal });
+  polling.catch(() => {});
+  let tokens;
+  try {
+    const scan = await phone('/qr/scan', { qr: da.verification_uri_complete });
+    check(scan.user_code === da.user_code, `the phone shows user_code ${scan.user_code}, the PC ${da.user_code}`);
+    check(scan.client?.client_id === rp.id, `the phone is told client ${JSON.stringify(scan.client)}`);
+    const confirmed = await phone('/qr/confirm', { ticket: scan.ticket });
+    check(confirmed.status === 'confirmed', `confirm: ${JSON.stringify(confirmed)}`);
+    tokens = await polling;
+  } finally {
+    abort.abort();
+  }
+  const claims = verified(tokens, { amr: 'qr' });
+  check(claims.nonce === nonce, `nonce ${claims.nonce}, want ${nonce}`);
+  return `user_code ${da.user_code} shown on the phone, sub ${claims.sub}, amr ${claims.amr}, nonce/at_hash/signature checked`;
+});
+
+await flow('authorization code + PKCE (hosted login form)', ['rp'], async () => {
+  const browser = new Browser();
+  const { url, checks } = await codeRequest(state.rp, rp.redirect);
+  const shown = await browser.navigate(url, [rp.redirect]);
+  check(!shown.callback, `a code before any sign-in: ${shown.callback}`);
+  const done = await browser.signIn(shown, [rp.redirect]);
+  check(done.callback, `no redirect to the client after signing in: HTTP ${done.status} at ${done.url}: ${snippet(done.page ?? '')}`);
+  const tokens = await client.authorizationCodeGrant(state.rp, done.callback, { ...checks, maxAge: 600 });
+  const claims = verified(tokens, { amr: 'pwd' });
+  Object.assign(state, { browser, tokens, authTime: claims.auth_time, idToken: tokens.id_token });
+  return `sub ${claims.sub}, amr ${claims.amr}, auth_time ${claims.auth_time}, nonce/state/PKCE/at_hash checked`;
+});
+
+await flow('refresh', ['tokens'], async () => {
+  const refreshed = await client.refreshTokenGrant(state.rp, state.tokens.refresh_token);
+  check(refreshed.access_token && refreshed.access_token !== state.tokens.access_token, 'no new access token');
+  check(refreshed.refresh_token && refreshed.refresh_token !== state.tokens.refresh_token, 'the refresh token was not rotated');
+  let detail = 'new access token, refresh token rotated';
+  if (refreshed.id_token) {
+    // OIDC Core §12.2: same iss, sub, aud; auth_time unchanged.
+    const c = refreshed.claims();
+    check(c.sub === user.sub && c.auth_time === state.authTime, `refreshed ID token sub ${c.sub} auth_time ${c.auth_time}, want ${user.sub} ${state.authTime}`);
+    detail += ', ID token with the same sub and auth_time';
+  }
+  state.tokens = refreshed;
+  return detail;
+});
+
+await flow('userinfo', ['tokens'], async () => {
+  const info = await client.fetchUserInfo(state.rp, state.tokens.access_token, user.sub);
+  check(info.email && info.name, `userinfo lacks email or name: ${JSON.stringify(info)}`);
+  return `sub ${info.sub}, name ${JSON.stringify(info.name)}, email ${info.email}`;
+});
+
+await flow('introspection', ['tokens', 'rp2'], async () => {
+  const at = await client.tokenIntrospection(state.rp, state.tokens.access_token);
+  check(at.active === true && at.sub === user.sub && at.client_id === rp.id, `access token: ${JSON.stringify(at)}`);
+  // A client that is not in the token's audience learns nothing.
+  const other = await client.tokenIntrospection(state.rp2, state.tokens.access_token);
+  check(other.active === false, `another client is told ${JSON.stringify(other)}`);
+  return `active for ${at.client_id} (sub ${at.sub}, scope ${JSON.stringify(at.scope)}), inactive for ${rp2.id}`;
+});
+
+await flow('revocation', ['tokens'], async () => {
+  await client.tokenRevocation(state.rp, state.tokens.access_token);
+  const after = await client.tokenIntrospection(state.rp, state.tokens.access_token);
+  check(after.active === false, `introspection after revocation: ${JSON.stringify(after)}`);
+  return 'access token revoked (RFC 7009), introspection says inactive';
+});
+
+process.exitCode = failures ? 1 : 0;
+console.log(failures ? `${failures} flow(s) failed` : 'all flows passed');
