@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -38,10 +39,27 @@ type Config struct {
 	// 5s. A deleted client or rotated secret takes effect within it.
 	ClientCacheTTL time.Duration
 
-	// RateLimit is the sustained requests per second allowed per client
-	// and per IP on /qr/authorize, /qr/scan and /login; default 20 with a
-	// burst of 40. Negative disables limiting (benchmarks).
+	// RateLimit is the sustained requests per second allowed per address
+	// (IPv6: per /64) on /authorize, /login, /qr/authorize for public
+	// clients and new QR codes of login pages, and per phone account on
+	// /qr/scan; default 20 with a burst of 40. Negative disables these
+	// limits and the guess limits of /device (benchmarks); the password
+	// lockout and the other bounds stay.
 	RateLimit float64
+
+	// PasswordAttempts is how many wrong passwords an account may take
+	// before it is locked; default 5. PasswordLockout is the first lockout
+	// (default 1m); each further wrong password doubles it, up to
+	// PasswordLockoutMax (default 1h).
+	PasswordAttempts   int
+	PasswordLockout    time.Duration
+	PasswordLockoutMax time.Duration
+	// HashConcurrency bounds the argon2id checks (19 MiB each) running at
+	// once; default twice the number of CPUs. Eight times as many may wait,
+	// each at most HashWait (default 2s); beyond that a login is answered
+	// 503 with Retry-After.
+	HashConcurrency int
+	HashWait        time.Duration
 
 	// CryptoKey encrypts opaque access tokens and signs cookies; 32 bytes,
 	// identical on every instance. When nil, the store's shared secret is
@@ -87,6 +105,15 @@ func (c *Config) setDefaults() error {
 	if c.RateLimit == 0 {
 		c.RateLimit = 20
 	}
+	if c.PasswordAttempts <= 0 {
+		c.PasswordAttempts = 5
+	}
+	def(&c.PasswordLockout, time.Minute)
+	def(&c.PasswordLockoutMax, time.Hour)
+	if c.HashConcurrency <= 0 {
+		c.HashConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	def(&c.HashWait, 2*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

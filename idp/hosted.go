@@ -110,10 +110,10 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 	// /qr/authorize) and per authorization request, or a loop reloading
 	// the page without its cookie would mint them at will. When limited,
 	// the page offers the password form alone.
-	if s.rateLimit("ip:"+limitKey(clientIP(r))) != nil {
+	if s.rateLimit(limitQRAddress, "ip:"+limitKey(clientIP(r))) != nil {
 		return nil, "", nil
 	}
-	if ok, _ := s.guesses.allow("qrpage:" + a.ID); !ok {
+	if s.guess(limitQRPage, "qrpage:"+a.ID) != nil {
 		return nil, "", nil
 	}
 	started, err := s.qr.Start(ctx, grants.StartRequest{
@@ -358,7 +358,7 @@ func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?return="+url.QueryEscape("/q/"+qrID), http.StatusSeeOther)
 		return
 	}
-	if err := s.rateLimit("scan:" + sub); err != nil {
+	if err := s.rateLimit(limitScanAccount, "scan:"+sub); err != nil {
 		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
 		return
 	}
@@ -475,7 +475,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, key := range []string{"device:ip:" + limitKey(clientIP(r)), "device:sub:" + sub} {
-		if ok, _ := s.guesses.allow(key); !ok {
+		if s.guess(limitDeviceGuesses, key) != nil {
 			s.render(w, http.StatusTooManyRequests, "device.html", pageData{Title: "Enter the code", CSRF: csrfToken(sess),
 				Error: "Too many attempts. Wait a minute and try again."})
 			return

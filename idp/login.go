@@ -1,9 +1,12 @@
 package idp
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -181,30 +184,32 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown.")
 		return
 	}
-	userKey := guessKey(r.PostForm.Get("username"))
-	if err := s.rateLimit("login:" + limitKey(clientIP(r))); err != nil || !s.guesses.available(userKey) {
-		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
-		return
-	}
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
-	u, err := s.checkPassword(r, username, pw)
-	if err != nil {
-		if errors.Is(err, errBadCredentials) {
-			s.guesses.spend(userKey)
-		}
-		if storeErr(err) != nil {
-			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
-			return
-		}
-		data := pageData{Title: "Sign in", Error: "Wrong username or password.", Return: ret, CSRF: csrfToken(sess), Username: username}
+	fail := func(status int, msg string, retry int) {
+		data := pageData{Title: "Sign in", Error: msg, Return: ret, CSRF: csrfToken(sess), Username: truncate(username, maxUsernameLen)}
 		if a != nil {
 			data.AuthRequestID, data.Client = a.ID, s.clientName(r, a.ClientID)
 			if qr, _, qerr := s.loginQR(r.Context(), r, sess, a, false); qerr == nil {
 				data.QR = qr
 			}
 		}
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+		}
 		_ = sess.Save(r, w)
-		s.render(w, http.StatusUnauthorized, "login.html", data)
+		s.render(w, status, "login.html", data)
+	}
+	u, err := s.checkPassword(r, username, pw)
+	if err != nil {
+		var lim *loginRefused
+		switch {
+		case errors.As(err, &lim):
+			fail(lim.status, lim.msg, lim.retry)
+		case storeErr(err) != nil:
+			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
+		default:
+			fail(http.StatusUnauthorized, "Wrong username or password.", 0)
+		}
 		return
 	}
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
@@ -230,43 +235,103 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 var errBadCredentials = errors.New("bad credentials")
 
-// guessKey is the limiter key of a username: wrong passwords for one
-// account are limited (5 at once, then one per 10 s) whatever address they
-// come from. That can slow a targeted user's password logins, never their
-// QR logins.
-func guessKey(username string) string {
-	if len(username) > 256 {
-		username = username[:256]
-	}
-	return "user:" + username
+// Longest username the password form takes, in bytes: the admin API allows
+// 64 characters, at most 4 bytes each. Longer input (and longer passwords
+// than password.MaxLength) is refused before any work.
+const maxUsernameLen = 256
+
+// loginRefused is a password attempt refused by a limit before any check.
+type loginRefused struct {
+	status int
+	msg    string
+	retry  int
 }
 
-// checkPassword verifies a password. An unknown username costs the same
-// time as a wrong password, so timing does not reveal which users exist.
+func (e *loginRefused) Error() string { return e.msg }
+
+// checkPassword verifies a password, within every limit on the way to
+// argon2id (SPEC §7):
+//
+//  1. input over its cap (or an empty username, which no account has) is
+//     refused before any work;
+//  2. the address's bucket (login_per_address) and the account's budget
+//     (password_per_account) are taken before the check, so concurrent
+//     requests cannot all pass a check made before any of them spent;
+//  3. the check itself, or the dummy check for an unknown username (so
+//     timing does not tell which accounts exist), waits for a slot of the
+//     one argon2id gate (password_hashing), at most --hash-wait;
+//  4. the outcome settles the account's budget: a wrong password may lock
+//     the account, and the first lockout of a run tells its owner's phone.
 func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
-	if username == "" || len(username) > 256 || len(pw) > 1024 {
-		password.DummyVerify(pw)
-		return nil, errBadCredentials
+	ctx := r.Context()
+	if username == "" || len(username) > maxUsernameLen || len(pw) > password.MaxLength {
+		s.log.Debug("limit reached", "limit", limitInput)
+		return nil, &loginRefused{status: http.StatusBadRequest, msg: fmt.Sprintf(
+			"Enter a username of at most %d bytes and a password of at most %d bytes.", maxUsernameLen, password.MaxLength)}
 	}
-	// argon2id takes 19 MiB and ~20 ms a check: bound how many run at once,
-	// so a burst of guesses queues instead of exhausting memory and CPU.
-	select {
-	case s.hashing <- struct{}{}:
-		defer func() { <-s.hashing }()
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
+	if err := s.rateLimit(limitLoginAddress, "login:"+limitKey(clientIP(r))); err != nil {
+		return nil, &loginRefused{status: http.StatusTooManyRequests, msg: "Too many attempts from your network. Wait a moment and try again.", retry: err.RetryAfter}
 	}
-	u, err := s.store.UserByUsername(r.Context(), username)
-	if err != nil {
-		password.DummyVerify(pw)
-		if isUnavailable(err) {
-			return nil, err
+	if ok, retry := s.lockouts.reserve(username); !ok {
+		e := s.refused(limitPasswordAccount, retry)
+		return nil, &loginRefused{status: http.StatusTooManyRequests, retry: e.RetryAfter,
+			msg: fmt.Sprintf("Too many wrong passwords for this account. Try again in %s, or sign in with the QR code.", waitText(e.RetryAfter))}
+	}
+	res := checkVoid
+	var u *storage.User
+	defer func() {
+		if first, d := s.lockouts.settle(username, res); first && u != nil {
+			s.lockoutNotice(u, r, d)
 		}
-		return nil, errBadCredentials
+	}()
+	u, err := s.store.UserByUsername(ctx, username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		u = nil
+		return nil, err
 	}
-	ok, err := password.Verify(u.PasswordHash, pw)
-	if err != nil || !ok {
-		return nil, errBadCredentials
+	var ok bool
+	if err != nil {
+		u = nil
+		err = s.hashes.DummyVerify(ctx, pw)
+	} else {
+		ok, err = s.hashes.Verify(ctx, u.PasswordHash, pw)
 	}
-	return u, nil
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		e := s.refused(limitPasswordHashing, 1)
+		return nil, &loginRefused{status: http.StatusServiceUnavailable, retry: e.RetryAfter,
+			msg: "The service is busy. Try again in a moment."}
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err() // the wait for a slot was cut short: nothing checked
+	case err == nil && ok:
+		res = checkRight
+		return u, nil
+	}
+	// A malformed stored hash counts as a wrong password: it never signs in.
+	res = checkWrong
+	return nil, errBadCredentials
+}
+
+// lockoutNotice tells the account's owner, on their phone (the sign-in
+// notifications of the account API), that wrong passwords locked the
+// account, and from where the last one came.
+func (s *Server) lockoutNotice(u *storage.User, r *http.Request, lockedFor time.Duration) {
+	n := &storage.Notification{ID: storage.NewSecret(16), Kind: storage.NotificationPasswordLockout, Subject: u.ID,
+		RequesterIP: clientIP(r), RequesterUserAgent: truncate(r.UserAgent(), 512), CreatedAt: s.cfg.Now().UTC()}
+	// The request's context may be ending: the notice must still be kept.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.store.CreateNotification(ctx, n); err != nil {
+		s.log.Warn("recording a lockout notification failed", "sub", u.ID, "err", err)
+		return
+	}
+	s.log.Info("account locked after wrong passwords", "sub", u.ID, "locked_for", lockedFor)
+}
+
+// waitText says how long to wait, for a page.
+func waitText(sec int) string {
+	if sec < 120 {
+		return fmt.Sprintf("%d seconds", sec)
+	}
+	return fmt.Sprintf("%d minutes", (sec+59)/60)
 }

@@ -19,6 +19,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/time/rate"
 
 	"github.com/qrlogin/qrlogin/grants"
 	"github.com/qrlogin/qrlogin/idp/oauth"
@@ -55,7 +56,7 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if err := s.rateLimit("client:"+c.ID, "ip:"+limitKey(ip)); err != nil {
+	if err := s.rateLimit(limitQRAddress, "client:"+c.ID, "ip:"+limitKey(ip)); err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
@@ -256,13 +257,28 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (s *Server) rateLimit(keys ...string) error {
+// rateLimit takes a token from each key's bucket at the server's rate
+// (Config.RateLimit per second, burst twice that); the first empty bucket
+// refuses the request, named by limit.
+func (s *Server) rateLimit(limit string, keys ...string) *oauth.Error {
+	r := rate.Limit(s.cfg.RateLimit)
 	for _, k := range keys {
-		if ok, retry := s.limiter.allow(k); !ok {
-			e := oauth.New(oauth.TooManyRequests, "too many requests").WithStatus(http.StatusTooManyRequests)
-			e.RetryAfter = retry
-			return e
+		if ok, retry := s.limiter.allow(k, r, max(1, int(2*s.cfg.RateLimit))); !ok {
+			return s.refused(limit, retry)
 		}
+	}
+	return nil
+}
+
+// guess takes one of key's guesses: five at once, then one per 10 s
+// (typed user codes, new QR codes of a login page). A negative RateLimit
+// turns it off with the rest.
+func (s *Server) guess(limit, key string) *oauth.Error {
+	if s.cfg.RateLimit < 0 {
+		return nil
+	}
+	if ok, retry := s.guesses.allow(key, 0.1, 5); !ok {
+		return s.refused(limit, retry)
 	}
 	return nil
 }
@@ -368,7 +384,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	if err := s.rateLimit("scan:" + pt.token.Subject); err != nil {
+	if err := s.rateLimit(limitScanAccount, "scan:"+pt.token.Subject); err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
@@ -471,12 +487,15 @@ func (s *Server) decide(ctx context.Context, subject, session, ticket string, co
 // --- account API -------------------------------------------------------------
 
 type notificationJSON struct {
-	ID               string        `json:"id"`
+	ID string `json:"id"`
+	// Kind is sign_in or password_lockout (wrong passwords locked the
+	// account; no client, no session to revoke).
+	Kind             string        `json:"kind"`
 	CreatedAt        time.Time     `json:"created_at"`
-	ClientID         string        `json:"client_id"`
-	ClientName       string        `json:"client_name"`
+	ClientID         string        `json:"client_id,omitempty"`
+	ClientName       string        `json:"client_name,omitempty"`
 	Requester        scanRequester `json:"requester"`
-	RevokeSessionURI string        `json:"revoke_session_uri"`
+	RevokeSessionURI string        `json:"revoke_session_uri,omitempty"`
 }
 
 // handleNotifications lists the user's sign-in notifications (SPEC §3).
@@ -493,11 +512,14 @@ func (s *Server) handleNotifications(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]notificationJSON, 0, len(list))
 	for _, n := range list {
-		out = append(out, notificationJSON{
-			ID: n.ID, CreatedAt: n.CreatedAt, ClientID: n.ClientID, ClientName: n.ClientName,
-			Requester:        scanRequester{IP: n.RequesterIP, UserAgent: n.RequesterUserAgent, ReportedByClient: n.ReportedByClient},
-			RevokeSessionURI: s.cfg.Issuer + "/account/notifications/" + n.ID + "/revoke",
-		})
+		j := notificationJSON{
+			ID: n.ID, Kind: storage.NotificationKind(n.Kind), CreatedAt: n.CreatedAt, ClientID: n.ClientID, ClientName: n.ClientName,
+			Requester: scanRequester{IP: n.RequesterIP, UserAgent: n.RequesterUserAgent, ReportedByClient: n.ReportedByClient},
+		}
+		if j.Kind == storage.NotificationSignIn {
+			j.RevokeSessionURI = s.cfg.Issuer + "/account/notifications/" + n.ID + "/revoke"
+		}
+		out = append(out, j)
 	}
 	oauth.WriteJSON(w, http.StatusOK, map[string]any{"notifications": out})
 }

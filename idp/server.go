@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/qrlogin/qrlogin/grants"
 	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/idp/password"
 	"github.com/qrlogin/qrlogin/storage"
 	"github.com/qrlogin/qrlogin/templates"
 )
@@ -46,9 +46,10 @@ type Server struct {
 	oidc     http.Handler // zitadel's routes
 	sessions *sessions.CookieStore
 	clients  *clientCache
-	limiter  *limiter
-	guesses  *limiter // typed user codes, passwords per username: a few per minute
-	hashing  chan struct{}
+	limiter  *limiter // per address, per client, per account: Config.RateLimit
+	guesses  *limiter // typed user codes, new codes of a login page: a few per minute
+	lockouts *lockouts
+	hashes   *password.Gate // every argon2id check of a request
 	pages    *template.Template
 	metrics  *metrics
 	waiting  atomic.Int64
@@ -109,12 +110,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.waiting.Load()) })
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
-	s.limiter = newLimiter(cfg.RateLimit, max(1, int(2*cfg.RateLimit)), cfg.Now)
-	s.guesses = newLimiter(0.1, 5, cfg.Now) // 5 at once, then one per 10 s
-	s.hashing = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
-	if cfg.RateLimit < 0 {
-		s.guesses = s.limiter
-	}
+	s.limiter = newLimiter(cfg.Now)
+	s.guesses = newLimiter(cfg.Now)
+	s.lockouts = newLockouts(cfg.PasswordAttempts, cfg.PasswordLockout, cfg.PasswordLockoutMax, cfg.Now)
+	s.hashes = password.NewGate(cfg.HashConcurrency, 8*cfg.HashConcurrency, cfg.HashWait)
 	if s.pages, err = templates.Parse(); err != nil {
 		return nil, err
 	}

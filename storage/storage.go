@@ -466,10 +466,15 @@ type AdminTokenStore interface {
 	DeleteAdminToken(ctx context.Context, accessHash []byte) error
 }
 
-// Notification tells a user that their account signed in somewhere.
+// Notification tells a user that their account signed in somewhere, or
+// that wrong passwords locked it.
 type Notification struct {
-	ID                 string
-	Subject            string
+	ID      string
+	Subject string
+	// Kind is NotificationSignIn (also when empty) or
+	// NotificationPasswordLockout; a lockout names no client or session,
+	// only the requester of the last wrong password.
+	Kind               string
 	ClientID           string
 	ClientName         string
 	RequesterIP        string
@@ -479,6 +484,20 @@ type Notification struct {
 	// revokes it).
 	SessionID string
 	CreatedAt time.Time
+}
+
+// Kinds of notification.
+const (
+	NotificationSignIn          = "sign_in"
+	NotificationPasswordLockout = "password_lockout"
+)
+
+// NotificationKind is kind as stored: NotificationSignIn when empty.
+func NotificationKind(kind string) string {
+	if kind == "" {
+		return NotificationSignIn
+	}
+	return kind
 }
 
 // NotificationStore keeps sign-in notifications.

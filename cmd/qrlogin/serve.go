@@ -32,7 +32,7 @@ type serveConfig struct {
 	adminClientSecret        string
 	keyEncryptionKey         string
 	logLevel                 string
-	rateLimit                float64
+	limits                   *limitConfig
 	noDemo                   bool
 	pprof                    bool
 	keyPublishDelay          time.Duration
@@ -64,7 +64,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.adminClientSecret, "admin-client-secret", "", "bootstrap admin client secret (generated and printed when empty)")
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "base64 32-byte key encrypting signing keys at rest (PostgreSQL)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.Float64Var(&c.rateLimit, "rate-limit", 20, "requests per second per client and per IP on /qr/authorize, /qr/scan, /login; negative disables")
+	c.limits = limitFlags(fs)
 	fs.BoolVar(&c.noDemo, "no-demo", false, "do not seed demo data on the in-memory store")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
 	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
@@ -103,11 +103,13 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	defer store.Close()
 
-	srv, err := idp.New(ctx, idp.Config{
+	cfg := idp.Config{
 		Issuer: issuer, Store: store, QRTTL: c.qrTTL, PollInterval: c.pollInterval, TicketTTL: c.ticketTTL,
 		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
-		IDTokenTTL: c.idTokTTL, RateLimit: c.rateLimit, Logger: log,
-	})
+		IDTokenTTL: c.idTokTTL, Logger: log,
+	}
+	c.limits.apply(&cfg)
+	srv, err := idp.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

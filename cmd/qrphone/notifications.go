@@ -10,6 +10,7 @@ import (
 
 type notification struct {
 	ID         string    `json:"id"`
+	Kind       string    `json:"kind"` // sign_in or password_lockout
 	CreatedAt  time.Time `json:"created_at"`
 	ClientID   string    `json:"client_id"`
 	ClientName string    `json:"client_name"`
@@ -77,8 +78,12 @@ func runNotifications(ctx context.Context, e *environment, args []string) error 
 		if ua := sanitize(n.Requester.UserAgent); ua != "" {
 			req += " " + truncate(ua, 40)
 		}
-		fmt.Fprintf(tw, "%s\t%s (%s)\t%s (%s)\t%s\n", n.CreatedAt.Local().Format("2006-01-02 15:04:05"),
-			sanitize(n.ClientName), sanitize(n.ClientID), req, who, sanitize(n.ID))
+		what := sanitize(n.ClientName) + " (" + sanitize(n.ClientID) + ")"
+		if n.Kind == "password_lockout" {
+			what = "WRONG PASSWORDS: password sign-in locked for a while"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\n", n.CreatedAt.Local().Format("2006-01-02 15:04:05"),
+			what, req, who, sanitize(n.ID))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

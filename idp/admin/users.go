@@ -16,8 +16,7 @@ import (
 
 const (
 	maxUsernameLen    = 64
-	minPasswordLen    = 8 // NIST SP 800-63B §3.1.1.2
-	maxPasswordLen    = 1024
+	minPasswordLen    = 8   // NIST SP 800-63B §3.1.1.2
 	maxEmailLen       = 254 // RFC 5321 §4.5.3.1.3 path limit, less the brackets
 	maxDisplayNameLen = 200
 )
@@ -62,11 +61,13 @@ func checkUser(req *userRequest) error {
 	if strings.TrimFunc(req.Username, unicode.IsSpace) != req.Username {
 		return errors.New("username must not begin or end with whitespace")
 	}
+	// The sign-in form refuses longer passwords before hashing them
+	// (password.MaxLength, in bytes): such a user could never sign in.
 	switch n := utf8.RuneCountInString(req.Password); {
 	case n < minPasswordLen:
 		return fmt.Errorf("password must be at least %d characters", minPasswordLen)
-	case n > maxPasswordLen:
-		return fmt.Errorf("password must be at most %d characters", maxPasswordLen)
+	case len(req.Password) > password.MaxLength:
+		return fmt.Errorf("password must be at most %d bytes", password.MaxLength)
 	}
 	if req.Name != "" {
 		if err := checkText("name", req.Name, maxDisplayNameLen); err != nil {

@@ -70,6 +70,8 @@ func TestCreateUserValidation(t *testing.T) {
 		{"no password", `{"username":"bob"}`, 400},
 		{"a password of 7 characters", `{"username":"bob","password":"1234567"}`, 400},
 		{"a password over 1024 characters", `{"username":"bob","password":"` + strings.Repeat("p", 1025) + `"}`, 400},
+		// 600 characters but 1,800 bytes: the sign-in form would refuse it.
+		{"a password over 1024 bytes", `{"username":"bob","password":"` + strings.Repeat("€", 600) + `"}`, 400},
 		{"an email without @", `{"username":"bob",` + ok + `,"email":"bob.example.com"}`, 400},
 		{"an email with a display name", `{"username":"bob",` + ok + `,"email":"Bob <bob@example.com>"}`, 400},
 		{"an email with spaces around", `{"username":"bob",` + ok + `,"email":" bob@example.com"}`, 400},

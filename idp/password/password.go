@@ -68,15 +68,6 @@ func Verify(encoded, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// DummyVerify spends the time of one Verify against a hash of today's
-// parameters and reports nothing. The login path calls it when the
-// username is unknown, so that the answer's timing does not tell whether
-// an account exists (OWASP Authentication Cheat Sheet, "Authentication
-// Responses").
-func DummyVerify(password string) {
-	_, _ = Verify(dummyHash(), password)
-}
-
 // dummyHash is a hash of a random password nobody knows, made once.
 var dummyHash = sync.OnceValue(func() string {
 	h, _ := Hash(rand.Text())

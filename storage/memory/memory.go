@@ -220,6 +220,7 @@ func cloneAdminToken(t *storage.AdminToken) *storage.AdminToken {
 
 func cloneNotification(n *storage.Notification) *storage.Notification {
 	x := *n
+	x.Kind = storage.NotificationKind(n.Kind)
 	x.CreatedAt = ut(n.CreatedAt)
 	return &x
 }

@@ -41,6 +41,7 @@ func newNotification(n int, subject string, created time.Time) *storage.Notifica
 	return &storage.Notification{
 		ID:                 fmt.Sprintf("notification-%d", n),
 		Subject:            subject,
+		Kind:               storage.NotificationSignIn,
 		ClientID:           clientRP,
 		ClientName:         "Relying Party",
 		RequesterIP:        requesterIP,
@@ -234,6 +235,25 @@ var entityCases = []testCase{
 		_, err = s.Notification(ctx, "notification-missing")
 		wantErr(t, err, storage.ErrNotFound, "Notification(unknown)")
 		wantErr(t, s.CreateNotification(ctx, newNotification(1, bob, base)), storage.ErrConflict, "CreateNotification(duplicate)")
+	}},
+	{"a notification keeps its kind; one made without a kind is a sign-in", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		lock := &storage.Notification{ID: "notification-lock", Subject: alice, Kind: storage.NotificationPasswordLockout,
+			RequesterIP: requesterIP, RequesterUserAgent: requesterUA, CreatedAt: at(time.Second)}
+		plain := newNotification(2, alice, at(2*time.Second))
+		plain.Kind = ""
+		for _, n := range []*storage.Notification{lock, plain} {
+			must(t, s.CreateNotification(ctx, n), "CreateNotification("+n.ID+")")
+		}
+		got, err := s.Notification(ctx, lock.ID)
+		must(t, err, "Notification(lockout)")
+		wantSame(t, got, lock, "Notification(lockout)")
+		got, err = s.Notification(ctx, plain.ID)
+		must(t, err, "Notification(no kind)")
+		if got.Kind != storage.NotificationSignIn {
+			t.Fatalf("a notification made without a kind reads back as %q, want %q", got.Kind, storage.NotificationSignIn)
+		}
 	}},
 	{"10 concurrent Secret calls for one name return identical bytes", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"flag"
+	"runtime"
+	"time"
+
+	"github.com/qrlogin/qrlogin/idp"
+)
+
+// limitConfig is what serve's limit flags set (README "Security" lists
+// every limit, its default and what a client sees past it).
+type limitConfig struct {
+	rateLimit          float64
+	passwordAttempts   int
+	passwordLockout    time.Duration
+	passwordLockoutMax time.Duration
+	hashConcurrency    int
+	hashWait           time.Duration
+}
+
+func limitFlags(fs *flag.FlagSet) *limitConfig {
+	l := &limitConfig{}
+	fs.Float64Var(&l.rateLimit, "rate-limit", 20,
+		"requests/s per address (IPv6: per /64) on /authorize, /login, public clients' /qr/authorize, and per account on /qr/scan; burst twice that; negative disables")
+	fs.IntVar(&l.passwordAttempts, "password-attempts", 5, "wrong passwords an account may take before it is locked")
+	fs.DurationVar(&l.passwordLockout, "password-lockout", time.Minute, "first lockout of an account; each further wrong password doubles it")
+	fs.DurationVar(&l.passwordLockoutMax, "password-lockout-max", time.Hour, "longest lockout of an account")
+	fs.IntVar(&l.hashConcurrency, "hash-concurrency", 2*runtime.GOMAXPROCS(0), "argon2id checks (19 MiB each) running at once; eight times as many may wait")
+	fs.DurationVar(&l.hashWait, "hash-wait", 2*time.Second, "longest wait for an argon2id slot; then 503 with Retry-After")
+	return l
+}
+
+// apply copies the limits into the provider's configuration.
+func (l *limitConfig) apply(c *idp.Config) {
+	c.RateLimit = l.rateLimit
+	c.PasswordAttempts = l.passwordAttempts
+	c.PasswordLockout = l.passwordLockout
+	c.PasswordLockoutMax = l.passwordLockoutMax
+	c.HashConcurrency = l.hashConcurrency
+	c.HashWait = l.hashWait
+}

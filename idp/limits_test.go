@@ -1,0 +1,196 @@
+package idp_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage"
+	"github.com/qrlogin/qrlogin/storage/memory"
+	"github.com/qrlogin/qrlogin/storage/postgres/pgtest"
+)
+
+// Tests of the limits of issue 8. Each reproduces an attack from the
+// issue over HTTP, from many loopback addresses where the limit is per
+// address (Linux routes all of 127.0.0.0/8 to lo, so a client may bind
+// 127.0.0.10, .11, … as its source).
+
+// eachStore runs the test on the memory store and on PostgreSQL.
+func eachStore(t *testing.T, run func(t *testing.T, store storage.Store)) {
+	t.Run("memory", func(t *testing.T) { run(t, memory.New()) })
+	t.Run("postgres", func(t *testing.T) { run(t, pgtest.NewStore(t)) })
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address ip; it keeps cookies in jar (nil: none) and never follows a
+// redirect.
+func clientFrom(t *testing.T, ip string, jar http.CookieJar) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+// addresses returns n loopback addresses from 127.0.0.<first>.
+func addresses(first, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "127.0.0." + itoa(first+i)
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func readAll(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(b)
+}
+
+// together runs f(i) for i in [0, n) concurrently, released at once.
+func together(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// phoneSignInForm opens the phone-browser login form and returns the
+// cookie jar holding its session and the form's CSRF token.
+func phoneSignInForm(t *testing.T, s *testServer) (http.CookieJar, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := clientFrom(t, "127.0.0.1", jar)
+	resp, err := hc.Get(s.URL + "/login?return=%2Fdevice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(resp)
+	m := csrfRe.FindStringSubmatch(page)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("login form: %d %s", resp.StatusCode, page)
+	}
+	return jar, m[1]
+}
+
+func postLogin(t *testing.T, s *testServer, hc *http.Client, csrf, username, pw string) *http.Response {
+	t.Helper()
+	form := url.Values{"return": {"/device"}, "csrf": {csrf}, "username": {username}, "password": {pw}}
+	resp, err := hc.PostForm(s.URL+"/login", form)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	readAll(resp)
+	return resp
+}
+
+// Finding 1: 60 concurrent wrong passwords for one account from 20
+// addresses. The account's budget was checked before argon2id and spent
+// after, so all 60 were checked; now at most the budget (5) is, the rest
+// are answered 429 with Retry-After at once, the account is locked, and
+// its owner's phone is told.
+func TestParallelWrongPasswordsFromManyAddresses(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		s := newServerOn(t, store, func(c *idp.Config) { c.RateLimit = 20 })
+		phone := s.phoneToken(t, "alice")
+		jar, csrf := phoneSignInForm(t, s)
+		addrs := addresses(10, 20)
+		clients := make([]*http.Client, len(addrs))
+		for i, a := range addrs {
+			clients[i] = clientFrom(t, a, jar)
+		}
+		before := s.idp.HashStats().Computed
+		var mu sync.Mutex
+		status := map[int]int{}
+		together(60, func(i int) {
+			resp := postLogin(t, s, clients[i%len(clients)], csrf, "alice", "wrong-"+itoa(i))
+			if resp == nil {
+				return
+			}
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			mu.Lock()
+			status[resp.StatusCode]++
+			mu.Unlock()
+		})
+		checked := s.idp.HashStats().Computed - before
+		if status[http.StatusUnauthorized] > 5 || checked > 5 || status[http.StatusUnauthorized]+status[http.StatusTooManyRequests] != 60 {
+			t.Fatalf("60 concurrent wrong passwords: answers %v, %d argon2id checks; want at most 5 checked (401), the rest 429", status, checked)
+		}
+		// Locked: even the right password waits (the QR login does not).
+		resp := postLogin(t, s, clients[0], csrf, "alice", "alice-password")
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("locked account, right password: %d", resp.StatusCode)
+		}
+		// The owner's phone hears of it, once.
+		req, _ := http.NewRequest("GET", s.URL+"/account/notifications", nil)
+		req.Header.Set("Authorization", "Bearer "+phone)
+		code, raw := do(t, req)
+		body := decode(t, raw)
+		var locks []map[string]any
+		for _, n := range body["notifications"].([]any) {
+			if n := n.(map[string]any); n["kind"] == "password_lockout" {
+				locks = append(locks, n)
+			}
+		}
+		if code != 200 || len(locks) != 1 {
+			t.Fatalf("notifications after the lockout: %d %s", code, raw)
+		}
+		if ip := locks[0]["requester"].(map[string]any)["ip"].(string); !strings.HasPrefix(ip, "127.0.0.") || locks[0]["revoke_session_uri"] != nil {
+			t.Fatalf("lockout notification: %v", locks[0])
+		}
+	})
+}
+
+// Finding 5: an empty or over-long username, or an over-long password,
+// ran the dummy argon2id check before the semaphore (152 concurrent: RSS
+// 2.9 GiB). Now such input is refused with 400 before any hashing, and
+// every other check — the dummy one for unknown usernames included — runs
+// behind the one gate. The store plays no part: memory only.
+func TestPasswordInputIsBoundedBeforeHashing(t *testing.T) {
+	s := newServer(t, func(c *idp.Config) { c.RateLimit = -1; c.HashConcurrency = 2 })
+	jar, csrf := phoneSignInForm(t, s)
+	hc := clientFrom(t, "127.0.0.10", jar)
+	long := strings.Repeat("p", 2048)
+	cases := [][2]string{{"", "x"}, {strings.Repeat("u", 300), "x"}, {"alice", long}, {"nobody", long}}
+	together(152, func(i int) {
+		c := cases[i%len(cases)]
+		if resp := postLogin(t, s, hc, csrf, c[0], c[1]); resp != nil && resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("username %d bytes, password %d bytes: %d, want 400", len(c[0]), len(c[1]), resp.StatusCode)
+		}
+	})
+	if n := s.idp.HashStats().Computed; n != 0 {
+		t.Fatalf("%d argon2id computations for refused input", n)
+	}
+	// Unknown usernames (each its own account, so no lockout): the dummy
+	// checks wait for the gate like real ones.
+	together(40, func(i int) {
+		resp := postLogin(t, s, hc, csrf, "nobody-"+itoa(i), "guess")
+		if resp != nil && resp.StatusCode != http.StatusUnauthorized &&
+			(resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "") {
+			t.Errorf("unknown username: %d", resp.StatusCode)
+		}
+	})
+	if st := s.idp.HashStats(); st.Peak > 2 || st.Computed == 0 {
+		t.Fatalf("gate %+v: want at most 2 checks at once", st)
+	}
+}
