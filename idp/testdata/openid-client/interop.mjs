@@ -20,6 +20,7 @@
 //   QRLOGIN_USERNAME, QRLOGIN_PASSWORD, QRLOGIN_SUB
 //                                   a user, and the sub of their tokens
 //   QRLOGIN_PHONE_TOKEN             that user's phone app access token (qr:approve)
+//   QRLOGIN_ID_TOKEN_ALG            the server's ID token algorithm (RS256, ES256)
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 
@@ -36,6 +37,7 @@ const rp = { id: env('QRLOGIN_RP_ID'), secret: env('QRLOGIN_RP_SECRET'), redirec
 const rp2 = { id: env('QRLOGIN_RP2_ID'), secret: env('QRLOGIN_RP2_SECRET'), redirect: env('QRLOGIN_RP2_REDIRECT') };
 const user = { name: env('QRLOGIN_USERNAME'), password: env('QRLOGIN_PASSWORD'), sub: env('QRLOGIN_SUB') };
 const phoneToken = env('QRLOGIN_PHONE_TOKEN');
+const idTokenAlg = env('QRLOGIN_ID_TOKEN_ALG');
 
 // --- the flows' harness ----------------------------------------------------
 
@@ -61,18 +63,23 @@ async function flow(name, needs, fn) {
     console.log(`PASS ${name}: ${await fn()}`);
   } catch (e) {
     failures++;
-    console.log(`FAIL ${name}: ${describe(e)}`);
+    console.log(`FAIL ${name}: ${await describe(e)}`);
   }
 }
 
-// describe renders an error with what openid-client knows of the response.
-function describe(e) {
+// describe renders an error with what openid-client knows of the answer
+// that caused it: status, WWW-Authenticate and body, for the report.
+async function describe(e) {
   if (e instanceof Check) return e.message;
   const parts = [`${e.name}${e.code ? ` ${e.code}` : ''}: ${e.message}`];
-  if (e.status) parts.push(`status ${e.status}`);
   if (e.error) parts.push(`error=${e.error}${e.error_description ? ` (${e.error_description})` : ''}`);
-  if (e instanceof client.WWWAuthenticateChallengeError) parts.push(`challenges ${JSON.stringify(e.cause)}`);
-  else if (e.cause !== undefined) parts.push(`cause ${e.cause instanceof URLSearchParams ? e.cause.toString() : JSON.stringify(e.cause)}`);
+  const res = e.response ?? (e.cause instanceof Response ? e.cause : undefined);
+  if (res) {
+    parts.push(`HTTP ${res.status}`, `WWW-Authenticate: ${res.headers.get('www-authenticate') ?? '(none)'}`);
+    if (!res.bodyUsed) parts.push(`body ${snippet(await res.text())}`);
+  }
+  if (e.cause instanceof URLSearchParams) parts.push(`parameters ${e.cause}`);
+  else if (e.cause !== undefined && !(e.cause instanceof Response)) parts.push(`cause ${JSON.stringify(e.cause)}`);
   return parts.join('; ');
 }
 
@@ -117,11 +124,11 @@ class Browser {
     }
   }
 
-  // signIn fills in the password form on page (at url) and submits it with
-  // its hidden fields, then follows the redirects.
+  // signIn fills in the password form of the page navigate stopped at and
+  // submits it with its hidden fields, then follows the redirects.
   async signIn(shown, stopAt) {
-    const form = passwordForm(shown.page);
-    check(form, `no password form on ${shown.url.pathname} (HTTP ${shown.status}): ${snippet(shown.page)}`);
+    const form = shown.page !== undefined && passwordForm(shown.page);
+    check(form, `no password form: ${landed(shown)}`);
     form.fields.set('username', user.name);
     form.fields.set('password', user.password);
     return this.navigate(new URL(form.action, shown.url), stopAt, {
@@ -153,8 +160,15 @@ function attr(tag, name) {
     .replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
+// landed describes where navigate ended: a redirect to a client, or a page.
+function landed(r) {
+  return r.callback ? `a redirect to ${r.callback}` : `HTTP ${r.status} at ${r.url.pathname}: ${snippet(r.page)}`;
+}
+
+// snippet is the start of a body, a page's visible text without its head.
 function snippet(text) {
-  return JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 300));
+  const visible = text.replace(/<head[\s\S]*?<\/head>/i, '').replace(/<(script|style)[\s\S]*?<\/\1>/gi, '').replace(/<[^>]*>/g, ' ');
+  return JSON.stringify(visible.replace(/\s+/g, ' ').trim().slice(0, 300));
 }
 
 // atHash is OIDC Core §3.1.3.6's at_hash for an RS256/ES256 token.
@@ -201,7 +215,10 @@ function verified(tokens, { amr }) {
 
 async function discover(c, auth) {
   // allowInsecureRequests: the test server is plain http on loopback.
-  const config = await client.discovery(issuer, c.id, {}, auth(c.secret), { execute: [client.allowInsecureRequests] });
+  // The algorithm is pinned as a registered client's would be: a token
+  // signed with another one is refused, whatever discovery lists.
+  const config = await client.discovery(issuer, c.id, { id_token_signed_response_alg: idTokenAlg }, auth(c.secret),
+    { execute: [client.allowInsecureRequests] });
   // Verify ID token signatures against /keys too, not only the claims.
   client.enableNonRepudiationChecks(config);
   return config;
@@ -219,7 +236,8 @@ await flow('discovery', [], async () => {
     check(typeof m[k] === 'string', `metadata lacks ${k}`);
   }
   check(m.code_challenge_methods_supported?.includes('S256'), 'S256 is not advertised');
-  return `issuer ${m.issuer}, ${Object.keys(m).length} metadata fields, device_authorization_endpoint ${new URL(m.device_authorization_endpoint).pathname}`;
+  check(m.id_token_signing_alg_values_supported?.includes(idTokenAlg), `${idTokenAlg} is not advertised: ${m.id_token_signing_alg_values_supported}`);
+  return `issuer ${m.issuer}, ${Object.keys(m).length} metadata fields, ID tokens ${idTokenAlg}`;
 });
 
 await flow('device flow (QR approved on the phone)', ['rp'], async () => {
@@ -254,7 +272,7 @@ await flow('authorization code + PKCE (hosted login form)', ['rp'], async () => 
   const shown = await browser.navigate(url, [rp.redirect]);
   check(!shown.callback, `a code before any sign-in: ${shown.callback}`);
   const done = await browser.signIn(shown, [rp.redirect]);
-  check(done.callback, `no redirect to the client after signing in: HTTP ${done.status} at ${done.url}: ${snippet(done.page ?? '')}`);
+  check(done.callback, `after signing in: ${landed(done)}, not a redirect to the client`);
   const tokens = await client.authorizationCodeGrant(state.rp, done.callback, { ...checks, maxAge: 600 });
   const claims = verified(tokens, { amr: 'pwd' });
   Object.assign(state, { browser, tokens, authTime: claims.auth_time, idToken: tokens.id_token });
