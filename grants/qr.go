@@ -48,6 +48,9 @@ type QR struct {
 
 	mu      sync.Mutex
 	holding map[string]int // long-polls held per login on this instance
+
+	drain     chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
 
 // maxHeldPerLogin caps the long-polls one login may hold on an instance:
@@ -84,7 +87,29 @@ func New(cfg Config) (*QR, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &QR{cfg: cfg, holding: map[string]int{}}, nil
+	return &QR{cfg: cfg, holding: map[string]int{}, drain: make(chan struct{})}, nil
+}
+
+// Drain starts this instance's graceful shutdown: every long-poll held
+// now is answered at once with its current state (authorization_pending
+// and qr_status while nothing was decided), so the client polls again —
+// through the load balancer, at another instance — and loses nothing, as
+// the state is in the store. Later long-polls are held at most until the
+// poll interval has passed since the previous poll (so a client coming
+// straight back does not spin), then answered. Safe to call more than once.
+func (q *QR) Drain() { q.drainOnce.Do(func() { close(q.drain) }) }
+
+// Draining is closed once Drain has been called. The hosted login page's
+// status long-poll (idp) follows the same rule with it.
+func (q *QR) Draining() <-chan struct{} { return q.drain }
+
+func (q *QR) draining() bool {
+	select {
+	case <-q.drain:
+		return true
+	default:
+		return false
+	}
 }
 
 // Config returns the effective configuration.
@@ -217,11 +242,21 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 		}
 		return answer(prev, status)
 	}
+	drain := q.drain
+	if q.draining() {
+		// Held only until the interval since the previous poll has passed:
+		// "poll again" at once, but not faster than the client may poll.
+		wait = min(wait, prev.Interval-now.Sub(prev.LastPollAt))
+		drain = nil
+		if wait <= 0 {
+			return answer(prev, status)
+		}
+	}
 	if !q.hold(prev.ID) {
 		return answer(prev, status)
 	}
 	defer q.release(prev.ID)
-	return q.wait(ctx, prev, status, wait)
+	return q.wait(ctx, prev, status, wait, drain)
 }
 
 func (q *QR) hold(id string) bool {
@@ -273,8 +308,9 @@ func (q *QR) early(prev *storage.QRLogin, status storage.Status, now time.Time, 
 	return !held || wait < remaining
 }
 
-// wait holds a long-poll until the login leaves status or d elapses.
-func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status, d time.Duration) (*storage.QRLogin, error) {
+// wait holds a long-poll until the login leaves status, d elapses or
+// drain is closed (nil: never).
+func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status, d time.Duration, drain <-chan struct{}) (*storage.QRLogin, error) {
 	ch, cancel := q.cfg.Store.SubscribeQRLogin(l.ID)
 	defer cancel()
 	timer := time.NewTimer(min(d, l.ExpiresAt.Sub(q.now())+time.Millisecond))
@@ -300,6 +336,8 @@ func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status
 		case <-ch:
 		case <-timer.C: // expiry: re-read, StatusAt turns it expired
 		case <-deadline.C:
+			return answer(cur, status)
+		case <-drain:
 			return answer(cur, status)
 		case <-ctx.Done():
 			return nil, ctx.Err()

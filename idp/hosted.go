@@ -214,7 +214,15 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	defer s.waiting.Add(-1)
 	ch, cancel := s.store.SubscribeQRLogin(b.loginID)
 	defer cancel()
-	deadline := time.NewTimer(25 * time.Second)
+	// While the instance drains, a status request held now is answered at
+	// once with the current status (the page asks again, at another
+	// instance); one arriving during the drain is held one poll interval
+	// at most, so the page's immediate re-poll does not spin.
+	hold, drain := 25*time.Second, s.qr.Draining()
+	if s.draining() {
+		hold, drain = s.cfg.PollInterval, nil
+	}
+	deadline := time.NewTimer(hold)
 	defer deadline.Stop()
 	for {
 		l, err := s.store.QRLogin(ctx, b.loginID)
@@ -245,6 +253,10 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 		case <-ch:
 		case <-expiry.C:
 		case <-deadline.C:
+			expiry.Stop()
+			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
+			return
+		case <-drain:
 			expiry.Stop()
 			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
 			return

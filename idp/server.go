@@ -174,6 +174,23 @@ func (s *Server) Keys() *Keys { return s.keys }
 // QR is the QR grant (for tests and the demo).
 func (s *Server) QR() *grants.QR { return s.qr }
 
+// Drain starts a graceful shutdown of this instance: /ready answers 503
+// from now on, so load balancers stop sending traffic here, and the
+// long-polls (QR grant polls with wait, the hosted page's status) held now
+// are answered at once with their current state, to be polled again at
+// another instance. Everything else is still served: serve stops
+// accepting connections later and lets in-flight requests finish.
+func (s *Server) Drain() { s.qr.Drain() }
+
+func (s *Server) draining() bool {
+	select {
+	case <-s.qr.Draining():
+		return true
+	default:
+		return false
+	}
+}
+
 // Issuer is the configured issuer URL.
 func (s *Server) Issuer() string { return s.cfg.Issuer }
 
@@ -319,7 +336,12 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 // Ready answers 503 while the store is unreachable (zitadel's would say
 // 500), so a load balancer takes the instance out instead of logging an
 // error; it comes back by itself when the store does.
+//
+// While draining it answers 503 too, before the store is asked.
 func (l *legacyServer) Ready(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
+	if l.s.draining() {
+		return nil, op.AsStatusError(oidc.ErrServerError().WithDescription("shutting down"), http.StatusServiceUnavailable)
+	}
 	if err := l.s.store.Ping(ctx); err != nil {
 		return nil, op.AsStatusError(oidc.ErrServerError().WithDescription("store unavailable").WithParent(err), http.StatusServiceUnavailable)
 	}

@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	demosite "github.com/qrlogin/qrlogin/cmd/qrlogin/demo"
@@ -37,6 +40,8 @@ type serveConfig struct {
 	pprof                    bool
 	keyPublishDelay          time.Duration
 	accessTokenTTL, idTokTTL time.Duration
+	shutdownDelay            time.Duration
+	shutdownGrace            time.Duration
 }
 
 // Demo data seeded on the in-memory store. Fixed values so the README's
@@ -70,6 +75,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
 	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.idTokTTL, "id-token-ttl", time.Hour, "ID token lifetime")
+	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep accepting this long with /ready at 503 so load balancers take the instance out")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "then wait this long for in-flight requests before closing them")
 	return fs, c
 }
 
@@ -170,13 +177,65 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 			return err
 		}
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = private.Shutdown(shutdownCtx)
-	if err := publicSrv.Shutdown(shutdownCtx); err != nil {
-		_ = publicSrv.Close() // long-polls still open: cut them
+	return drain(srv, log, c.shutdownDelay, c.shutdownGrace, publicSrv, private)
+}
+
+// drain is serve's graceful shutdown, started by SIGTERM or SIGINT:
+//
+//  1. at once: /ready answers 503, held long-polls are answered with their
+//     current state (idp.Server.Drain), and connections are closed after
+//     their next answer, so a client's next request goes through the load
+//     balancer again, to another instance;
+//  2. for delay the listeners keep accepting, so the requests a load
+//     balancer sends before it sees /ready fail are still served;
+//  3. then the listeners close and in-flight requests have grace to
+//     finish; what is left after it is cut.
+//
+// A second signal ends the delay at once; a third cuts the grace too.
+func drain(srv *idp.Server, log *slog.Logger, delay, grace time.Duration, servers ...*http.Server) error {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
+	log.Info("draining: /ready answers 503, held long-polls answered; a second signal ends the delay",
+		"shutdown_delay", delay, "shutdown_grace", grace)
+	srv.Drain()
+	for _, s := range servers {
+		s.SetKeepAlivesEnabled(false)
 	}
+	wait := time.NewTimer(delay)
+	select {
+	case <-wait.C:
+	case <-signals:
+		wait.Stop()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		select {
+		case <-signals:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	errs := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errs <- s.Shutdown(ctx) }()
+	}
+	var cut bool
+	for range servers {
+		if err := <-errs; err != nil {
+			cut = true
+		}
+	}
+	if cut {
+		log.Warn("shutdown grace over: closing the requests still in flight", "shutdown_grace", grace)
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}
+	log.Info("stopped")
 	return nil
 }
 

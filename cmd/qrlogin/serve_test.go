@@ -35,7 +35,7 @@ func startServe(t *testing.T, extra ...string) (issuer string, out *syncBuffer) 
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	done := make(chan error, 1)
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "error", "--shutdown-delay", "0"}, extra...)
 	env := func(string) string { return "" }
 	go func() { done <- run(ctx, args, env, out, &syncBuffer{}) }()
 	t.Cleanup(func() {
