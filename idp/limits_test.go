@@ -125,15 +125,21 @@ func TestParallelWrongPasswordsFromManyAddresses(t *testing.T) {
 			if resp == nil {
 				return
 			}
-			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
-				t.Error("429 without Retry-After")
+			switch resp.StatusCode {
+			case http.StatusUnauthorized:
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable: // refused; 503: the gate was busy
+				if resp.Header.Get("Retry-After") == "" {
+					t.Errorf("%d without Retry-After", resp.StatusCode)
+				}
+			default:
+				t.Errorf("wrong password: %d", resp.StatusCode)
 			}
 			mu.Lock()
 			status[resp.StatusCode]++
 			mu.Unlock()
 		})
 		checked := s.idp.HashStats().Computed - before
-		if status[http.StatusUnauthorized] > 5 || checked > 5 || status[http.StatusUnauthorized]+status[http.StatusTooManyRequests] != 60 {
+		if status[http.StatusUnauthorized] > 5 || checked > 5 || status[http.StatusTooManyRequests] < 55 {
 			t.Fatalf("60 concurrent wrong passwords: answers %v, %d argon2id checks; want at most 5 checked (401), the rest 429", status, checked)
 		}
 		// Locked: even the right password waits (the QR login does not).
