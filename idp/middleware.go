@@ -52,12 +52,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		r = r.WithContext(op.ContextWithIssuer(r.Context(), s.cfg.Issuer))
 
+		var body []byte
 		if r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > MaxBody {
 				oauth.WriteError(w, nil, oauth.New("request_too_large", "request body exceeds 64 KiB").WithStatus(http.StatusRequestEntityTooLarge))
 				return
 			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+			var err error
+			body, err = io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 			_ = r.Body.Close()
 			if err != nil {
 				oauth.WriteError(w, nil, oauth.New(oauth.InvalidRequest, "cannot read request body"))
@@ -69,8 +71,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		if err := checkParams(r); err != nil {
-			oauth.WriteError(w, nil, err)
+		params, err := checkParams(r)
+		if err == nil {
+			err = checkInput(r, params, body)
+		}
+		if err != nil {
+			s.refuse(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -79,50 +85,29 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 // checkParams parses query and form body and refuses any parameter sent
 // more than once (RFC 6749 §3.1, §3.2: parameters MUST NOT be included
-// more than once), including once in the query and once in the body.
-func checkParams(r *http.Request) error {
+// more than once), including once in the query and once in the body. It
+// returns every parameter, for checkInput.
+func checkParams(r *http.Request) (url.Values, error) {
 	if isForm(r) && !jsonAPI(r.URL.Path) {
 		if err := r.ParseForm(); err != nil {
-			return oauth.New(oauth.InvalidRequest, "malformed form body")
+			return nil, oauth.New(oauth.InvalidRequest, "malformed form body")
 		}
-		return repeated(r.Form)
+		return r.Form, repeated(r.Form)
 	}
-	q, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		return err
-	}
-	return repeated(q)
-}
-
-func parseQuery(raw string) (map[string][]string, error) {
-	q, err := url.ParseQuery(raw)
+	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, oauth.New(oauth.InvalidRequest, "malformed query string")
 	}
-	return q, nil
+	return q, repeated(q)
 }
 
 func repeated(values map[string][]string) error {
 	for k, v := range values {
 		if len(v) > 1 {
-			return oauth.New(oauth.InvalidRequest, "parameter "+safeName(k)+" is repeated")
+			return oauth.New(oauth.InvalidRequest, "parameter "+oauth.SafeName(k)+" is repeated")
 		}
 	}
 	return nil
-}
-
-// safeName keeps a client-supplied parameter name printable and short
-// before it is echoed in an error description.
-func safeName(k string) string {
-	if len(k) > 40 {
-		k = k[:40]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
-			return '?'
-		}
-		return r
-	}, k)
 }
 
 // jsonAPI reports whether path takes a JSON body (the phone and account

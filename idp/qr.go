@@ -222,7 +222,7 @@ func parseScopes(c *storage.Client, raw string) ([]string, error) {
 			// let whoever showed the QR approve sign-ins as its scanner.
 			return nil, oauth.New(oauth.InvalidScope, "scope qr:approve cannot be granted by QR login")
 		default:
-			return nil, oauth.New(oauth.InvalidScope, "unknown scope "+safeName(sc))
+			return nil, oauth.New(oauth.InvalidScope, "unknown scope "+oauth.SafeName(sc))
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)

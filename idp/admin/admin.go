@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -54,6 +55,10 @@ const DefaultTokenTTL = 15 * time.Minute
 
 // maxBody caps every request body (SPEC §7).
 const maxBody = 64 << 10
+
+// maxPath caps the request path, ids included (client ids are at most 64
+// bytes, user ids 22).
+const maxPath = 256
 
 // api holds the validated config; its methods are the handlers.
 type api struct {
@@ -131,6 +136,12 @@ func (a *api) secure(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		// The ids in the path go to the store: the edge's one rule
+		// (oauth.CheckInput) first, so a NUL is a 400, not a database error.
+		if e := oauth.CheckInput("the path", r.URL.Path, maxPath); e != nil {
+			writeError(w, e.Status, e.Code, e.Description)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -57,8 +57,13 @@ type option func(*Config)
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
+	return newHarnessOn(t, memory.New(), opts...)
+}
+
+func newHarnessOn(t *testing.T, store storage.Store, opts ...option) *harness {
+	t.Helper()
 	h := &harness{
-		store: memory.New(),
+		store: store,
 		clock: &clock{now: time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)},
 	}
 	cfg := Config{

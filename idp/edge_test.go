@@ -1,0 +1,218 @@
+package idp_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// eachServer runs f against a server on each store (eachStore).
+func eachServer(t *testing.T, f func(t *testing.T, s *testServer)) {
+	eachStore(t, func(t *testing.T, store storage.Store) { f(t, newServerOn(t, store)) })
+}
+
+// rawAnswer is one raw HTTP answer.
+type rawAnswer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func sendRaw(t *testing.T, req *http.Request) rawAnswer {
+	t.Helper()
+	resp, err := http.DefaultTransport.RoundTrip(req) // no redirects followed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return rawAnswer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// leaksStore reports whether an answer shows anything of the database.
+func leaksStore(body string) bool {
+	b := strings.ToLower(body)
+	for _, w := range []string{"postgres", "sqlstate", "pgx", "pgconn", "invalid byte sequence", "storage:", "dial tcp", "127.0.0.1:5432", "error:"} {
+		if strings.Contains(b, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Issue 8, finding 6: inputs that reached PostgreSQL as they came and
+// turned into a 500, a database error text, or both.
+func TestFinding6BadBytesNeverReachTheStore(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *testServer) {
+		get := func(path string) *http.Request {
+			req, _ := http.NewRequest("GET", s.URL+path, nil)
+			return req
+		}
+		badUA, _ := http.NewRequest("POST", s.URL+"/qr/authorize", strings.NewReader(url.Values{"scope": {"openid"}}.Encode()))
+		badUA.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		badUA.Header.Set("User-Agent", "Mozilla/5.0 \xff\xfe")
+		badUA.SetBasicAuth(rpID, rpSecret)
+		for _, tc := range []struct {
+			name string
+			req  *http.Request
+			html bool
+		}{
+			{"GET /end_session?client_id=%00", get("/end_session?client_id=%00"), false},
+			{"GET /authorize?client_id=%00", get("/authorize?client_id=%00&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&response_type=code&scope=openid"), true},
+			{"GET /authorize/callback?id=%ff", get("/authorize/callback?id=%ff"), true},
+			{"a User-Agent with invalid UTF-8 at /qr/authorize", badUA, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				a := sendRaw(t, tc.req)
+				wantBadInput(t, a, tc.html)
+			})
+		}
+	})
+}
+
+// wantBadInput checks the edge's answer to a malformed input: 400 in the
+// endpoint's own format, saying what is wrong and nothing of the store.
+func wantBadInput(t *testing.T, a rawAnswer, html bool) {
+	t.Helper()
+	if a.status != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400: %.300s", a.status, a.body)
+	}
+	if leaksStore(a.body) {
+		t.Fatalf("the answer shows the database: %.300s", a.body)
+	}
+	ct := a.header.Get("Content-Type")
+	if html {
+		if !strings.HasPrefix(ct, "text/html") {
+			t.Fatalf("Content-Type %q, want an HTML page: %.300s", ct, a.body)
+		}
+	} else if !strings.HasPrefix(ct, "application/json") || !strings.Contains(a.body, `"invalid_request"`) {
+		t.Fatalf("want a JSON invalid_request, got %q: %.300s", ct, a.body)
+	}
+	if !strings.Contains(a.body, "UTF-8") && !strings.Contains(a.body, "too long") {
+		t.Fatalf("the answer does not say what is wrong: %.300s", a.body)
+	}
+}
+
+// A bad value in any place a route reads: every route, every parameter,
+// path segment, header and JSON field that could reach the store, with a
+// NUL, invalid UTF-8 and one byte over its cap. Each is a 400 in the
+// route's own format (a page for browser routes, OAuth JSON otherwise)
+// that names the culprit, on both stores, before anything is read: no
+// CSRF token, client secret or bearer token is sent, and the rawAnswer is
+// still the edge's.
+func TestEveryRouteRefusesBadInput(t *testing.T) {
+	type route struct {
+		method, path string   // "{}" in path is a path segment under test
+		params       []string // query (GET) or form (POST) parameters
+		json         []string // JSON body fields
+		html         bool
+	}
+	routes := []route{
+		{"POST", "/oauth/token", []string{"grant_type", "client_id", "client_secret", "device_code", "code", "refresh_token", "code_verifier", "redirect_uri", "wait"}, nil, false},
+		{"GET", "/authorize", []string{"client_id", "redirect_uri", "state", "nonce", "scope", "login_hint", "id_token_hint", "code_challenge", "prompt"}, nil, true},
+		{"POST", "/authorize", []string{"client_id", "redirect_uri", "state", "nonce"}, nil, true},
+		{"GET", "/authorize/callback", []string{"id"}, nil, true},
+		{"POST", "/qr/authorize", []string{"client_id", "client_secret", "scope", "nonce", "requester_ip", "requester_user_agent"}, nil, false},
+		{"POST", "/qr/scan", nil, []string{"qr"}, false},
+		{"POST", "/qr/confirm", nil, []string{"ticket"}, false},
+		{"POST", "/qr/deny", nil, []string{"ticket"}, false},
+		{"GET", "/account/notifications", nil, nil, false},
+		{"POST", "/account/notifications/{}/revoke", nil, nil, false},
+		{"GET", "/login", []string{"id", "return", "new"}, nil, true},
+		{"POST", "/login", []string{"id", "csrf", "username", "password", "return"}, nil, true},
+		{"GET", "/login/status", []string{"id", "since"}, nil, false},
+		{"POST", "/login/qr", []string{"id"}, nil, false},
+		{"GET", "/device", nil, nil, true},
+		{"POST", "/device", []string{"user_code", "csrf"}, nil, true},
+		{"GET", "/q/{}", nil, nil, true},
+		{"POST", "/q/decide", []string{"ticket", "csrf", "action"}, nil, true},
+		{"GET", "/userinfo", []string{"access_token"}, nil, false},
+		{"POST", "/userinfo", []string{"access_token"}, nil, false},
+		{"POST", "/oauth/introspect", []string{"token", "client_id"}, nil, false},
+		{"POST", "/revoke", []string{"token", "client_id", "token_type_hint"}, nil, false},
+		{"GET", "/end_session", []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}, nil, false},
+		{"GET", "/keys", nil, nil, false},
+		{"GET", "/ready", nil, nil, false},
+		{"GET", "/.well-known/openid-configuration", nil, nil, false},
+	}
+	// What a stranger sends: the name is what the rawAnswer must mention.
+	type bad struct{ kind, value string }
+	bads := func(limit int) []bad {
+		return []bad{{"NUL", "a\x00b"}, {"invalid UTF-8", "a\xffb"}, {"over-long", strings.Repeat("a", limit+1)}}
+	}
+	eachServer(t, func(t *testing.T, s *testServer) {
+		build := func(rt route, path string, q url.Values, body string, ctype string) *http.Request {
+			target := s.URL + path
+			if rt.method == "GET" && len(q) > 0 {
+				target += "?" + q.Encode()
+			}
+			if rt.method == "POST" && body == "" && q != nil {
+				body, ctype = q.Encode(), "application/x-www-form-urlencoded"
+			}
+			req, err := http.NewRequest(rt.method, target, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ctype != "" {
+				req.Header.Set("Content-Type", ctype)
+			}
+			return req
+		}
+		check := func(t *testing.T, rt route, culprit string, req *http.Request) {
+			t.Helper()
+			a := sendRaw(t, req)
+			wantBadInput(t, a, rt.html)
+			if !strings.Contains(a.body, culprit) {
+				t.Fatalf("the rawAnswer does not name %s: %.300s", culprit, a.body)
+			}
+		}
+		for _, rt := range routes {
+			plain := strings.ReplaceAll(rt.path, "{}", "x")
+			for _, p := range rt.params {
+				for _, b := range bads(idp.ParamCap(p)) {
+					t.Run(rt.method+" "+rt.path+" "+p+" "+b.kind, func(t *testing.T) {
+						check(t, rt, p, build(rt, plain, url.Values{p: {b.value}}, "", ""))
+					})
+				}
+			}
+			for _, f := range rt.json {
+				for _, b := range bads(0)[:2] {
+					t.Run(rt.method+" "+rt.path+" JSON "+f+" "+b.kind, func(t *testing.T) {
+						// JSON carries a NUL as the escape \u0000.
+						v := strings.ReplaceAll(b.value, "\x00", `\u0000`)
+						check(t, rt, "body", build(rt, plain, nil, `{"`+f+`":"`+v+`"}`, "application/json"))
+					})
+				}
+			}
+			if strings.Contains(rt.path, "{}") {
+				for _, b := range bads(256) {
+					t.Run(rt.method+" "+rt.path+" path "+b.kind, func(t *testing.T) {
+						seg := url.PathEscape(b.value)
+						check(t, rt, "path", build(rt, strings.ReplaceAll(rt.path, "{}", seg), nil, "", ""))
+					})
+				}
+			}
+			// Go's server itself refuses a NUL in a header; the rest is ours.
+			for _, h := range []struct{ name, prefix string }{{"User-Agent", "Mozilla/5.0 "}, {"Authorization", "Bearer "}, {"X-CSRF-Token", ""}} {
+				limit := map[string]int{"User-Agent": 1024, "Authorization": 8192, "X-CSRF-Token": 128}[h.name]
+				for _, b := range bads(limit)[1:] {
+					t.Run(rt.method+" "+rt.path+" header "+h.name+" "+b.kind, func(t *testing.T) {
+						req := build(rt, plain, nil, "", "")
+						req.Header.Set(h.name, h.prefix+b.value)
+						check(t, rt, h.name, req)
+					})
+				}
+			}
+			t.Run(rt.method+" "+rt.path+" Basic client_id NUL", func(t *testing.T) {
+				req := build(rt, plain, nil, "", "")
+				req.SetBasicAuth("rp%00", "secret")
+				check(t, rt, "client_id", req)
+			})
+		}
+	})
+}
