@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage"
 )
 
 // Cleanup removes expired logins in batches until none is left, keeping
@@ -41,4 +44,33 @@ func TestCleanupRemovesExpiredRowsKeepsTheAuditTrail(t *testing.T) {
 	if ev, _ := s.store.QRAuditEvents(ctx, ids[0]); len(ev) != 0 {
 		t.Fatalf("audit events outlived their retention: %+v", ev)
 	}
+}
+
+// Issue 8, finding 11: sign-in notifications end with their retention
+// (NotificationRetention, serve --notification-retention), removed by the
+// cleanup batches on both stores; younger ones stay.
+func TestCleanupRemovesNotificationsPastTheirRetention(t *testing.T) {
+	onBothStores(t, func(t *testing.T, s *testServer) {
+		ctx := context.Background()
+		now := s.clock.Now().UTC().Truncate(time.Microsecond)
+		mk := func(id string, age time.Duration) *storage.Notification {
+			n := &storage.Notification{ID: id, Subject: s.users["alice"], ClientID: rpID, ClientName: "Example Shop",
+				SessionID: "session-" + id, CreatedAt: now.Add(-age)}
+			if err := s.store.CreateNotification(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		old := mk("old", 31*24*time.Hour)
+		young := mk("young", 29*24*time.Hour)
+		if _, err := s.idp.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.store.Notification(ctx, old.ID); err == nil {
+			t.Fatal("a notification older than the 30-day retention survived the cleanup")
+		}
+		if _, err := s.store.Notification(ctx, young.ID); err != nil {
+			t.Fatalf("a notification within its retention was removed: %v", err)
+		}
+	}, func(c *idp.Config) { c.NotificationRetention = 30 * 24 * time.Hour })
 }

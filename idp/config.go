@@ -34,6 +34,9 @@ type Config struct {
 	KeyPublishDelay time.Duration
 	// AuditRetention is how long QR audit events are kept; default 90 days.
 	AuditRetention time.Duration
+	// NotificationRetention is how long sign-in notifications (and with
+	// them "this wasn't me") are kept; default 90 days.
+	NotificationRetention time.Duration
 	// ClientCacheTTL bounds how long a client (and its secret hash) is
 	// cached per instance, sparing polls a database round trip; default
 	// 5s. A deleted client or rotated secret takes effect within it.
@@ -99,6 +102,10 @@ func (c *Config) setDefaults() error {
 	def(&c.KeyPublishDelay, 10*time.Minute)
 	def(&c.ClientCacheTTL, 5*time.Second)
 	def(&c.AuditRetention, 90*24*time.Hour)
+	def(&c.NotificationRetention, 90*24*time.Hour)
+	if c.AuditRetention < 0 || c.NotificationRetention < 0 {
+		return errors.New("idp: retention periods must be positive")
+	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = "RS256"
 	}

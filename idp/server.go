@@ -217,11 +217,11 @@ func (s *Server) routes() http.Handler {
 	return s.middleware(mux)
 }
 
-// Cleanup removes expired rows and audit events past their retention, in
-// batches of cleanupBatch per kind, each a short statement of its own so
-// the hot paths never wait on it; it keeps going while batches come back
-// full (at a thousand logins a second, a minute leaves 60,000 rows), and
-// deletes retired keys. serve runs it every minute; every instance may,
+// Cleanup removes expired rows, and audit events and notifications past
+// their retention, in batches of cleanupBatch per kind, each a short
+// statement of its own so the hot paths never wait on it; it keeps going
+// while batches come back full (at a thousand logins a second, a minute
+// leaves 60,000 rows), and deletes retired keys. serve runs it every minute; every instance may,
 // the deletes are idempotent.
 func (s *Server) Cleanup(ctx context.Context) (int, error) {
 	total := 0
@@ -231,6 +231,9 @@ func (s *Server) Cleanup(ctx context.Context) (int, error) {
 		},
 		func(ctx context.Context, now time.Time, n int) (int, error) {
 			return s.store.DeleteAuditEvents(ctx, now.Add(-s.cfg.AuditRetention), n)
+		},
+		func(ctx context.Context, now time.Time, n int) (int, error) {
+			return s.store.DeleteNotifications(ctx, now.Add(-s.cfg.NotificationRetention), n)
 		},
 	} {
 		for range 1000 {

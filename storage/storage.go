@@ -55,6 +55,10 @@ type Store interface {
 	// DeleteAuditEvents removes at most limit audit events older than
 	// before (the retention period) and reports how many it removed.
 	DeleteAuditEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeleteNotifications removes at most limit sign-in notifications
+	// created before 'before' (their retention period) and reports how
+	// many it removed.
+	DeleteNotifications(ctx context.Context, before time.Time, limit int) (int, error)
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

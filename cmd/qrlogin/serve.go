@@ -42,6 +42,8 @@ type serveConfig struct {
 	accessTokenTTL, idTokTTL time.Duration
 	shutdownDelay            time.Duration
 	shutdownGrace            time.Duration
+	auditRetention           time.Duration
+	notificationRetention    time.Duration
 }
 
 // Demo data seeded on the in-memory store. Fixed values so the README's
@@ -77,6 +79,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.idTokTTL, "id-token-ttl", time.Hour, "ID token lifetime")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep accepting this long with /ready at 503 so load balancers take the instance out")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "then wait this long for in-flight requests before closing them")
+	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "how long QR audit events are kept")
+	fs.DurationVar(&c.notificationRetention, "notification-retention", 90*24*time.Hour, "how long sign-in notifications are kept")
 	return fs, c
 }
 
@@ -114,6 +118,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		Issuer: issuer, Store: store, QRTTL: c.qrTTL, PollInterval: c.pollInterval, TicketTTL: c.ticketTTL,
 		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
 		IDTokenTTL: c.idTokTTL, Logger: log,
+		AuditRetention: c.auditRetention, NotificationRetention: c.notificationRetention,
 	}
 	c.limits.apply(&cfg)
 	srv, err := idp.New(ctx, cfg)

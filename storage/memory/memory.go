@@ -1267,6 +1267,36 @@ func (s *Store) DeleteAuditEvents(_ context.Context, before time.Time, limit int
 	return n, nil
 }
 
+// DeleteNotifications implements storage.Store. Each subject's list is
+// newest first, so its expired notifications are a tail.
+func (s *Store) DeleteNotifications(_ context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	before = ut(before)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for subject, list := range s.bySubject {
+		i := len(list)
+		for i > 0 && n < limit && list[i-1].CreatedAt.Before(before) {
+			i--
+			n++
+			delete(s.notifications, list[i].ID)
+		}
+		if i == 0 {
+			delete(s.bySubject, subject)
+		} else {
+			clear(list[i:])
+			s.bySubject[subject] = list[:i]
+		}
+		if n == limit {
+			break
+		}
+	}
+	return n, nil
+}
+
 // removeID drops id from index[key], and the key once its list is empty.
 func removeID(index map[string][]string, key, id string) {
 	ids := slices.DeleteFunc(index[key], func(x string) bool { return x == id })

@@ -55,8 +55,9 @@ func (s *Store) Notification(ctx context.Context, id string) (*storage.Notificat
 // expiring lists the tables DeleteExpired cleans, each with its primary
 // key and the column that ends a row's lifetime. A QR login takes its audit
 // events and user-code reservation with it (ON DELETE CASCADE). Users,
-// clients, signing keys (rotation deletes them), notifications and secrets
-// have no expiry.
+// clients, signing keys (rotation deletes them) and secrets have no expiry;
+// audit events and notifications end by age (DeleteAuditEvents,
+// DeleteNotifications).
 var expiring = []struct{ table, key, expires string }{
 	{"qr_user_codes", "user_code", "expires_at"},
 	{"qr_logins", "id", "expires_at"},
@@ -126,6 +127,21 @@ func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time, limit i
 		DELETE FROM qr_audit_events e USING victims v WHERE e.id = v.id`, before, limit)
 	if err != nil {
 		return 0, mapErr("delete audit events", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// DeleteNotifications implements storage.Store: at most limit
+// notifications created before 'before', oldest first, by primary key.
+func (s *Store) DeleteNotifications(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `WITH victims AS MATERIALIZED (
+		SELECT id FROM notifications WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		DELETE FROM notifications n USING victims v WHERE n.id = v.id`, before, limit)
+	if err != nil {
+		return 0, mapErr("delete notifications", err)
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -70,6 +70,38 @@ var generalCases = []testCase{
 			t.Fatalf("DeleteAuditEvents with limit 1 removed %d, %v", n, err)
 		}
 	}},
+	{"DeleteNotifications removes notifications created before the cutoff, at most limit, and keeps the rest", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		old1, old2, old3 := newNotification(1, alice, at(time.Second)), newNotification(2, alice, at(2*time.Second)), newNotification(3, bob, at(3*time.Second))
+		young := newNotification(4, alice, at(time.Hour))
+		for _, n := range []*storage.Notification{old1, old2, old3, young} {
+			must(t, s.CreateNotification(ctx, n), "CreateNotification("+n.ID+")")
+		}
+		cutoff := at(time.Minute)
+		n, err := s.DeleteNotifications(ctx, cutoff, 2)
+		must(t, err, "DeleteNotifications")
+		if n != 2 {
+			t.Fatalf("DeleteNotifications with limit 2 removed %d", n)
+		}
+		n, err = s.DeleteNotifications(ctx, cutoff, 100)
+		must(t, err, "DeleteNotifications")
+		if n != 1 {
+			t.Fatalf("the second batch removed %d, want the 1 left", n)
+		}
+		for _, gone := range []*storage.Notification{old1, old2, old3} {
+			_, err := s.Notification(ctx, gone.ID)
+			wantErr(t, err, storage.ErrNotFound, "Notification("+gone.ID+") past its retention")
+		}
+		got, err := s.Notifications(ctx, alice, 10)
+		must(t, err, "Notifications")
+		wantSame(t, got, []*storage.Notification{young}, "alice's notifications after the cleanup")
+		got, err = s.Notifications(ctx, bob, 10)
+		must(t, err, "Notifications")
+		if len(got) != 0 {
+			t.Fatalf("bob's notifications after the cleanup: %+v", got)
+		}
+	}},
 	{"DeleteExpired removes expired rows of every kind and keeps live ones", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		ctx := t.Context()
