@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/display"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -118,7 +119,7 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 	}
 	started, err := s.qr.Start(ctx, grants.StartRequest{
 		ClientID: a.ClientID, Scopes: a.Scopes, Nonce: a.Nonce, AuthRequestID: a.ID,
-		RequesterIP: clientIP(r), RequesterUserAgent: truncate(r.UserAgent(), 512),
+		RequesterIP: clientIP(r), RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent),
 	})
 	if err != nil {
 		return nil, "", err
@@ -343,7 +344,10 @@ type confirmView struct {
 	ClientURI      string
 	UserCode       string
 	RequesterIP    string
-	RequesterUA    string
+	RequesterUA    string // the raw user agent, cleaned: one tap away
+	RequesterUASum string // "Chrome on Windows"
+	// RequesterLabel says whose word the requester is: "reported by
+	// <client>" or "observed by qrlogin".
 	RequesterLabel string
 	CreatedAt      string
 	CreatedAtISO   string
@@ -388,14 +392,15 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 		s.scanErrorPage(w, err)
 		return
 	}
-	label := "seen by qrlogin"
+	label := "observed by qrlogin"
 	if ans.Requester.ReportedByClient {
 		label = "reported by " + ans.Client.Name
 	}
 	v := confirmView{
 		Ticket: ans.Ticket, ClientName: ans.Client.Name, ClientURI: ans.Client.ClientURI, UserCode: ans.UserCode,
-		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent, RequesterLabel: label,
-		CreatedAt: ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
+		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent, RequesterUASum: ans.Requester.UserAgentSummary,
+		RequesterLabel: label,
+		CreatedAt:      ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
 		Scopes: strings.Join(ans.Scopes, " "),
 	}
 	if strings.HasPrefix(ans.Client.LogoURI, "https://") {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/qrlogin/qrlogin/idp/display"
 	"github.com/qrlogin/qrlogin/idp/password"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -317,7 +318,7 @@ func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.U
 // account, and from where the last one came.
 func (s *Server) lockoutNotice(u *storage.User, r *http.Request, lockedFor time.Duration) {
 	n := &storage.Notification{ID: storage.NewSecret(16), Kind: storage.NotificationPasswordLockout, Subject: u.ID,
-		RequesterIP: clientIP(r), RequesterUserAgent: truncate(r.UserAgent(), 512), CreatedAt: s.cfg.Now().UTC()}
+		RequesterIP: clientIP(r), RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent), CreatedAt: s.cfg.Now().UTC()}
 	// The request's context may be ending: the notice must still be kept.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/display"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -70,8 +71,10 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "nonce must be at most 512 printable characters"))
 		return
 	}
+	// What qrlogin observed: the address and User-Agent of whoever called
+	// (for a website, its backend). Kept cleaned: it is shown on the phone.
 	start := grants.StartRequest{ClientID: c.ID, Scopes: scopes, Nonce: nonce,
-		RequesterIP: ip, RequesterUserAgent: truncate(r.UserAgent(), 512)}
+		RequesterIP: ip, RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent)}
 	rip, rua := r.PostForm.Get("requester_ip"), r.PostForm.Get("requester_user_agent")
 	if rip != "" || rua != "" {
 		// Only a confidential client's word is worth showing, labelled as
@@ -88,11 +91,13 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 			}
 			rip = a.Unmap().String()
 		}
-		if len(rua) > 512 || !printable(rua) {
-			oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "requester_user_agent must be at most 512 printable characters"))
+		if len(rua) > display.MaxUserAgent || !utf8.ValidString(rua) {
+			oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "requester_user_agent must be valid UTF-8 of at most 512 bytes"))
 			return
 		}
-		start.RequesterIP, start.RequesterUserAgent, start.RequesterReported = rip, rua, true
+		// Stripped of control, format and bidi characters: the phone shows
+		// it, and a reported "\u202E…" must not reorder the confirm screen.
+		start.RequesterIP, start.RequesterUserAgent, start.RequesterReported = rip, display.Clean(rua, display.MaxUserAgent), true
 	}
 	started, err := s.qr.Start(r.Context(), start)
 	if err != nil {
@@ -362,10 +367,42 @@ type scanClient struct {
 	ClientURI string `json:"client_uri"`
 }
 
+// scanRequester is the browser that asked to sign in. IP and UserAgent
+// were reported by the client when ReportedByClient, else observed by
+// qrlogin; the phone must say which.
 type scanRequester struct {
 	IP               string `json:"ip"`
 	UserAgent        string `json:"user_agent"`
+	UserAgentSummary string `json:"user_agent_summary"` // "Chrome on Windows"
 	ReportedByClient bool   `json:"reported_by_client"`
+}
+
+// newRequester describes a requester for the phone, whatever was stored:
+// an address that does not parse is left out, and the user agent is
+// cleaned again (rows written before display rules existed) and
+// summarised.
+func newRequester(ip, userAgent string, reported bool) scanRequester {
+	if a, err := netip.ParseAddr(ip); err == nil {
+		ip = a.Unmap().String()
+	} else {
+		ip = ""
+	}
+	ua := display.ParseUserAgent(userAgent)
+	return scanRequester{IP: ip, UserAgent: ua.Raw, UserAgentSummary: ua.Summary, ReportedByClient: reported}
+}
+
+// newScanClient is the client as the confirm screen shows it. Registration
+// refuses unsafe characters (idp/admin); a client registered before that
+// rule is cleaned here, and a URI that is not clean is left out rather
+// than shown altered.
+func newScanClient(c *storage.Client) scanClient {
+	uri := func(u string) string {
+		if display.Check(u) != nil {
+			return ""
+		}
+		return u
+	}
+	return scanClient{ClientID: c.ID, Name: display.Clean(c.Name, 200), LogoURI: uri(c.LogoURI), ClientURI: uri(c.ClientURI)}
 }
 
 type scanResponse struct {
@@ -425,9 +462,9 @@ func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult) (*scanR
 		Ticket:    res.Ticket,
 		ExpiresIn: int(res.ExpiresIn.Round(time.Second) / time.Second),
 		UserCode:  grants.FormatUserCode(l.UserCode),
-		Client:    scanClient{ClientID: c.ID, Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI},
+		Client:    newScanClient(c),
 		Scopes:    l.Scopes,
-		Requester: scanRequester{IP: l.RequesterIP, UserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported},
+		Requester: newRequester(l.RequesterIP, l.RequesterUserAgent, l.RequesterReported),
 		CreatedAt: l.CreatedAt,
 	}, nil
 }
@@ -513,8 +550,9 @@ func (s *Server) handleNotifications(w http.ResponseWriter, r *http.Request) {
 	out := make([]notificationJSON, 0, len(list))
 	for _, n := range list {
 		j := notificationJSON{
-			ID: n.ID, Kind: storage.NotificationKind(n.Kind), CreatedAt: n.CreatedAt, ClientID: n.ClientID, ClientName: n.ClientName,
-			Requester: scanRequester{IP: n.RequesterIP, UserAgent: n.RequesterUserAgent, ReportedByClient: n.ReportedByClient},
+			ID: n.ID, Kind: storage.NotificationKind(n.Kind), CreatedAt: n.CreatedAt, ClientID: n.ClientID,
+			ClientName: display.Clean(n.ClientName, 200),
+			Requester:  newRequester(n.RequesterIP, n.RequesterUserAgent, n.ReportedByClient),
 		}
 		if j.Kind == storage.NotificationSignIn {
 			j.RevokeSessionURI = s.cfg.Issuer + "/account/notifications/" + n.ID + "/revoke"

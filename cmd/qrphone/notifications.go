@@ -67,7 +67,7 @@ func runNotifications(ctx context.Context, e *environment, args []string) error 
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tCLIENT\tREQUESTER\tID")
 	for _, n := range list.Notifications {
-		who := "seen by the server"
+		who := "observed by the server"
 		if n.Requester.ReportedByClient {
 			who = "reported by the client"
 		}
@@ -75,7 +75,7 @@ func runNotifications(ctx context.Context, e *environment, args []string) error 
 		if req == "" {
 			req = "unknown"
 		}
-		if ua := sanitize(n.Requester.UserAgent); ua != "" {
+		if ua := sanitize(n.Requester.UserAgentSummary); ua != "" {
 			req += " " + truncate(ua, 40)
 		}
 		what := sanitize(n.ClientName) + " (" + sanitize(n.ClientID) + ")"

@@ -237,7 +237,7 @@ func TestLoginScanConfirm(t *testing.T) {
 		t.Fatalf("scan: %v\n%s%s", err, out, errOut)
 	}
 	wantContains(t, "the confirm screen", out, rpName, "client_id "+rpID, "https://shop.example",
-		"127.0.0.1 (seen by the server)", "Go-http-client", "Code: "+l.UserCode, bigText(l.UserCode),
+		"127.0.0.1 (observed by the server)", "Go-http-client", "Code: "+l.UserCode, bigText(l.UserCode),
 		"see your name and profile (profile)", "Confirmed.")
 	if strings.Contains(out, "Confirm sign-in? [y/N]") {
 		t.Error("--yes still asked for confirmation")
@@ -252,7 +252,7 @@ func TestLoginScanConfirm(t *testing.T) {
 	if err != nil {
 		t.Fatalf("notifications: %v", err)
 	}
-	wantContains(t, "the notifications", out, "TIME", rpName+" ("+rpID+")", "127.0.0.1", "seen by the server")
+	wantContains(t, "the notifications", out, "TIME", rpName+" ("+rpID+")", "127.0.0.1", "observed by the server")
 }
 
 // TestScanDecision: what the user answers is what the relying party gets.

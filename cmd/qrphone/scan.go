@@ -11,11 +11,12 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/makiuchi-d/gozxing"
 	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/skip2/go-qrcode"
+
+	"github.com/qrlogin/qrlogin/idp/display"
 )
 
 // scanResult is the answer of POST /qr/scan (SPEC §2.3): the confirm screen.
@@ -36,6 +37,7 @@ type scanResult struct {
 type requester struct {
 	IP               string `json:"ip"`
 	UserAgent        string `json:"user_agent"`
+	UserAgentSummary string `json:"user_agent_summary"`
 	ReportedByClient bool   `json:"reported_by_client"`
 }
 
@@ -235,7 +237,7 @@ func printConfirmScreen(w io.Writer, r *scanResult, now time.Time) {
 	if r.Client.ClientURI != "" {
 		fmt.Fprintf(w, "  Website:      %s\n", sanitize(r.Client.ClientURI))
 	}
-	who := "(seen by the server)"
+	who := "(observed by the server)"
 	if r.Requester.ReportedByClient {
 		who = "(reported by the client)"
 	}
@@ -244,8 +246,11 @@ func printConfirmScreen(w io.Writer, r *scanResult, now time.Time) {
 		ip = "unknown"
 	}
 	fmt.Fprintf(w, "  Requested by: %s %s\n", ip, who)
+	if r.Requester.UserAgentSummary != "" {
+		fmt.Fprintf(w, "  Browser:      %s %s\n", sanitize(r.Requester.UserAgentSummary), who)
+	}
 	if r.Requester.UserAgent != "" {
-		fmt.Fprintf(w, "  Browser:      %s\n", sanitize(r.Requester.UserAgent))
+		fmt.Fprintf(w, "  User agent:   %s\n", sanitize(r.Requester.UserAgent))
 	}
 	if !r.CreatedAt.IsZero() {
 		ago := now.Sub(r.CreatedAt).Round(time.Second)
@@ -275,8 +280,9 @@ func printConfirmScreen(w io.Writer, r *scanResult, now time.Time) {
 }
 
 // sanitize makes a string from the network safe to print on a terminal:
-// control characters (escape sequences, carriage returns that overwrite a
-// line) and bidirectional overrides (which reorder what is shown) become
+// what idp/display calls unsafe — control characters (escape sequences,
+// carriage returns that overwrite a line), bidirectional overrides (which
+// reorder what is shown), invisible characters — becomes a visible
 // U+FFFD. It also bounds the length.
 func sanitize(s string) string {
 	const maxLen = 256
@@ -289,7 +295,7 @@ func sanitize(s string) string {
 		}
 		n++
 		switch {
-		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r), r == '\u2028', r == '\u2029':
+		case display.Unsafe(r):
 			b.WriteRune('\uFFFD')
 		default:
 			b.WriteRune(r)

@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/qrlogin/qrlogin/idp/display"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -213,8 +214,14 @@ func checkRedirectURIs(field string, uris []string) ([]string, error) {
 }
 
 // checkWebURI validates logo_uri and client_uri: pages a person's browser
-// will load, so https (or loopback http) only.
-func checkWebURI(u string) error { return checkURI(u, false) }
+// will load, so https (or loopback http) only; client_uri is shown on the
+// confirm screen, so no character that hides or reorders text either.
+func checkWebURI(u string) error {
+	if err := display.Check(u); err != nil {
+		return fmt.Errorf("URI %w", err)
+	}
+	return checkURI(u, false)
+}
 
 func checkURI(raw string, redirect bool) error {
 	if raw == "" {
@@ -272,7 +279,9 @@ func isSpaceOrControl(r rune) bool {
 
 // checkText validates a free-text field shown to people: required, at
 // most max characters, no control characters (they would rewrite a
-// terminal or a log line).
+// terminal or a log line), and none of the invisible or bidirectional
+// characters that make a name read as another (issue 8: "\u202Eknab
+// ruoY" shows as "Your Bank" on the confirm screen).
 func checkText(field, s string, max int) error {
 	if s == "" {
 		return fmt.Errorf("%s is required", field)
@@ -282,6 +291,9 @@ func checkText(field, s string, max int) error {
 	}
 	if hasControl(s) {
 		return fmt.Errorf("%s contains control characters", field)
+	}
+	if err := display.Check(s); err != nil {
+		return fmt.Errorf("%s %w", field, err)
 	}
 	return nil
 }
