@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strings"
@@ -69,6 +71,14 @@ type Config struct {
 	// used (created on first start).
 	CryptoKey []byte
 
+	// TrustedProxies are the reverse proxies whose forwarding header is
+	// believed (see clientip.go); empty: the peer of the connection is the
+	// client, whatever headers say.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header the trusted proxies write:
+	// HeaderXForwardedFor (default) or HeaderForwarded (RFC 7239).
+	ProxyHeader string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -121,6 +131,14 @@ func (c *Config) setDefaults() error {
 		c.HashConcurrency = 2 * runtime.GOMAXPROCS(0)
 	}
 	def(&c.HashWait, 2*time.Second)
+	switch http.CanonicalHeaderKey(c.ProxyHeader) {
+	case "":
+		c.ProxyHeader = HeaderXForwardedFor
+	case HeaderXForwardedFor, HeaderForwarded:
+		c.ProxyHeader = http.CanonicalHeaderKey(c.ProxyHeader)
+	default:
+		return fmt.Errorf("idp: proxy header %q must be %s or %s", c.ProxyHeader, HeaderXForwardedFor, HeaderForwarded)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -51,6 +50,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		r = r.WithContext(op.ContextWithIssuer(r.Context(), s.cfg.Issuer))
+		r = s.withClientIP(r)
 
 		var body []byte
 		if r.Body != nil && r.Body != http.NoBody {
@@ -122,17 +122,6 @@ func isForm(r *http.Request) bool {
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/x-www-form-urlencoded"
-}
-
-// clientIP is the address the request came from. qrlogin does not trust
-// X-Forwarded-For unless told to by a proxy-aware deployment; the README
-// says how to put it behind one.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // bufferedWriter captures a zitadel answer so it can be amended before it

@@ -36,6 +36,7 @@ type serveConfig struct {
 	keyEncryptionKey         string
 	logLevel                 string
 	limits                   *limitConfig
+	net                      *netConfig
 	noDemo                   bool
 	pprof                    bool
 	keyPublishDelay          time.Duration
@@ -72,6 +73,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "base64 32-byte key encrypting signing keys at rest (PostgreSQL)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.limits = limitFlags(fs)
+	c.net = netFlags(fs)
 	fs.BoolVar(&c.noDemo, "no-demo", false, "do not seed demo data on the in-memory store")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
 	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
@@ -98,6 +100,16 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	// info, every client error at warn. Send it to stderr too, from warn.
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)})))
 
+	if err := c.net.parse(); err != nil {
+		return err
+	}
+	var cert *certificate
+	if c.net.tls() {
+		var err error
+		if cert, err = loadCertificate(c.net.tlsCert, c.net.tlsKey); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -105,7 +117,11 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	defer ln.Close()
 	issuer := c.issuer
 	if issuer == "" {
-		issuer = "http://localhost:" + portOf(ln.Addr())
+		scheme := "http"
+		if cert != nil {
+			scheme = "https"
+		}
+		issuer = scheme + "://localhost:" + portOf(ln.Addr())
 	}
 
 	store, demo, err := openStore(ctx, c, log)
@@ -121,6 +137,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		AuditRetention: c.auditRetention, NotificationRetention: c.notificationRetention,
 	}
 	c.limits.apply(&cfg)
+	c.net.apply(&cfg)
 	srv, err := idp.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -164,14 +181,31 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		mux.Handle("/", srv)
 		public = mux
 	}
-	printBanner(stdout, issuer, ln.Addr(), adminLn.Addr(), c.adminClientID, adminSecret, generated, demo)
+	b := banner{issuer: issuer, addr: ln.Addr(), adminAddr: adminLn.Addr(), adminID: c.adminClientID, demo: demo}
+	if generated {
+		b.adminSecret = adminSecret
+	}
+	if cert != nil {
+		leaf := cert.current.Load().Leaf
+		b.tls = fmt.Sprintf("%s (%s, until %s; SIGHUP reloads)", c.net.tlsCert, leaf.Subject, leaf.NotAfter.Format(time.DateOnly))
+	}
+	b.print(stdout)
 
 	publicSrv := &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 45 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	private := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
-	go func() { errc <- publicSrv.Serve(ln) }()
+	if cert != nil {
+		// ServeTLS, not Serve on a TLS listener: it also offers HTTP/2.
+		publicSrv.TLSConfig = cert.tlsConfig()
+		reloadCtx, stopReload := context.WithCancel(context.Background())
+		defer stopReload()
+		cert.reloadOnSIGHUP(reloadCtx, log)
+		go func() { errc <- publicSrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- publicSrv.Serve(ln) }()
+	}
 	go func() { errc <- private.Serve(adminLn) }()
 	go cleanupLoop(ctx, srv, log)
 
@@ -307,21 +341,34 @@ func seedDemo(ctx context.Context, store storage.Store, issuer string) error {
 	return nil
 }
 
-func printBanner(w io.Writer, issuer string, addr, adminAddr net.Addr, adminID, adminSecret string, generated, demo bool) {
+// banner is what serve prints once it listens.
+type banner struct {
+	issuer          string
+	addr, adminAddr net.Addr
+	adminID         string
+	adminSecret     string // only when generated
+	tls             string
+	demo            bool
+}
+
+func (bn banner) print(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "qrlogin %s\n", version)
-	fmt.Fprintf(&b, "  issuer:          %s\n", issuer)
-	fmt.Fprintf(&b, "  listening on:    %s (public), %s (admin)\n", addr, adminAddr)
-	fmt.Fprintf(&b, "  admin client:    %s\n", adminID)
-	if generated {
-		fmt.Fprintf(&b, "  admin secret:    %s   (generated; set QRLOGIN_ADMIN_CLIENT_SECRET to keep one)\n", adminSecret)
+	fmt.Fprintf(&b, "  issuer:          %s\n", bn.issuer)
+	fmt.Fprintf(&b, "  listening on:    %s (public), %s (admin)\n", bn.addr, bn.adminAddr)
+	if bn.tls != "" {
+		fmt.Fprintf(&b, "  tls:             %s\n", bn.tls)
 	}
-	if demo {
+	fmt.Fprintf(&b, "  admin client:    %s\n", bn.adminID)
+	if bn.adminSecret != "" {
+		fmt.Fprintf(&b, "  admin secret:    %s   (generated; set QRLOGIN_ADMIN_CLIENT_SECRET to keep one)\n", bn.adminSecret)
+	}
+	if bn.demo {
 		fmt.Fprintf(&b, "\nDemo data (in memory only):\n")
 		fmt.Fprintf(&b, "  demo site:       client_id=%s client_secret=%s\n", demoSiteID, demoSiteSecret)
 		fmt.Fprintf(&b, "  phone app:       client_id=%s (public, first party, redirect http://127.0.0.1/callback)\n", phoneAppID)
 		fmt.Fprintf(&b, "  user:            username=%s password=%s\n", demoUser, demoPassword)
-		fmt.Fprintf(&b, "  demo site:       %s/demo\n", issuer)
+		fmt.Fprintf(&b, "  demo site:       %s/demo\n", bn.issuer)
 	}
 	fmt.Fprint(w, b.String())
 }
