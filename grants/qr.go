@@ -175,7 +175,7 @@ func (q *QR) Start(ctx context.Context, r StartRequest) (*Started, error) {
 			continue
 		}
 		if err != nil {
-			return nil, storeError(err)
+			return nil, oauth.StoreError(err)
 		}
 		s.Login = l
 		return s, nil
@@ -207,7 +207,7 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, oauth.StoreError(err)
 	}
 	if prev.AuthRequestID != "" {
 		// Logins of the hosted page are finished by the page, not polled.
@@ -219,7 +219,7 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 		// RFC 8628 §3.5: slow_down, and every later poll must wait 5 s more.
 		interval := prev.Interval + 5*time.Second
 		if err := q.cfg.Store.SetQRInterval(ctx, prev.ID, interval); err != nil {
-			return nil, storeError(err)
+			return nil, oauth.StoreError(err)
 		}
 		return nil, oauth.New(oauth.SlowDown, "polling too fast").
 			With("interval", int(interval/time.Second))
@@ -283,7 +283,7 @@ func (q *QR) release(id string) {
 // One write, at most once per state change of a login.
 func (q *QR) reportedChange(ctx context.Context, id string, s storage.Status) error {
 	if err := q.cfg.Store.RecordQRAnswer(ctx, id, s, time.Time{}); err != nil {
-		return storeError(err)
+		return oauth.StoreError(err)
 	}
 	return nil
 }
@@ -322,7 +322,7 @@ func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status
 		// the subscription is not missed.
 		cur, err := q.cfg.Store.QRLogin(ctx, l.ID)
 		if err != nil {
-			return nil, storeError(err)
+			return nil, oauth.StoreError(err)
 		}
 		if s := cur.StatusAt(q.now()); s != status {
 			if s == storage.StatusPending || s == storage.StatusScanned {
@@ -371,7 +371,7 @@ func (q *QR) Redeem(ctx context.Context, id, ip string) (*storage.QRLogin, error
 		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, oauth.StoreError(err)
 	}
 	return l, nil
 }
@@ -412,7 +412,7 @@ func (q *QR) Scan(ctx context.Context, r ScanRequest) (*ScanResult, error) {
 		return nil, errNotFound()
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, oauth.StoreError(err)
 	}
 	return q.ScanLogin(ctx, l, r.Subject, r.Session, r.IP)
 }
@@ -452,7 +452,7 @@ func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, session
 		return nil, errNotFound()
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, oauth.StoreError(err)
 	}
 	return &ScanResult{Ticket: ticket, ExpiresIn: expires.Sub(now), Login: updated}, nil
 }
@@ -499,7 +499,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 		return nil, errNotFound()
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, oauth.StoreError(err)
 	}
 	now := q.now()
 	if err := decideAllowed(l, r.Subject, r.Session, now); err != nil {
@@ -535,7 +535,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 		return nil, errNotFound() // a rescan replaced the ticket
 	}
 	if err != nil {
-		return nil, storeError(err)
+		return nil, oauth.StoreError(err)
 	}
 	return updated, nil
 }
@@ -560,16 +560,4 @@ func decideAllowed(l *storage.QRLogin, subject, session string, now time.Time) e
 	default:
 		return errNotFound()
 	}
-}
-
-// storeError maps a backend failure to an answer: unavailable is a 503
-// the client may retry; anything else is an internal error.
-func storeError(err error) error {
-	if errors.Is(err, storage.ErrUnavailable) {
-		e := oauth.New(oauth.TemporarilyUnavail, "the service is temporarily unavailable").
-			WithStatus(http.StatusServiceUnavailable).WithCause(err)
-		e.RetryAfter = 1
-		return e
-	}
-	return err
 }

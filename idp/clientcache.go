@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync"
@@ -122,17 +123,15 @@ func invalidClient(basic bool) *oauth.Error {
 	return e
 }
 
-// storeErr turns an unavailable backend into a 503; other errors into nil
-// so the caller answers as for a missing row.
+// storeErr is nil when err is nil or only says the row does not exist
+// (the caller answers as for a missing row); any other store failure goes
+// through the one mapping, oauth.StoreError: a 503 for an outage, a 500
+// that says nothing for the rest. Never an answer about the client's
+// credentials or token: a database refusing connections used to turn into
+// 401 invalid_client.
 func storeErr(err error) error {
-	if err == nil {
+	if err == nil || errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
-	if isUnavailable(err) {
-		e := oauth.New(oauth.TemporarilyUnavail, "the service is temporarily unavailable").
-			WithStatus(http.StatusServiceUnavailable).WithCause(err)
-		e.RetryAfter = 1
-		return e
-	}
-	return nil
+	return oauth.StoreError(err)
 }

@@ -1,14 +1,22 @@
 package idp_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/storage"
+	"github.com/qrlogin/qrlogin/storage/memory"
 )
 
 // eachServer runs f against a server on each store (eachStore).
@@ -215,4 +223,125 @@ func TestEveryRouteRefusesBadInput(t *testing.T) {
 			})
 		}
 	})
+}
+
+// failingStore is the memory store, except that while fail is set the
+// reads every endpoint begins with fail as a database would with an error
+// that is no outage (a bug, a broken schema): text that must never reach
+// a client.
+type failingStore struct {
+	storage.Store
+	fail *atomic.Bool
+}
+
+const dbText = `ERROR: relation "clients" does not exist (SQLSTATE 42P01) user=qrlogin host=db.internal port=5432`
+
+func (f failingStore) err() error { return fmt.Errorf("postgres: client: %s", dbText) }
+
+func (f failingStore) Client(ctx context.Context, id string) (*storage.Client, error) {
+	if f.fail.Load() {
+		return nil, f.err()
+	}
+	return f.Store.Client(ctx, id)
+}
+
+func (f failingStore) AccessToken(ctx context.Context, id string, now time.Time) (*storage.AccessToken, error) {
+	if f.fail.Load() {
+		return nil, f.err()
+	}
+	return f.Store.AccessToken(ctx, id, now)
+}
+
+func (f failingStore) AuthRequest(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error) {
+	if f.fail.Load() {
+		return nil, f.err()
+	}
+	return f.Store.AuthRequest(ctx, id, now)
+}
+
+func (f failingStore) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.RefreshToken, error) {
+	if f.fail.Load() {
+		return nil, f.err()
+	}
+	return f.Store.RefreshTokenByHash(ctx, hash)
+}
+
+// safeBuffer is a log sink safe for the server's goroutines.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// A store failure that is not an outage is a 500 whose body says nothing
+// of the database — not a 401 (the client's secret or token is not at
+// fault), not a 403, not "inactive", not zitadel's text — and its cause is
+// logged on a line with the request id the client was given.
+func TestStoreFailuresAre500WithoutTheirText(t *testing.T) {
+	var fail atomic.Bool
+	var logs safeBuffer
+	s := newServerOn(t, failingStore{memory.New(), &fail}, func(c *idp.Config) {
+		c.ClientCacheTTL = -1
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	phone := s.phoneToken(t, "alice")
+	tok := s.codeFlowToken(t, rpID, rpSecret, "https://shop.example/cb", "alice", []string{"openid", "offline_access"})
+	form := func(path string, v url.Values) *http.Request {
+		req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(rpID, rpSecret)
+		return req
+	}
+	bearer := func(method, path, token, body string) *http.Request {
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		return req
+	}
+	get := func(path string) *http.Request { req, _ := http.NewRequest("GET", s.URL+path, nil); return req }
+	fail.Store(true)
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		html bool
+	}{
+		{"POST /qr/authorize", form("/qr/authorize", url.Values{"scope": {"openid"}}), false},
+		{"POST /oauth/token, QR grant", form("/oauth/token", url.Values{"grant_type": {idp.GrantQR}, "device_code": {"x"}}), false},
+		{"POST /oauth/token, refresh_token grant", form("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}), false},
+		{"POST /qr/scan", bearer("POST", "/qr/scan", phone, `{"qr":"x"}`), false},
+		{"GET /userinfo", bearer("GET", "/userinfo", tok.AccessToken, ""), false},
+		{"POST /revoke", form("/revoke", url.Values{"token": {tok.RefreshToken}}), false},
+		{"GET /authorize", get("/authorize?client_id=" + rpID + "&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&response_type=code&scope=openid"), true},
+		{"GET /authorize/callback", get("/authorize/callback?id=abc"), true},
+		{"GET /login?id=", get("/login?id=abc"), true},
+		{"GET /end_session?client_id=", get("/end_session?client_id=" + rpID), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := sendRaw(t, tc.req)
+			if a.status != http.StatusInternalServerError {
+				t.Fatalf("status %d, want 500: %.300s", a.status, a.body)
+			}
+			if leaksStore(a.body) || strings.Contains(a.body, "relation") || strings.Contains(a.body, "db.internal") {
+				t.Fatalf("the answer shows the database: %.300s", a.body)
+			}
+			if ct := a.header.Get("Content-Type"); tc.html != strings.HasPrefix(ct, "text/html") {
+				t.Fatalf("Content-Type %q", ct)
+			}
+			id := a.header.Get("X-Request-Id")
+			var line string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "request_id="+id) && strings.Contains(l, "relation") {
+					line = l
+				}
+			}
+			if id == "" || line == "" {
+				t.Fatalf("no log line with request_id=%s and the cause:\n%s", id, logs.String())
+			}
+		})
+	}
 }

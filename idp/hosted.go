@@ -384,12 +384,12 @@ func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessions.Session, res *grants.ScanResult, err error) {
 	if err != nil {
-		s.scanErrorPage(w, err)
+		s.scanErrorPage(w, r, err)
 		return
 	}
 	ans, err := s.scanAnswer(r.Context(), res)
 	if err != nil {
-		s.scanErrorPage(w, err)
+		s.scanErrorPage(w, r, err)
 		return
 	}
 	label := "observed by qrlogin"
@@ -416,11 +416,10 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 
 // scanErrorPage shows the phone what went wrong, without more detail than
 // the phone API gives.
-func (s *Server) scanErrorPage(w http.ResponseWriter, err error) {
-	var e *oauth.Error
-	if !errors.As(s.mapErr(err), &e) {
-		s.log.Error("scan page", "err", err)
-		s.errorPage(w, http.StatusInternalServerError, "Something went wrong.")
+func (s *Server) scanErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.mapErr(err)
+	if e.Status >= http.StatusInternalServerError {
+		s.failurePage(w, r, e)
 		return
 	}
 	msg := map[string]string{
@@ -456,7 +455,7 @@ func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.decide(r.Context(), sub, sid, r.PostForm.Get("ticket"), confirm, clientIP(r)); err != nil {
-		s.scanErrorPage(w, err)
+		s.scanErrorPage(w, r, err)
 		return
 	}
 	msg := "Denied. Nobody was signed in."
@@ -506,7 +505,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok || err != nil {
 		if e := storeErr(err); e != nil {
-			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
+			s.storePage(w, r, err)
 			return
 		}
 		s.render(w, http.StatusBadRequest, "device.html", pageData{Title: "Enter the code", CSRF: csrfToken(sess),

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/qrlogin/qrlogin/idp/display"
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/idp/password"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -122,7 +123,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := s.store.AuthRequest(r.Context(), q.Get("id"), s.cfg.Now())
 	if err != nil {
-		s.loginRequestError(w, err)
+		s.loginRequestError(w, r, err)
 		return
 	}
 	if a.Done {
@@ -131,7 +132,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	qr, next, err := s.loginQR(r.Context(), r, sess, a, q.Get("new") == "1")
 	if err != nil {
-		s.loginRequestError(w, err)
+		s.loginRequestError(w, r, err)
 		return
 	}
 	csrf := csrfToken(sess)
@@ -147,12 +148,33 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		Client: s.clientName(r, a.ClientID), QR: qr})
 }
 
-func (s *Server) loginRequestError(w http.ResponseWriter, err error) {
+func (s *Server) loginRequestError(w http.ResponseWriter, r *http.Request, err error) {
 	if storeErr(err) != nil {
-		s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
+		s.storePage(w, r, err)
 		return
 	}
 	s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown or has expired. Go back to the application and start again.")
+}
+
+// storePage answers a page request the store failed, through the one
+// mapping (oauth.StoreError).
+func (s *Server) storePage(w http.ResponseWriter, r *http.Request, err error) {
+	s.failurePage(w, r, oauth.StoreError(err))
+}
+
+// failurePage shows a 5xx answer as a page: while the store is out, 503
+// with Retry-After; otherwise a 500 that says nothing of the cause, which
+// is logged with the request's id.
+func (s *Server) failurePage(w http.ResponseWriter, r *http.Request, e *oauth.Error) {
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(max(e.RetryAfter, 1)))
+		s.errorPage(w, e.Status, "The service is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	if e.Err != nil {
+		s.log.ErrorContext(r.Context(), "request failed", "code", e.Code, "err", e.Err)
+	}
+	s.errorPage(w, http.StatusInternalServerError, "Something went wrong. Try again later.")
 }
 
 func (s *Server) clientName(r *http.Request, id string) string {
@@ -178,7 +200,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if ret == "" || r.PostForm.Get("id") != "" {
 		var err error
 		if a, err = s.store.AuthRequest(r.Context(), r.PostForm.Get("id"), s.cfg.Now()); err != nil {
-			s.loginRequestError(w, err)
+			s.loginRequestError(w, r, err)
 			return
 		}
 	} else if !validReturn(ret) {
@@ -206,17 +228,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.As(err, &lim):
 			fail(lim.status, lim.msg, lim.retry)
-		case storeErr(err) != nil:
-			s.errorPage(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
-		default:
+		case errors.Is(err, errBadCredentials):
 			fail(http.StatusUnauthorized, "Wrong username or password.", 0)
+		default:
+			s.storePage(w, r, err)
 		}
 		return
 	}
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	if a != nil {
 		if err := s.store.CompleteAuthRequest(r.Context(), a.ID, u.ID, now, []string{amrPwd}); err != nil {
-			s.loginRequestError(w, err)
+			s.loginRequestError(w, r, err)
 			return
 		}
 	}

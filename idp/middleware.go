@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -123,6 +124,25 @@ func isForm(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/x-www-form-urlencoded"
 }
+
+// retryAfter makes every 503 of next say when to try again (RFC 9110
+// §10.2.3): zitadel's answers carry no Retry-After.
+func retryAfter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(retryAfterWriter{w}, r)
+	})
+}
+
+type retryAfterWriter struct{ http.ResponseWriter }
+
+func (w retryAfterWriter) WriteHeader(status int) {
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.Itoa(oauth.RetryAfterUnavailable))
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // bufferedWriter captures a zitadel answer so it can be amended before it
 // is sent (Cache-Control, the status of invalid_client).

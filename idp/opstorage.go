@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -34,12 +37,16 @@ const (
 // opStorage adapts storage.Store to zitadel's op.Storage. It is the only
 // place that knows both vocabularies. Store failures leave through
 // errStore, so an unreachable database is a 503 on zitadel's endpoints as
-// on qrlogin's own, never a 500.
+// on qrlogin's own, and any other failure a 500 without its text.
 type opStorage struct {
 	store storage.Store
 	keys  *Keys
 	cfg   *Config
+	log   *slog.Logger
 }
+
+// errStore is the package's errStore with this adapter's logger.
+func (o *opStorage) errStore(ctx context.Context, err error) error { return errStore(ctx, o.log, err) }
 
 var (
 	_ op.Storage                   = (*opStorage)(nil)
@@ -135,7 +142,7 @@ func (o *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, notFound{fmt.Errorf("client not found")}
 		}
-		return nil, errStore(err)
+		return nil, o.errStore(ctx, err)
 	}
 	return &client{c: c, cfg: o.cfg}, nil
 }
@@ -146,8 +153,8 @@ func (o *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 func (o *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	c, err := o.store.Client(ctx, id)
 	if err != nil {
-		if errors.Is(err, storage.ErrUnavailable) {
-			return errStore(err)
+		if !errors.Is(err, storage.ErrNotFound) {
+			return o.errStore(ctx, err) // not invalid_client: the secret may be right
 		}
 		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
@@ -224,7 +231,7 @@ func (o *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		}
 	}
 	if err := o.store.CreateAuthRequest(ctx, a); err != nil {
-		return nil, errStore(err)
+		return nil, o.errStore(ctx, err)
 	}
 	return &authRequest{a}, nil
 }
@@ -236,7 +243,7 @@ func (o *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, notFound{errors.New("auth request not found")}
 		}
-		return nil, errStore(err)
+		return nil, o.errStore(ctx, err)
 	}
 	return &authRequest{a}, nil
 }
@@ -250,14 +257,14 @@ func (o *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, notFound{errors.New("code not found")}
 		}
-		return nil, errStore(err)
+		return nil, o.errStore(ctx, err)
 	}
 	return &authRequest{a}, nil
 }
 
 // SaveAuthCode implements op.AuthStorage: only the code's hash is kept.
 func (o *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return errStore(o.store.SaveAuthCode(ctx, id, storage.Hash(code)))
+	return o.errStore(ctx, o.store.SaveAuthCode(ctx, id, storage.Hash(code)))
 }
 
 // DeleteAuthRequest implements op.AuthStorage.
@@ -266,7 +273,7 @@ func (o *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
-	return errStore(err)
+	return o.errStore(ctx, err)
 }
 
 // --- tokens ----------------------------------------------------------------
@@ -367,7 +374,7 @@ func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	}
 	t := o.newAccessToken(req, origin.sessionID(), "")
 	if err := o.store.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, mintErr(err)
+		return "", time.Time{}, o.mintErr(ctx, err)
 	}
 	if q, ok := req.(*qrTokenRequest); ok {
 		q.minted(t.ID, "")
@@ -404,23 +411,23 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	if current == "" {
 		if err := o.store.CreateRefreshToken(ctx, rt); err != nil {
-			return "", "", time.Time{}, mintErr(err)
+			return "", "", time.Time{}, o.mintErr(ctx, err)
 		}
 	} else {
 		err := o.store.RotateRefreshToken(ctx, storage.Hash(current), rt, now)
 		if errors.Is(err, storage.ErrConflict) {
 			if rerr := o.store.RevokeSession(ctx, origin.sessionID(), o.sessionTombstone()); rerr != nil {
-				return "", "", time.Time{}, errStore(rerr)
+				return "", "", time.Time{}, o.errStore(ctx, rerr)
 			}
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
 		}
 		if err != nil {
-			return "", "", time.Time{}, errStore(err)
+			return "", "", time.Time{}, o.errStore(ctx, err)
 		}
 	}
 	at := o.newAccessToken(req, origin.sessionID(), rt.ID)
 	if err := o.store.CreateAccessToken(ctx, at); err != nil {
-		return "", "", time.Time{}, mintErr(err)
+		return "", "", time.Time{}, o.mintErr(ctx, err)
 	}
 	if q, ok := req.(*qrTokenRequest); ok {
 		q.minted(at.ID, rt.ID)
@@ -430,11 +437,11 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 
 // mintErr maps a refused token insert: the session was revoked ("this
 // wasn't me" came first), so the grant is no longer valid.
-func mintErr(err error) error {
+func (o *opStorage) mintErr(ctx context.Context, err error) error {
 	if errors.Is(err, storage.ErrConflict) {
 		return oidc.ErrInvalidGrant().WithDescription("the session was revoked").WithParent(err)
 	}
-	return errStore(err)
+	return o.errStore(ctx, err)
 }
 
 // TokenRequestByRefreshToken implements op.AuthStorage. Presenting a
@@ -446,11 +453,11 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, op.ErrInvalidRefreshToken
 		}
-		return nil, errStore(err)
+		return nil, o.errStore(ctx, err)
 	}
 	if !t.RotatedAt.IsZero() && !t.Revoked {
 		if err := o.store.RevokeSession(ctx, t.SessionID, o.sessionTombstone()); err != nil {
-			return nil, errStore(err)
+			return nil, o.errStore(ctx, err)
 		}
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
 	}
@@ -470,7 +477,7 @@ func tombstone(c *Config) time.Time {
 
 // TerminateSession implements op.AuthStorage (end_session).
 func (o *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
-	return errStore(o.store.RevokeUserClientSessions(ctx, userID, clientID))
+	return o.errStore(ctx, o.store.RevokeUserClientSessions(ctx, userID, clientID))
 }
 
 // RevokeToken implements op.AuthStorage (RFC 7009). A client may revoke
@@ -479,43 +486,48 @@ func (o *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	if userID != "" { // an access token ID
 		t, err := o.store.AccessToken(ctx, tokenOrID, o.now())
-		if isUnavailable(err) {
-			return errRevokeUnavailable(err)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // RFC 7009 §2.2: unknown tokens are not an error
 		}
 		if err != nil {
-			return nil // RFC 7009 §2.2: unknown tokens are not an error
+			return o.revokeErr(ctx, err)
 		}
 		if t.ClientID != clientID {
 			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 		}
-		if err := o.store.RevokeAccessToken(ctx, t.ID); err != nil {
-			return oidc.ErrServerError().WithParent(errStore(err))
+		if err := o.store.RevokeAccessToken(ctx, t.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return o.revokeErr(ctx, err)
 		}
 		return nil
 	}
 	t, err := o.store.RefreshTokenByHash(ctx, storage.Hash(tokenOrID))
-	if isUnavailable(err) {
-		return errRevokeUnavailable(err)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
 	}
 	if err != nil {
-		return nil
+		return o.revokeErr(ctx, err)
 	}
 	if t.ClientID != clientID {
 		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 	}
 	if err := o.store.RevokeSession(ctx, t.SessionID, o.sessionTombstone()); err != nil {
-		return oidc.ErrServerError().WithParent(errStore(err))
+		return o.revokeErr(ctx, err)
 	}
 	return nil
 }
 
-// errRevokeUnavailable: while the store is unreachable a revocation must
-// fail rather than report success for a token it could not even look up
-// (RFC 7009 §2.2 treats only unknown tokens as success). zitadel's
-// RevocationError answers every server_error with 500; only an override
-// of Revocation could make it a 503.
-func errRevokeUnavailable(err error) *oidc.Error {
-	return oidc.ErrServerError().WithDescription("temporarily unavailable").WithParent(errStore(err))
+// revokeErr: a revocation the store could not do must fail rather than
+// report success for a token it could not even look up (RFC 7009 §2.2
+// treats only unknown tokens as success). RevokeToken must return an
+// *oidc.Error, and zitadel's RevocationError answers every server_error
+// with 500: the Revocation override makes it a 503 while the store is
+// out. The description is the one mapping's (oauth.StoreError).
+func (o *opStorage) revokeErr(ctx context.Context, err error) *oidc.Error {
+	e := oauth.StoreError(err)
+	if e.Status != http.StatusServiceUnavailable {
+		o.log.ErrorContext(ctx, "store failure", "err", err)
+	}
+	return oidc.ErrServerError().WithDescription("%s", e.Description).WithParent(e)
 }
 
 // GetRefreshTokenInfo implements op.AuthStorage; only revocation calls it.
@@ -526,8 +538,8 @@ func errRevokeUnavailable(err error) *oidc.Error {
 // token's ID here made every refresh token revocation a silent no-op.
 func (o *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	t, err := o.store.RefreshTokenByHash(ctx, storage.Hash(token))
-	if isUnavailable(err) {
-		return "", "", errStore(err) // not "invalid": zitadel would then try it as an access token
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", "", o.errStore(ctx, err) // not "invalid": zitadel would then try it as an access token
 	}
 	if err != nil || t.ClientID != clientID {
 		return "", "", op.ErrInvalidRefreshToken
@@ -565,7 +577,7 @@ func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject s
 		return oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
 	}
 	if err != nil {
-		return errStore(err)
+		return o.errStore(ctx, err)
 	}
 	info.Subject = u.ID
 	for _, s := range scopes {
@@ -585,8 +597,8 @@ func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject s
 // still be live, so a revoked token stops working at once.
 func (o *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
 	t, err := o.store.AccessToken(ctx, tokenID, o.now())
-	if isUnavailable(err) {
-		return errStore(err)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return o.errStore(ctx, err)
 	}
 	if err != nil || t.Subject != subject {
 		return errors.New("token is not active")
@@ -599,8 +611,8 @@ func (o *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 // token is reported inactive (§2.2 leaves the policy to the server).
 func (o *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
 	t, err := o.store.AccessToken(ctx, tokenID, o.now())
-	if isUnavailable(err) {
-		return errStore(err)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return o.errStore(ctx, err)
 	}
 	if err != nil || t.Subject != subject || !slices.Contains(t.Audience, clientID) {
 		return errors.New("token is not active")
@@ -639,4 +651,4 @@ func (o *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) 
 // Health implements op.Storage (/ready). An unreachable store is a 503:
 // zitadel's Ready keeps a StatusError it finds and defaults to 500 only
 // for other errors.
-func (o *opStorage) Health(ctx context.Context) error { return errStore(o.store.Ping(ctx)) }
+func (o *opStorage) Health(ctx context.Context) error { return o.errStore(ctx, o.store.Ping(ctx)) }

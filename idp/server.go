@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.insecure() {
 		opts = append(opts, op.WithAllowInsecure())
 	}
-	store := &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg}
+	store := &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg, log: s.log}
 	if s.provider, err = op.NewProvider(opCfg, store, op.StaticIssuer(cfg.Issuer), opts...); err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}),
 		s: s,
 	}
-	s.oidc = op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider))
+	s.oidc = retryAfter(op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider)))
 	s.handler = s.routes()
 	return s, nil
 }
@@ -198,6 +198,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /"+pathToken, s.handleToken)
 	mux.HandleFunc("/"+pathAuthorize, s.handleAuthorize)
+	mux.HandleFunc("/"+pathAuthorize+"/callback", s.handleAuthorizeCallback)
 	mux.HandleFunc("POST /"+pathQRAuthorize, s.handleQRAuthorize)
 	mux.HandleFunc("POST /qr/scan", s.handleScan)
 	mux.HandleFunc("POST /qr/confirm", s.handleDecide(true))
@@ -297,7 +298,7 @@ func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client_id")
 		} else if err != nil {
-			return nil, errStore(err)
+			return nil, errStore(ctx, l.s.log, err)
 		}
 		if r.Data.CodeChallenge == "" && c.Type == storage.ClientPublic {
 			return nil, oidc.ErrInvalidRequest().WithDescription("public clients must use PKCE (code_challenge with S256)")
@@ -346,30 +347,59 @@ func (l *legacyServer) Ready(ctx context.Context, _ *op.Request[struct{}]) (*op.
 		return nil, op.AsStatusError(oidc.ErrServerError().WithDescription("shutting down"), http.StatusServiceUnavailable)
 	}
 	if err := l.s.store.Ping(ctx); err != nil {
-		return nil, op.AsStatusError(oidc.ErrServerError().WithDescription("store unavailable").WithParent(err), http.StatusServiceUnavailable)
+		return nil, unavailable(err)
 	}
 	return op.NewResponse(op.Status{Status: "ok"}), nil
 }
 
-// errStore maps a storage error for zitadel: unavailable becomes a 503
-// temporarily_unavailable (zitadel's WriteError honours a wrapped
-// StatusError), never a 500 with database text.
-func errStore(err error) error {
-	if errors.Is(err, storage.ErrUnavailable) {
-		return unavailable(err)
+// errStore maps a store failure for zitadel's handlers through the one
+// mapping, oauth.StoreError, into the StatusError zitadel's WriteError
+// honours: 503 temporarily_unavailable for an outage, otherwise 500
+// server_error "internal error". zitadel sends the description, never the
+// cause (a raw error would become the description: the database's user,
+// name, host and port on the /authorize page); the cause stays the
+// parent, for errors.Is, and a 500's cause is logged here with the
+// request's id. nil maps to nil.
+func errStore(ctx context.Context, log *slog.Logger, err error) error {
+	e := oauth.StoreError(err)
+	if e == nil {
+		return nil
+	}
+	if e.Status != http.StatusServiceUnavailable {
+		log.ErrorContext(ctx, "store failure", "err", err)
+	}
+	return zitadelErr(e)
+}
+
+// unavailable is the outage answer for zitadel's handlers, where zitadel
+// made something else of an outage it did not recognise (see storeDown).
+func unavailable(cause error) error { return zitadelErr(oauth.Unavailable(cause)) }
+
+// zitadelErr is e as zitadel writes it: code, description and status.
+// e itself is the parent, so errors.As finds it again where zitadel
+// folded the error into another answer (storeAnswer).
+func zitadelErr(e *oauth.Error) error {
+	oe := &oidc.Error{ErrorType: oidc.ServerError, Description: e.Description, Parent: e}
+	if e.Code == oauth.TemporarilyUnavail {
+		oe.ErrorType = oauth.TemporarilyUnavail
+	}
+	return op.NewStatusError(oe, e.Status)
+}
+
+// storeAnswer gives a store failure back its own answer (503 or 500,
+// from errStore) where zitadel folded it into another: a 403 at
+// /userinfo, a bare 500 at revocation.
+func storeAnswer(err error) error {
+	var e *oauth.Error
+	if errors.As(err, &e) && e.Status >= http.StatusInternalServerError {
+		return zitadelErr(e)
 	}
 	return err
 }
 
-func unavailable(cause error) error {
-	e := &oidc.Error{ErrorType: oauth.TemporarilyUnavail, Description: "the service is temporarily unavailable"}
-	return op.NewStatusError(e.WithParent(cause), http.StatusServiceUnavailable)
-}
-
-// storeDown reports whether the store is unreachable right now; the
-// overrides below use it where zitadel folds a storage error into another
-// answer (a 403 at /userinfo, active:false at introspection, a 500 at
-// revocation).
+// storeDown reports whether the store is unreachable right now. zitadel's
+// introspection answers active:false for any error of the storage (the
+// error itself is dropped), so that override asks the store.
 func (l *legacyServer) storeDown(ctx context.Context) bool {
 	return errors.Is(l.s.store.Ping(ctx), storage.ErrUnavailable)
 }
@@ -381,30 +411,24 @@ func (l *legacyServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSes
 		if _, err := l.s.clients.get(ctx, r.Data.ClientID, false); errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client_id")
 		} else if err != nil {
-			return nil, errStore(err)
+			return nil, errStore(ctx, l.s.log, err)
 		}
 	}
 	return l.LegacyServer.EndSession(ctx, r)
 }
 
-// UserInfo is zitadel's, but an unreachable store is a 503, not the 403
-// zitadel makes of every storage error.
+// UserInfo is zitadel's, but a store failure is a 503 (or 500), not the
+// 403 zitadel makes of every storage error.
 func (l *legacyServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
 	resp, err := l.LegacyServer.UserInfo(ctx, r)
-	if err != nil && l.storeDown(ctx) {
-		return nil, unavailable(err)
-	}
-	return resp, err
+	return resp, storeAnswer(err)
 }
 
-// Revocation is zitadel's, but an unreachable store is a 503: the token
-// was not revoked, and the client must retry (RFC 7009 §2.2.1).
+// Revocation is zitadel's, but a store outage is a 503: the token was not
+// revoked, and the client must retry (RFC 7009 §2.2.1).
 func (l *legacyServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
 	resp, err := l.LegacyServer.Revocation(ctx, r)
-	if err != nil && l.storeDown(ctx) {
-		return nil, unavailable(err)
-	}
-	return resp, err
+	return resp, storeAnswer(err)
 }
 
 // Introspect is zitadel's, but a token reported inactive only because the

@@ -67,6 +67,12 @@ func (s *Server) zitadelToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	bw := &bufferedWriter{header: http.Header{}}
 	s.oidc.ServeHTTP(bw, r)
+	if bw.status >= http.StatusInternalServerError {
+		// A store failure (its cause logged by errStore) or zitadel's own:
+		// the page says only that, never zitadel's description.
+		s.failurePage(w, r, &oauth.Error{Code: oauth.ServerError, Status: bw.status, RetryAfter: oauth.RetryAfterUnavailable})
+		return
+	}
 	if bw.status >= 400 && strings.HasPrefix(bw.header.Get("Content-Type"), "application/json") {
 		var body struct {
 			Error       string `json:"error"`
@@ -88,6 +94,31 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(bw.status)
 	_, _ = w.Write(bw.body.Bytes())
+}
+
+// handleAuthorizeCallback is zitadel's AuthorizeCallback — once the login
+// page completed the authorization request, issue the code and send the
+// browser back to the client — except for a request it cannot read:
+// zitadel answers any such error as plain text with 400, a store outage
+// included, in the database's own words. Here an unknown or expired
+// request is a 400 page and a store failure goes through the one mapping
+// (a 503 page while the store is out).
+func (s *Server) handleAuthorizeCallback(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	if r.Method == http.MethodPost && r.PostForm.Get("id") != "" {
+		id = r.PostForm.Get("id")
+	}
+	a, err := s.store.AuthRequest(r.Context(), id, s.cfg.Now())
+	if err != nil || id == "" {
+		s.loginRequestError(w, r, err)
+		return
+	}
+	req := &authRequest{a}
+	if !req.Done() {
+		op.AuthRequestError(w, r, req, oidc.ErrInteractionRequired().WithDescription("the user has not signed in"), s.provider)
+		return
+	}
+	op.AuthResponse(req, s.provider, w, r)
 }
 
 // handleQRToken polls, long-polls and redeems a QR login (SPEC §2.2).
@@ -203,11 +234,12 @@ func hasGrant(c *storage.Client, grant string) bool {
 }
 
 // mapErr turns what grants, storage or zitadel returned into an answer:
-// *oauth.Error passes through, an unavailable store is a 503, anything
-// else a logged 500 that leaks nothing.
-func (s *Server) mapErr(err error) error {
-	if se := storeErr(err); se != nil {
-		return se
+// a store outage is a 503 (oauth.StoreError), an *oauth.Error passes
+// through, an OAuth error of zitadel's keeps its code, and anything else
+// is a 500 that leaks nothing (logged by oauth.WriteError).
+func (s *Server) mapErr(err error) *oauth.Error {
+	if isUnavailable(err) {
+		return oauth.StoreError(err)
 	}
 	var e *oauth.Error
 	if errors.As(err, &e) {
@@ -219,7 +251,7 @@ func (s *Server) mapErr(err error) error {
 	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
 		return oauth.New(string(oe.ErrorType), oe.Description).WithCause(err)
 	}
-	return err
+	return oauth.StoreError(err)
 }
 
 func isUnavailable(err error) bool {

@@ -8,9 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/qrlogin/qrlogin/idp/oauth"
-	"github.com/qrlogin/qrlogin/storage"
 )
 
 // apiError is the body of every error answer of /admin/v1:
@@ -32,17 +32,19 @@ func writeError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, apiError{Code: code, Description: description})
 }
 
-// storageError answers a storage failure that is not the caller's fault.
-// ErrUnavailable is 503; anything else is a logged 500 whose body says
-// nothing about the cause (SPEC §7: no database error text).
+// storageError answers a storage failure that is not the caller's fault
+// through the one mapping, oauth.StoreError: an outage is 503 with
+// Retry-After; anything else is a 500 whose body says nothing about the
+// cause (SPEC §7), logged with the request's id.
 func (a *api) storageError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, storage.ErrUnavailable) {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the store is unavailable, try again")
-		return
+	e := oauth.StoreError(err)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	a.log.ErrorContext(r.Context(), "admin: storage failure", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusInternalServerError, "server_error", "internal error")
+	if e.Status != http.StatusServiceUnavailable {
+		a.log.ErrorContext(r.Context(), "admin: storage failure", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, e.Status, e.Code, e.Description)
 }
 
 // decodeJSON reads exactly one JSON object into v, rejecting unknown

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/go-oauth2/oauth2/v4"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-oauth2/oauth2/v4/models"
 	"github.com/go-oauth2/oauth2/v4/server"
 
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -38,9 +40,12 @@ func newTokenEndpoint(cfg Config, a *api) http.Handler {
 	srv.ClientScopeHandler = func(tgr *oauth2.TokenGenerateRequest) (bool, error) {
 		return tgr.Scope == "" || tgr.Scope == adminScope, nil
 	}
+	// Store failures go through the one mapping (oauth.StoreError).
 	srv.InternalErrorHandler = func(err error) *oerrors.Response {
-		if errors.Is(err, storage.ErrUnavailable) {
-			return oerrors.NewResponse(oerrors.ErrTemporarilyUnavailable, http.StatusServiceUnavailable)
+		if e := oauth.StoreError(err); e.Status == http.StatusServiceUnavailable {
+			r := oerrors.NewResponse(oerrors.ErrTemporarilyUnavailable, e.Status)
+			r.Header = http.Header{"Retry-After": {strconv.Itoa(e.RetryAfter)}}
+			return r
 		}
 		a.log.Error("admin: token endpoint failure", "err", err)
 		return nil // go-oauth2 answers server_error without detail

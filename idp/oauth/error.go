@@ -86,9 +86,12 @@ func (e *Error) With(key string, value any) *Error {
 // and answered with a 500 server_error that leaks nothing.
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	var e *Error
+	// The request's id is on the answer already (the middleware sets
+	// X-Request-Id first): the log line names the id the client was given.
+	id := w.Header().Get("X-Request-Id")
 	if !errors.As(err, &e) {
 		if log != nil {
-			log.Error("internal error", "err", err)
+			log.Error("internal error", "request_id", id, "err", err)
 		}
 		e = New(ServerError, "internal error").WithStatus(http.StatusInternalServerError)
 	}
@@ -97,7 +100,7 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 		status = http.StatusBadRequest
 	}
 	if status >= 500 && log != nil && e.Err != nil {
-		log.Error("request failed", "code", e.Code, "err", e.Err)
+		log.Error("request failed", "request_id", id, "code", e.Code, "err", e.Err)
 	}
 	body := make(map[string]any, 2+len(e.Extra))
 	for k, v := range e.Extra {

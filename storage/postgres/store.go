@@ -194,6 +194,24 @@ func (s *Store) Waiters() int { return s.hub.Waiters() }
 // operation for logs; the database's own text stays in the wrapped chain
 // for logging and is never meant for clients (the HTTP layer maps the
 // sentinels and hides the rest).
+//
+// Unavailable (storage.ErrUnavailable: the request changed nothing, try
+// again) is every failure to connect, whatever the server said (a
+// database not accepting connections answers 55000 at connect time, a
+// wrong password 28P01: neither is the client's fault), a lost or broken
+// connection, a timeout, and these SQLSTATEs:
+//
+//   - class 08, connection exception;
+//   - class 53, insufficient resources (too many connections, disk full,
+//     out of memory);
+//   - 55000, object not in prerequisite state (ALLOW_CONNECTIONS false);
+//   - 57P01–57P03, the server is shutting down, crashed or starting up;
+//   - 57014, query canceled: statement_timeout ran out (see
+//     Config.StatementTimeout) or the query was cancelled;
+//   - 25006, read-only transaction: the server is a standby, as the old
+//     primary is after a failover until connections move;
+//   - 40001 and 40P01, serialization failure and deadlock: the
+//     transaction was rolled back and a retry may pass.
 func mapErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -201,16 +219,16 @@ func mapErr(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
 	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "23505": // unique_violation
+		if pgErr.Code == "23505" { // unique_violation
 			return fmt.Errorf("postgres: %s: %w (%s)", op, storage.ErrConflict, pgErr.ConstraintName)
-		case strings.HasPrefix(pgErr.Code, "08"), // connection_exception
-			strings.HasPrefix(pgErr.Code, "53"), // insufficient_resources, e.g. too_many_connections
-			pgErr.Code == "57P01",               // admin_shutdown
-			pgErr.Code == "57P02",               // crash_shutdown
-			pgErr.Code == "57P03":               // cannot_connect_now (starting up)
+		}
+		if unavailableCode(pgErr.Code) {
 			return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrUnavailable, err)
 		}
 		return fmt.Errorf("postgres: %s: %w", op, err)
@@ -223,6 +241,20 @@ func mapErr(op string, err error) error {
 		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// unavailableCode reports whether a SQLSTATE means "not now" rather than
+// "not this request" (see mapErr).
+func unavailableCode(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"):
+		return true
+	}
+	switch code {
+	case "55000", "57P01", "57P02", "57P03", "57014", "25006", "40001", "40P01":
+		return true
+	}
+	return false
 }
 
 // unreachable reports whether err means the database could not be reached
