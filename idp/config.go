@@ -52,6 +52,12 @@ type Config struct {
 	// lockout and the other bounds stay.
 	RateLimit float64
 
+	// ClientRateLimit is a confidential client's default quota at
+	// /qr/authorize, in requests per second (burst twice that); a client's
+	// own RateLimit, set by the admin, replaces it. Default 1000. A
+	// negative RateLimit turns it off too.
+	ClientRateLimit float64
+
 	// PasswordAttempts is how many wrong passwords an account may take
 	// before it is locked; default 5. PasswordLockout is the first lockout
 	// (default 1m); each further wrong password doubles it, up to
@@ -121,6 +127,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = 20
+	}
+	if c.ClientRateLimit <= 0 {
+		c.ClientRateLimit = 1000
 	}
 	if c.PasswordAttempts <= 0 {
 		c.PasswordAttempts = 5

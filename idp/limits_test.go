@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/storage"
@@ -199,4 +200,106 @@ func TestPasswordInputIsBoundedBeforeHashing(t *testing.T) {
 	if st := s.idp.HashStats(); st.Peak > 2 || st.Computed == 0 {
 		t.Fatalf("gate %+v: want at most 2 checks at once", st)
 	}
+}
+
+// qrAuthorizeFrom calls /qr/authorize from the client hc as client id
+// (public when secret is empty) and returns the status.
+func qrAuthorizeFrom(t *testing.T, s *testServer, hc *http.Client, id, secret string) *http.Response {
+	t.Helper()
+	form := url.Values{"scope": {"openid"}}
+	if secret == "" {
+		form.Set("client_id", id)
+	}
+	req, _ := http.NewRequest("POST", s.URL+"/qr/authorize", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if secret != "" {
+		req.SetBasicAuth(id, secret)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	readAll(resp)
+	return resp
+}
+
+// Finding 7: /qr/authorize was limited per client, and a public client
+// has no secret: 200 requests from 5 addresses kept a sixth address at
+// 429, so anyone could block a desktop app's QR login. Public clients are
+// limited per address now: the flooding addresses are refused, the sixth
+// is served.
+func TestPublicClientQRLoginIsNotBlockedByOtherAddresses(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		// Burst 2 per address; the test clock does not move, so no bucket
+		// refills during the test.
+		s := newServerOn(t, store, func(c *idp.Config) { c.RateLimit = 1 })
+		flood := addresses(20, 5)
+		refused := make([]int, len(flood))
+		var mu sync.Mutex
+		together(len(flood), func(i int) {
+			hc := clientFrom(t, flood[i], nil)
+			for range 40 {
+				resp := qrAuthorizeFrom(t, s, hc, publicRPID, "")
+				if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+					mu.Lock()
+					refused[i]++
+					mu.Unlock()
+				}
+			}
+		})
+		for i, n := range refused {
+			if n == 0 {
+				t.Errorf("%s sent 40 requests at a burst of 2 and none was refused", flood[i])
+			}
+		}
+		resp := qrAuthorizeFrom(t, s, clientFrom(t, "127.0.0.25", nil), publicRPID, "")
+		if resp == nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("a sixth address, after 200 requests from five others: %v", resp.Status)
+		}
+	})
+}
+
+// Finding 7: a busy confidential relying party was capped at 20 QR
+// logins a second in total. It has a quota of its own (default 1,000/s,
+// set per client by the admin), independent of the address limits.
+func TestConfidentialClientQuota(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		s := newServerOn(t, store, func(c *idp.Config) { c.RateLimit = 20 }) // serve's default for strangers
+		hc := clientFrom(t, "127.0.0.30", nil)                               // one website's backend: one address
+		var mu sync.Mutex
+		status := map[int]int{}
+		together(100, func(int) {
+			if resp := qrAuthorizeFrom(t, s, hc, rpID, rpSecret); resp != nil {
+				mu.Lock()
+				status[resp.StatusCode]++
+				mu.Unlock()
+			}
+		})
+		if status[http.StatusOK] != 100 {
+			t.Fatalf("100 concurrent QR logins of one confidential client from one address: %v, want all 200", status)
+		}
+		// The admin lowers its quota to 1/s (burst 2): it applies.
+		if err := store.SetClientRateLimit(t.Context(), rpID, 1); err != nil {
+			t.Fatal(err)
+		}
+		s.clock.Advance(6 * time.Second) // past the client cache (5 s); the test clock moves only here
+		limited := false
+		for range 10 {
+			resp := qrAuthorizeFrom(t, s, hc, rpID, rpSecret)
+			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+				if resp.Header.Get("Retry-After") == "" {
+					t.Fatal("429 without Retry-After")
+				}
+				limited = true
+			}
+		}
+		if !limited {
+			t.Fatal("10 requests at a quota of 1/s: none refused")
+		}
+		// Another client is not affected.
+		if resp := qrAuthorizeFrom(t, s, hc, otherID, otherSec); resp == nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("another client from the same address: %v", resp.Status)
+		}
+	})
 }

@@ -57,7 +57,7 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if err := s.rateLimit(limitQRAddress, "client:"+c.ID, "ip:"+limitKey(ip)); err != nil {
+	if err := s.qrQuota(c, ip); err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
@@ -271,6 +271,31 @@ func (s *Server) rateLimit(limit string, keys ...string) *oauth.Error {
 		if ok, retry := s.limiter.allow(k, r, max(1, int(2*s.cfg.RateLimit))); !ok {
 			return s.refused(limit, retry)
 		}
+	}
+	return nil
+}
+
+// qrQuota takes one QR login of /qr/authorize's limits. A confidential
+// client has a quota of its own (Client.RateLimit, else
+// Config.ClientRateLimit): one busy website is one client, often calling
+// from one address, and must not be held to a rate meant for strangers. A
+// public client has no secret, so anyone can use its client_id: limiting
+// it per client would let any stranger block its QR logins for everybody;
+// it is limited per address instead, in the bucket new QR codes of login
+// pages also take.
+func (s *Server) qrQuota(c *storage.Client, ip string) *oauth.Error {
+	if c.Type != storage.ClientConfidential {
+		return s.rateLimit(limitQRAddress, "ip:"+limitKey(ip))
+	}
+	q := c.RateLimit
+	if q <= 0 {
+		q = s.cfg.ClientRateLimit
+	}
+	if s.cfg.RateLimit < 0 {
+		q = -1
+	}
+	if ok, retry := s.limiter.allow("client:"+c.ID, rate.Limit(q), max(1, int(2*q))); !ok {
+		return s.refused(limitQRClient, retry)
 	}
 	return nil
 }

@@ -89,7 +89,11 @@ type Client struct {
 	ClientURI              string
 	// AccessTokenType is "jwt" or "opaque".
 	AccessTokenType string
-	CreatedAt       time.Time
+	// RateLimit is a confidential client's quota at /qr/authorize, in
+	// requests per second (burst twice that); 0 means the server's
+	// default. Public clients are limited per address instead.
+	RateLimit float64
+	CreatedAt time.Time
 }
 
 // ClientStore keeps clients.
@@ -103,6 +107,9 @@ type ClientStore interface {
 	DeleteClient(ctx context.Context, id string) error
 	// SetClientSecretHash replaces the secret hash; ErrNotFound if absent.
 	SetClientSecretHash(ctx context.Context, id string, hash []byte) error
+	// SetClientRateLimit replaces the client's quota (Client.RateLimit);
+	// ErrNotFound if absent.
+	SetClientRateLimit(ctx context.Context, id string, perSecond float64) error
 }
 
 // User is an end user. ID is the subject (sub) of the user's tokens.

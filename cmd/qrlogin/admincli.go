@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,6 +48,7 @@ func runClients(ctx context.Context, args []string, env func(string) string, std
 		"get":           {"show one client: get <client-id>", clientsGet},
 		"delete":        {"delete a client: delete <client-id>", clientsDelete},
 		"rotate-secret": {"issue a new secret, voiding the old one: rotate-secret <client-id>", clientsRotateSecret},
+		"update":        {"change a confidential client's quota: update <client-id> --quota N", clientsUpdate},
 	}, args, env, stdout, stderr)
 }
 
@@ -287,6 +289,7 @@ type client struct {
 	LogoURI                string    `json:"logo_uri,omitempty"`
 	ClientURI              string    `json:"client_uri,omitempty"`
 	AccessTokenType        string    `json:"access_token_type"`
+	RateLimit              float64   `json:"rate_limit"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -323,6 +326,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 			LogoURI         string   `json:"logo_uri,omitempty"`
 			ClientURI       string   `json:"client_uri,omitempty"`
 			AccessTokenType string   `json:"access_token_type,omitempty"`
+			RateLimit       float64  `json:"rate_limit,omitempty"`
 		}
 		redirects, postLogout, grants stringList
 	)
@@ -336,6 +340,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 	fs.StringVar(&req.ClientURI, "client-uri", "", "https URL of the client's home page")
 	fs.StringVar(&req.AccessTokenType, "access-token-type", "opaque", "jwt or opaque")
 	fs.StringVar(&req.ClientID, "client-id", "", "client ID (default: generated)")
+	fs.Float64Var(&req.RateLimit, "quota", 0, "confidential clients: QR logins per second at /qr/authorize (0: the server's --client-rate-limit)")
 	if _, err := parseAdmin(fs, args, env); err != nil {
 		return err
 	}
@@ -405,6 +410,30 @@ func clientByID(ctx context.Context, name, method, suffix string, args []string,
 	return printClient(stdout, &af, b)
 }
 
+// clientsUpdate changes what may change after registration: the quota.
+func clientsUpdate(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("clients update", stderr)
+	var af adminFlags
+	af.register(fs)
+	quota := fs.Float64("quota", -1, "QR logins per second at /qr/authorize; 0 goes back to the server's --client-rate-limit (required)")
+	pos, err := parseAdmin(fs, args, env, "client-id")
+	if err != nil {
+		return err
+	}
+	if *quota < 0 {
+		return fmt.Errorf("%w: clients update needs --quota", errUsage)
+	}
+	api, err := af.api(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	b, err := api.call(ctx, http.MethodPatch, "/admin/v1/clients/"+url.PathEscape(pos[0]), map[string]float64{"rate_limit": *quota})
+	if err != nil {
+		return err
+	}
+	return printClient(stdout, &af, b)
+}
+
 func clientsDelete(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	return deleteByID(ctx, "clients delete", "client-id", "/admin/v1/clients/", args, env, stdout, stderr)
 }
@@ -456,6 +485,13 @@ func printClient(w io.Writer, af *adminFlags, b []byte) error {
 	row(tw, "access_token_type:", c.AccessTokenType)
 	row(tw, "logo_uri:", c.LogoURI)
 	row(tw, "client_uri:", c.ClientURI)
+	if c.Type == "confidential" {
+		quota := "server default"
+		if c.RateLimit > 0 {
+			quota = strconv.FormatFloat(c.RateLimit, 'g', -1, 64) + "/s"
+		}
+		row(tw, "quota:", quota)
+	}
 	row(tw, "created_at:", c.CreatedAt.UTC().Format(time.RFC3339))
 	return tw.Flush()
 }

@@ -151,6 +151,20 @@ func TestClientsCommands(t *testing.T) {
 		t.Fatal("the stored hash is not that of the printed secret")
 	}
 
+	// The quota of a busy relying party: set at creation, changed later.
+	mustCLI(t, env, "clients", "create", "--client-id", "busy", "--name", "Busy", "--quota", "2500")
+	if c, _ := st.Client(ctx, "busy"); c.RateLimit != 2500 {
+		t.Fatalf("created with --quota 2500: stored %v", c.RateLimit)
+	}
+	out = mustCLI(t, env, "clients", "update", "busy", "--quota", "5000")
+	if c, _ := st.Client(ctx, "busy"); c.RateLimit != 5000 || !strings.Contains(out, "5000/s") {
+		t.Fatalf("update --quota 5000: stored %v, printed\n%s", c.RateLimit, out)
+	}
+	out = mustCLI(t, env, "clients", "update", "busy", "--quota", "0")
+	if c, _ := st.Client(ctx, "busy"); c.RateLimit != 0 || !strings.Contains(out, "server default") {
+		t.Fatalf("update --quota 0: stored %v, printed\n%s", c.RateLimit, out)
+	}
+
 	if out = mustCLI(t, env, "clients", "delete", "shop"); !strings.Contains(out, "deleted shop") {
 		t.Errorf("delete output %q", out)
 	}
@@ -277,6 +291,8 @@ func TestAdminCommandsUsageErrors(t *testing.T) {
 		{"get with two client ids", env, []string{"clients", "get", "a", "b"}},
 		{"delete without a client id", env, []string{"clients", "delete"}},
 		{"rotate-secret without a client id", env, []string{"clients", "rotate-secret"}},
+		{"update without --quota", env, []string{"clients", "update", "shop"}},
+		{"update without a client id", env, []string{"clients", "update", "--quota", "5"}},
 		{"list with an argument", env, []string{"clients", "list", "extra"}},
 		{"create without --name", env, []string{"clients", "create"}},
 		{"users create without --username", env, []string{"users", "create", "--password", "12345678"}},

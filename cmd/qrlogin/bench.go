@@ -24,8 +24,9 @@ throughput, the errors and the latency of each step.
                  first, then polled round-robin with wait=0, each at most
                  once per the server's interval (--pace) or flat out.
 
-The server limits /qr/authorize, /qr/scan and /login to 20 requests/s per
-client and per IP by default: start it with --rate-limit -1 to benchmark.
+The server limits /qr/scan and /login to 20 requests/s per account and per
+address, and a relying party's /qr/authorize to its quota (1,000/s by
+default): start it with --rate-limit -1 to benchmark without limits.
 On the in-memory store the demo data matches the defaults below:
 
   qrlogin serve --addr 127.0.0.1:8080 --issuer http://127.0.0.1:8080 --rate-limit -1

@@ -90,7 +90,7 @@ func TestBenchPollsAreAnswered(t *testing.T) {
 // A rate-limited server fails the set-up with a hint, not a report full
 // of 429s.
 func TestBenchExplainsRateLimiting(t *testing.T) {
-	issuer := startBenchServer(t) // the default limit: 20/s per client, burst 40
+	issuer := startBenchServer(t, "--client-rate-limit", "1") // the relying party's quota: 1/s, burst 2
 	out, err := runBenchCmd(t, "--issuer", issuer, "--mode", "polls", "--duration", "1s", "--concurrency", "2", "--pending", "200")
 	if err == nil || !strings.Contains(err.Error(), "--rate-limit -1") {
 		t.Fatalf("want an error pointing at --rate-limit -1, got %v\n%s", err, out)

@@ -12,6 +12,7 @@ import (
 // every limit, its default and what a client sees past it).
 type limitConfig struct {
 	rateLimit          float64
+	clientRateLimit    float64
 	passwordAttempts   int
 	passwordLockout    time.Duration
 	passwordLockoutMax time.Duration
@@ -23,6 +24,8 @@ func limitFlags(fs *flag.FlagSet) *limitConfig {
 	l := &limitConfig{}
 	fs.Float64Var(&l.rateLimit, "rate-limit", 20,
 		"requests/s per address (IPv6: per /64) on /authorize, /login, public clients' /qr/authorize, and per account on /qr/scan; burst twice that; negative disables")
+	fs.Float64Var(&l.clientRateLimit, "client-rate-limit", 1000,
+		"a confidential client's default quota at /qr/authorize, requests/s (burst twice that); the admin sets one per client")
 	fs.IntVar(&l.passwordAttempts, "password-attempts", 5, "wrong passwords an account may take before it is locked")
 	fs.DurationVar(&l.passwordLockout, "password-lockout", time.Minute, "first lockout of an account; each further wrong password doubles it")
 	fs.DurationVar(&l.passwordLockoutMax, "password-lockout-max", time.Hour, "longest lockout of an account")
@@ -34,6 +37,7 @@ func limitFlags(fs *flag.FlagSet) *limitConfig {
 // apply copies the limits into the provider's configuration.
 func (l *limitConfig) apply(c *idp.Config) {
 	c.RateLimit = l.rateLimit
+	c.ClientRateLimit = l.clientRateLimit
 	c.PasswordAttempts = l.passwordAttempts
 	c.PasswordLockout = l.passwordLockout
 	c.PasswordLockoutMax = l.passwordLockoutMax

@@ -108,6 +108,7 @@ func New(cfg Config) (http.Handler, error) {
 	v1.HandleFunc("GET /admin/v1/clients", a.listClients)
 	v1.HandleFunc("GET /admin/v1/clients/{id}", a.getClient)
 	v1.HandleFunc("DELETE /admin/v1/clients/{id}", a.deleteClient)
+	v1.HandleFunc("PATCH /admin/v1/clients/{id}", a.patchClient)
 	v1.HandleFunc("POST /admin/v1/clients/{id}/secret", a.rotateClientSecret)
 	v1.HandleFunc("POST /admin/v1/users", a.createUser)
 	v1.HandleFunc("GET /admin/v1/users", a.listUsers)

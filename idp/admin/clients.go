@@ -46,6 +46,7 @@ type clientRequest struct {
 	LogoURI                string   `json:"logo_uri"`
 	ClientURI              string   `json:"client_uri"`
 	AccessTokenType        string   `json:"access_token_type"`
+	RateLimit              float64  `json:"rate_limit"`
 }
 
 // clientJSON is a client as the API shows it. ClientSecret is set only in
@@ -54,17 +55,20 @@ type clientJSON struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret,omitempty"`
 	// RFC 7591 §3.2.1: REQUIRED when a secret is issued; 0 = never expires.
-	ClientSecretExpiresAt  *int64    `json:"client_secret_expires_at,omitempty"`
-	Name                   string    `json:"name"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	Type                   string    `json:"type"`
-	FirstParty             bool      `json:"first_party"`
-	LogoURI                string    `json:"logo_uri,omitempty"`
-	ClientURI              string    `json:"client_uri,omitempty"`
-	AccessTokenType        string    `json:"access_token_type"`
-	CreatedAt              time.Time `json:"created_at"`
+	ClientSecretExpiresAt  *int64   `json:"client_secret_expires_at,omitempty"`
+	Name                   string   `json:"name"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Type                   string   `json:"type"`
+	FirstParty             bool     `json:"first_party"`
+	LogoURI                string   `json:"logo_uri,omitempty"`
+	ClientURI              string   `json:"client_uri,omitempty"`
+	AccessTokenType        string   `json:"access_token_type"`
+	// RateLimit is the quota at /qr/authorize (requests/s); absent: the
+	// server's default.
+	RateLimit float64   `json:"rate_limit,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -79,6 +83,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		LogoURI:                c.LogoURI,
 		ClientURI:              c.ClientURI,
 		AccessTokenType:        c.AccessTokenType,
+		RateLimit:              c.RateLimit,
 		CreatedAt:              c.CreatedAt,
 	}
 	if secret != "" {
@@ -143,6 +148,11 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 	default:
 		return nil, badMetadata("access_token_type must be jwt or opaque")
 	}
+
+	if err := checkRateLimit(c.Type, req.RateLimit); err != nil {
+		return nil, err
+	}
+	c.RateLimit = req.RateLimit
 
 	var err error
 	if c.RedirectURIs, err = checkRedirectURIs("redirect_uris", req.RedirectURIs); err != nil {

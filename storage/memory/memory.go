@@ -290,6 +290,18 @@ func (s *Store) SetClientSecretHash(_ context.Context, id string, hash []byte) e
 	return nil
 }
 
+// SetClientRateLimit implements storage.ClientStore.
+func (s *Store) SetClientRateLimit(_ context.Context, id string, perSecond float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return notFound("client")
+	}
+	c.RateLimit = perSecond
+	return nil
+}
+
 // ---- users ----
 
 // CreateUser implements storage.UserStore.

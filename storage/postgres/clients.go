@@ -9,13 +9,13 @@ import (
 )
 
 const clientCols = `id, name, secret_hash, type, first_party, redirect_uris, post_logout_redirect_uris,
-	grant_types, logo_uri, client_uri, access_token_type, created_at`
+	grant_types, logo_uri, client_uri, access_token_type, created_at, rate_limit`
 
 func readClient(row pgx.Row) (*storage.Client, error) {
 	var c storage.Client
 	var typ string
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &typ, &c.FirstParty, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
-		&c.GrantTypes, &c.LogoURI, &c.ClientURI, &c.AccessTokenType, &c.CreatedAt)
+		&c.GrantTypes, &c.LogoURI, &c.ClientURI, &c.AccessTokenType, &c.CreatedAt, &c.RateLimit)
 	c.Type = storage.ClientType(typ)
 	c.CreatedAt = c.CreatedAt.UTC()
 	return &c, err
@@ -24,9 +24,9 @@ func readClient(row pgx.Row) (*storage.Client, error) {
 // CreateClient implements storage.ClientStore.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		c.ID, c.Name, c.SecretHash, string(c.Type), c.FirstParty, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
-		list(c.GrantTypes), c.LogoURI, c.ClientURI, c.AccessTokenType, c.CreatedAt)
+		list(c.GrantTypes), c.LogoURI, c.ClientURI, c.AccessTokenType, c.CreatedAt, c.RateLimit)
 	return mapErr("create client", err)
 }
 
@@ -59,6 +59,12 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 func (s *Store) SetClientSecretHash(ctx context.Context, id string, hash []byte) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE clients SET secret_hash = $2 WHERE id = $1`, id, hash)
 	return mustAffect("set client secret", tag, err)
+}
+
+// SetClientRateLimit implements storage.ClientStore.
+func (s *Store) SetClientRateLimit(ctx context.Context, id string, perSecond float64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE clients SET rate_limit = $2 WHERE id = $1`, id, perSecond)
+	return mustAffect("set client rate limit", tag, err)
 }
 
 const userCols = `id, username, password_hash, name, email, email_verified, created_at`

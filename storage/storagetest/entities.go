@@ -21,6 +21,7 @@ func newClient(id string, created time.Time) *storage.Client {
 		LogoURI:                "https://" + id + ".example/logo.png",
 		ClientURI:              "https://" + id + ".example/",
 		AccessTokenType:        "jwt",
+		RateLimit:              250,
 		CreatedAt:              created,
 	}
 }
@@ -96,6 +97,20 @@ var entityCases = []testCase{
 		wantErr(t, err, storage.ErrNotFound, "Client")
 		wantErr(t, s.DeleteClient(ctx, "c-missing"), storage.ErrNotFound, "DeleteClient")
 		wantErr(t, s.SetClientSecretHash(ctx, "c-missing", storage.Hash("x")), storage.ErrNotFound, "SetClientSecretHash")
+		wantErr(t, s.SetClientRateLimit(ctx, "c-missing", 5), storage.ErrNotFound, "SetClientRateLimit")
+	}},
+	{"SetClientRateLimit replaces the quota, fractions kept, and 0 goes back to the default", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		c := newClient("c-1", base)
+		must(t, s.CreateClient(ctx, c), "CreateClient")
+		want := *c
+		for _, q := range []float64{2.5, 0, 1e6} {
+			must(t, s.SetClientRateLimit(ctx, c.ID, q), "SetClientRateLimit")
+			want.RateLimit = q
+			got, err := s.Client(ctx, c.ID)
+			must(t, err, "Client")
+			wantSame(t, got, &want, fmt.Sprintf("Client after SetClientRateLimit(%v)", q))
+		}
 	}},
 	{"SetClientSecretHash replaces the secret hash", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

@@ -1,0 +1,62 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"testing"
+)
+
+// A confidential client's quota at /qr/authorize is set at registration
+// and changed later with PATCH; public clients have none (they are
+// limited per address), and nonsense is refused with nothing changed.
+func TestClientRateLimit(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	ctx := context.Background()
+
+	a := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"shop","name":"Shop","rate_limit":2500}`)
+	if a.status != http.StatusCreated || a.json(t)["rate_limit"] != float64(2500) {
+		t.Fatalf("create with a quota: %d %s", a.status, a.body)
+	}
+	a = h.do(t, "PATCH", "/admin/v1/clients/shop", tok, `{"rate_limit":0.5}`)
+	if a.status != http.StatusOK || a.json(t)["rate_limit"] != 0.5 {
+		t.Fatalf("patch: %d %s", a.status, a.body)
+	}
+	if c, _ := h.store.Client(ctx, "shop"); c.RateLimit != 0.5 {
+		t.Fatalf("stored quota %v after the patch", c.RateLimit)
+	}
+	a = h.do(t, "PATCH", "/admin/v1/clients/shop", tok, `{"rate_limit":0}`)
+	if a.status != http.StatusOK || a.json(t)["rate_limit"] != nil {
+		t.Fatalf("back to the default: %d %s", a.status, a.body)
+	}
+
+	if a = h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"app","name":"App","type":"public","redirect_uris":["http://127.0.0.1/cb"]}`); a.status != http.StatusCreated {
+		t.Fatalf("public client: %d %s", a.status, a.body)
+	}
+	for _, c := range []struct{ name, method, path, body string }{
+		{"a public client with a quota", "POST", "/admin/v1/clients", `{"name":"App 2","type":"public","redirect_uris":["http://127.0.0.1/cb"],"rate_limit":10}`},
+		{"a negative quota", "POST", "/admin/v1/clients", `{"name":"Shop 2","rate_limit":-1}`},
+		{"a quota over a million", "POST", "/admin/v1/clients", `{"name":"Shop 2","rate_limit":1e7}`},
+		{"a quota for a public client, later", "PATCH", "/admin/v1/clients/app", `{"rate_limit":10}`},
+		{"a negative quota, later", "PATCH", "/admin/v1/clients/shop", `{"rate_limit":-5}`},
+		{"a patch without rate_limit", "PATCH", "/admin/v1/clients/shop", `{}`},
+		{"a patch of another field", "PATCH", "/admin/v1/clients/shop", `{"name":"Renamed"}`},
+		{"a quota that is not a number", "PATCH", "/admin/v1/clients/shop", `{"rate_limit":"fast"}`},
+	} {
+		if a := h.do(t, c.method, c.path, tok, c.body); a.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", c.name, a.status, a.body)
+		}
+	}
+	if a := h.do(t, "PATCH", "/admin/v1/clients/nobody", tok, `{"rate_limit":5}`); a.status != http.StatusNotFound {
+		t.Errorf("unknown client: %d %s", a.status, a.body)
+	}
+	if c, _ := h.store.Client(ctx, "shop"); c.RateLimit != 0 || c.Name != "Shop" {
+		t.Fatalf("refused patches changed the client: %+v", c)
+	}
+	if c, _ := h.store.Client(ctx, "app"); c.RateLimit != 0 {
+		t.Fatalf("the public client got a quota: %v", c.RateLimit)
+	}
+	if a := h.do(t, "PATCH", "/admin/v1/clients/shop", "", `{"rate_limit":5}`); a.status != http.StatusUnauthorized {
+		t.Errorf("without an admin token: %d", a.status)
+	}
+}
