@@ -143,6 +143,11 @@ func TestParallelWrongPasswordsFromManyAddresses(t *testing.T) {
 		if status[http.StatusUnauthorized] > 5 || checked > 5 || status[http.StatusTooManyRequests] < 55 {
 			t.Fatalf("60 concurrent wrong passwords: answers %v, %d argon2id checks; want at most 5 checked (401), the rest 429", status, checked)
 		}
+		// On a loaded machine a check may have met a busy gate (503, not
+		// counted): finish the budget one wrong password at a time.
+		for i := 0; status[http.StatusUnauthorized] < 5 && i < 20; i++ {
+			status[postLogin(t, s, clients[0], csrf, "alice", "wrong").StatusCode]++
+		}
 		// Locked: even the right password waits (the QR login does not).
 		resp := postLogin(t, s, clients[0], csrf, "alice", "alice-password")
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
