@@ -163,6 +163,12 @@ func (c *Config) setDefaults() error {
 // insecure reports whether the issuer is plain http (development only).
 func (c *Config) insecure() bool { return strings.HasPrefix(c.Issuer, "http://") }
 
-func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
+// LoopbackHost reports whether a URL's host (without port or brackets)
+// names this machine only: localhost or a loopback address.
+func LoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
 }

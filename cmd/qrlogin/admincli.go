@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/qrlogin/qrlogin/idp"
 )
 
 // The admin commands (SPEC §5) are clients of the admin API (SPEC §4):
@@ -188,7 +189,7 @@ func (f *adminFlags) api(ctx context.Context, stderr io.Writer) (*adminAPI, erro
 	if f.clientID == "" || f.clientSecret == "" {
 		return nil, fmt.Errorf("%w: the admin credentials are missing: set --admin-client-id and --admin-client-secret (or QRLOGIN_ADMIN_CLIENT_ID and QRLOGIN_ADMIN_CLIENT_SECRET)", errUsage)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !idp.LoopbackHost(u.Hostname()) {
 		fmt.Fprintf(stderr, "warning: sending the admin secret to %s without TLS\n", u.Host)
 	}
 	base := strings.TrimSuffix(u.String(), "/")
@@ -204,14 +205,6 @@ func (f *adminFlags) api(ctx context.Context, stderr io.Writer) (*adminAPI, erro
 	hc := cc.Client(ctx)
 	hc.Timeout = adminTimeout
 	return &adminAPI{base: base, http: hc}, nil
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // apiError is an error answer of the admin API, shown as

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,7 +39,7 @@ type serveConfig struct {
 	logLevel                 string
 	limits                   *limitConfig
 	net                      *netConfig
-	noDemo                   bool
+	demo, noDemo             bool
 	pprof                    bool
 	keyPublishDelay          time.Duration
 	accessTokenTTL, idTokTTL time.Duration
@@ -47,8 +49,9 @@ type serveConfig struct {
 	notificationRetention    time.Duration
 }
 
-// Demo data seeded on the in-memory store. Fixed values so the README's
-// walk-through can be pasted as written; they exist only in memory.
+// Demo data seeded by --demo. Fixed values so the README's walk-through
+// can be pasted as written: known to everyone, hence only ever seeded for
+// an issuer on this machine or a private network (demoIssuer).
 const (
 	demoSiteID     = "demo-site"
 	demoSiteSecret = "demo-site-secret"
@@ -63,7 +66,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.addr, "addr", ":8080", "public listener address")
 	fs.StringVar(&c.issuer, "issuer", "", "issuer URL (default http://localhost:<port>)")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:8081", "admin listener address (keep it private)")
-	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL; empty runs on the in-memory store with demo data")
+	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL; empty runs on the in-memory store")
 	fs.DurationVar(&c.qrTTL, "qr-ttl", 2*time.Minute, "lifetime of a QR login")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "minimum poll interval (RFC 8628 interval)")
 	fs.DurationVar(&c.ticketTTL, "ticket-ttl", 60*time.Second, "lifetime of the phone's confirmation ticket")
@@ -74,7 +77,9 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.limits = limitFlags(fs)
 	c.net = netFlags(fs)
-	fs.BoolVar(&c.noDemo, "no-demo", false, "do not seed demo data on the in-memory store")
+	fs.BoolVar(&c.demo, "demo", false, "seed the demo site, phone app and user (known secrets: development only); "+
+		"implied without --database-url when the issuer is loopback")
+	fs.BoolVar(&c.noDemo, "no-demo", false, "same as --demo=false")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
 	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
 	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
@@ -124,7 +129,11 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		issuer = scheme + "://localhost:" + portOf(ln.Addr())
 	}
 
-	store, demo, err := openStore(ctx, c, log)
+	demo, implied, err := demoMode(c, explicit(fs), issuer)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -181,7 +190,8 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		mux.Handle("/", srv)
 		public = mux
 	}
-	b := banner{issuer: issuer, addr: ln.Addr(), adminAddr: adminLn.Addr(), adminID: c.adminClientID, demo: demo}
+	b := banner{issuer: issuer, addr: ln.Addr(), adminAddr: adminLn.Addr(), adminID: c.adminClientID,
+		demo: demo, demoImplied: implied, memory: c.databaseURL == ""}
 	if generated {
 		b.adminSecret = adminSecret
 	}
@@ -279,14 +289,13 @@ func drain(srv *idp.Server, log *slog.Logger, delay, grace time.Duration, server
 }
 
 // openStore picks the backend: an explicit switch, no registration magic.
-func openStore(ctx context.Context, c *serveConfig, log *slog.Logger) (storage.Store, bool, error) {
+func openStore(ctx context.Context, c *serveConfig, log *slog.Logger) (storage.Store, error) {
 	switch {
 	case c.databaseURL == "":
 		log.Warn("no --database-url: running on the in-memory store; state is lost at exit")
-		return memory.New(), !c.noDemo, nil
+		return memory.New(), nil
 	default:
-		s, err := openPostgres(ctx, c.databaseURL, c.keyEncryptionKey, log)
-		return s, false, err
+		return openPostgres(ctx, c.databaseURL, c.keyEncryptionKey, log)
 	}
 }
 
@@ -311,6 +320,54 @@ func cleanupLoop(ctx context.Context, srv *idp.Server, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// demoMode decides whether serve seeds the demo data. --demo (from any
+// source) decides; unset, it is implied for the README's first command:
+// no database and an issuer on this machine. Demo data is refused for any
+// other issuer than loopback or a private-network address literal (the
+// README's "real phone on the same network"): its secrets are public.
+func demoMode(c *serveConfig, set map[string]bool, issuer string) (demo, implied bool, err error) {
+	if c.demo && c.noDemo {
+		return false, false, fmt.Errorf("%w: --demo and --no-demo contradict each other", errUsage)
+	}
+	demo = c.demo
+	if !set["demo"] && !c.noDemo && c.databaseURL == "" && loopbackIssuer(issuer) {
+		demo, implied = true, true
+	}
+	if demo && !demoIssuer(issuer) {
+		return false, false, fmt.Errorf("%w: refusing to seed demo data (publicly known secrets, user demo/demo-password) "+
+			"for issuer %s: --demo is for an issuer on this machine (localhost, 127.0.0.1, [::1]) or a private-network address", errUsage, issuer)
+	}
+	return demo, implied, nil
+}
+
+func loopbackIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && idp.LoopbackHost(u.Hostname())
+}
+
+// demoIssuer: loopback, or an address literal of a private network
+// (RFC 1918, RFC 4193, link-local) — never a DNS name other than
+// localhost, never a public address.
+func demoIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return false
+	}
+	if idp.LoopbackHost(u.Hostname()) {
+		return true
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	return err == nil && (a.Unmap().IsPrivate() || a.Unmap().IsLinkLocalUnicast())
+}
+
+// explicit is the set of flags given on the command line or through the
+// environment (or a config file): parseFlags sets those with fs.Set.
+func explicit(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
 }
 
 // seedDemo creates the demo relying party, the phone app and a user.
@@ -349,6 +406,8 @@ type banner struct {
 	adminSecret     string // only when generated
 	tls             string
 	demo            bool
+	demoImplied     bool // not asked for: no database, loopback issuer
+	memory          bool
 }
 
 func (bn banner) print(w io.Writer) {
@@ -364,7 +423,14 @@ func (bn banner) print(w io.Writer) {
 		fmt.Fprintf(&b, "  admin secret:    %s   (generated; set QRLOGIN_ADMIN_CLIENT_SECRET to keep one)\n", bn.adminSecret)
 	}
 	if bn.demo {
-		fmt.Fprintf(&b, "\nDemo data (in memory only):\n")
+		where := "in the database"
+		if bn.memory {
+			where = "in memory only"
+		}
+		fmt.Fprintf(&b, "\nDemo data (%s; known secrets, for development only):\n", where)
+		if bn.demoImplied {
+			fmt.Fprintf(&b, "  implied:         no --database-url and a loopback issuer imply --demo (--demo=false turns it off)\n")
+		}
 		fmt.Fprintf(&b, "  demo site:       client_id=%s client_secret=%s\n", demoSiteID, demoSiteSecret)
 		fmt.Fprintf(&b, "  phone app:       client_id=%s (public, first party, redirect http://127.0.0.1/callback)\n", phoneAppID)
 		fmt.Fprintf(&b, "  user:            username=%s password=%s\n", demoUser, demoPassword)
