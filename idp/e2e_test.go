@@ -140,8 +140,11 @@ func TestQRGrantLongPollWakesOnScanAndConfirm(t *testing.T) {
 	if qrStatus(res.err) != "scanned" {
 		t.Fatal("long-poll did not report scanned")
 	}
-	if d := res.at.Sub(scannedAt); d > 100*time.Millisecond {
-		t.Fatalf("long-poll answered %v after the scan, want ≤ 100ms", d)
+	// Not woken, the poll would answer only when its 10 s wait elapses: an
+	// answer well before that shows the scan woke it. The latency is a
+	// benchmark's figure, logged here, never asserted.
+	if d := res.at.Sub(scannedAt); d > 5*time.Second {
+		t.Fatalf("long-poll answered %v after the scan: not woken by it", d)
 	} else {
 		t.Logf("scan → long-poll answer: %v", d)
 	}
@@ -156,8 +159,8 @@ func TestQRGrantLongPollWakesOnScanAndConfirm(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("long-poll after confirm: %v", res.err)
 	}
-	if d := res.at.Sub(confirmedAt); d > 100*time.Millisecond {
-		t.Fatalf("long-poll answered %v after the confirm, want ≤ 100ms", d)
+	if d := res.at.Sub(confirmedAt); d > 5*time.Second {
+		t.Fatalf("long-poll answered %v after the confirm: not woken by it", d)
 	} else {
 		t.Logf("confirm → tokens: %v", d)
 	}
