@@ -39,6 +39,14 @@ type Config struct {
 	// NotificationRetention is how long sign-in notifications (and with
 	// them "this wasn't me") are kept; default 90 days.
 	NotificationRetention time.Duration
+	// SessionTTL is how long a browser stays signed in at the provider
+	// after a password sign-in (the cookie's Max-Age and the stored
+	// session's lifetime alike); default 12h. It is absolute: using the
+	// session does not extend it, so auth_time and max_age stay honest.
+	SessionTTL time.Duration
+	// MaxSessionsPerUser caps a user's browser sessions; a sign-in beyond
+	// it ends the user's oldest. Default 10.
+	MaxSessionsPerUser int
 	// ClientCacheTTL bounds how long a client (and its secret hash) is
 	// cached per instance, sparing polls a database round trip; default
 	// 5s. A deleted client or rotated secret takes effect within it.
@@ -121,6 +129,10 @@ func (c *Config) setDefaults() error {
 	def(&c.NotificationRetention, 90*24*time.Hour)
 	if c.AuditRetention < 0 || c.NotificationRetention < 0 {
 		return errors.New("idp: retention periods must be positive")
+	}
+	def(&c.SessionTTL, 12*time.Hour)
+	if c.MaxSessionsPerUser <= 0 {
+		c.MaxSessionsPerUser = 10
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = "RS256"

@@ -314,28 +314,6 @@ var returnPath = regexp.MustCompile(`^/(q/[A-Za-z0-9_-]{22}|device)$`)
 
 func validReturn(p string) bool { return returnPath.MatchString(p) }
 
-// sessionSubject is the user a browser may confirm QR logins as: one who
-// signed in on the phone-browser path (see keyApprover), else "".
-func sessionSubject(sess *sessions.Session) string {
-	sub, _ := approver(sess)
-	return sub
-}
-
-// approver returns the user a browser may confirm QR logins as and the
-// browser session's id, to which the tickets it scans are bound; both ""
-// for a session that may not approve.
-func approver(sess *sessions.Session) (sub, sid string) {
-	if ok, _ := sess.Values[keyApprover].(bool); !ok {
-		return "", ""
-	}
-	sub, _ = sess.Values[keySubject].(string)
-	sid, _ = sess.Values[keySessionSID].(string)
-	if sub == "" || sid == "" {
-		return "", ""
-	}
-	return sub, sid
-}
-
 // confirmView is the confirm screen: the same facts the app shows.
 type confirmView struct {
 	Ticket         string
@@ -365,7 +343,11 @@ type confirmPage struct {
 func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
 	qrID := r.PathValue("qr_id")
 	sess := s.session(r)
-	sub, sid := approver(sess)
+	sub, sid, err := s.approver(r)
+	if err != nil {
+		s.storePage(w, r, err)
+		return
+	}
 	if sub == "" {
 		if !validReturn("/q/" + qrID) {
 			s.errorPage(w, http.StatusNotFound, "This QR code is unknown or no longer valid.")
@@ -440,7 +422,11 @@ func (s *Server) scanErrorPage(w http.ResponseWriter, r *http.Request, err error
 // the session's CSRF token; the user is the session's, never the form's.
 func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
-	sub, sid := approver(sess)
+	sub, sid, err := s.approver(r)
+	if err != nil {
+		s.storePage(w, r, err)
+		return
+	}
 	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
 		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Scan the QR code again.")
 		return
@@ -468,7 +454,12 @@ func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 // handleDevicePage shows the form to type a user code.
 func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
-	if sessionSubject(sess) == "" {
+	sub, _, err := s.approver(r)
+	if err != nil {
+		s.storePage(w, r, err)
+		return
+	}
+	if sub == "" {
 		http.Redirect(w, r, "/login?return=%2Fdevice", http.StatusSeeOther)
 		return
 	}
@@ -485,7 +476,11 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 // the code space is only about 2^34.
 func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
-	sub, sid := approver(sess)
+	sub, sid, err := s.approver(r)
+	if err != nil {
+		s.storePage(w, r, err)
+		return
+	}
 	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
 		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
 		return
@@ -499,7 +494,6 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	code, ok := grants.NormalizeUserCode(r.PostForm.Get("user_code"))
 	var l *storage.QRLogin
-	var err error
 	if ok {
 		l, err = s.store.QRLoginByUserCode(r.Context(), code, s.cfg.Now())
 	}

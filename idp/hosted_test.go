@@ -405,7 +405,8 @@ func TestQRNeverGrantsAPhoneToken(t *testing.T) {
 }
 
 // PKCE: a public client without a code_challenge, or any method but S256,
-// gets an error page (RFC 7636 §4.4.1, RFC 9700 §2.1.1).
+// is invalid_request (RFC 7636 §4.4.1, RFC 9700 §2.1.1), sent back to the
+// client's registered redirect URI with its state (RFC 6749 §4.1.2.1).
 func TestAuthorizeRequiresPKCEWithS256(t *testing.T) {
 	s := newServer(t)
 	b := newBrowser(t, s)
@@ -416,9 +417,11 @@ func TestAuthorizeRequiresPKCEWithS256(t *testing.T) {
 		"no method (plain)":          "&client_id=" + rpID + "&redirect_uri=" + url.QueryEscape("https://shop.example/cb") + "&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc",
 		"unknown method":             "&client_id=" + rpID + "&redirect_uri=" + url.QueryEscape("https://shop.example/cb") + "&code_challenge=abc&code_challenge_method=foo",
 	} {
-		resp, page := b.get(base + q)
-		if resp.StatusCode != 400 || !strings.Contains(page, "PKCE") && !strings.Contains(page, "S256") {
-			t.Errorf("%s: %d at %s", name, resp.StatusCode, resp.Request.URL)
+		resp, _ := b.get(base + q)
+		v := clientAnswer(t, resp)
+		if v.Get("error") != "invalid_request" || v.Get("state") != "s" ||
+			!strings.Contains(v.Get("error_description"), "PKCE") && !strings.Contains(v.Get("error_description"), "S256") {
+			t.Errorf("%s: %v", name, v)
 		}
 	}
 	// A confidential client without PKCE is still accepted (stock relying parties).

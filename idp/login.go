@@ -17,19 +17,12 @@ import (
 	"github.com/qrlogin/qrlogin/storage"
 )
 
-// Session cookie and its values.
+// The hosted pages' own cookie (gorilla, signed and encrypted) holds only
+// anonymous page state: the CSRF token and which QR belongs to which login
+// page. Who is signed in is the browser session's business (sessions.go).
 const (
-	sessionName   = "qrlogin_session"
-	keyCSRF       = "csrf"
-	keySubject    = "sub"
-	keyAuthTime   = "auth_time"
-	keySessionSID = "sid"
-	// keyApprover marks a session signed in on the phone-browser path
-	// (/login?return=/q/… or /device): only such a session may confirm QR
-	// logins. A password login made for a relying party on a PC (perhaps a
-	// shared one) must not leave a browser able to approve sign-ins to the
-	// account from elsewhere.
-	keyApprover = "approver"
+	sessionName = "qrlogin_session"
+	keyCSRF     = "csrf"
 )
 
 // session returns the browser's session, a fresh one if the cookie is
@@ -60,20 +53,14 @@ func checkCSRF(sess *sessions.Session, posted string) bool {
 	return ok && want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(posted)) == 1
 }
 
-// renew starts a new session for subject: new session id and CSRF token,
-// so nothing obtained before the login (a planted cookie, a leaked token)
-// is worth anything after it. approver: see keyApprover.
-func renew(sess *sessions.Session, subject string, now time.Time, approver bool) {
+// renew clears the page state and issues a new CSRF token: at sign-in,
+// nothing obtained before it (a planted cookie, a leaked token) is worth
+// anything after it.
+func renew(sess *sessions.Session) {
 	for k := range sess.Values {
 		delete(sess.Values, k)
 	}
-	sess.Values[keySessionSID] = storage.NewSecret(16)
 	sess.Values[keyCSRF] = storage.NewSecret(32)
-	sess.Values[keySubject] = subject
-	sess.Values[keyAuthTime] = now.Unix()
-	if approver {
-		sess.Values[keyApprover] = true
-	}
 }
 
 type pageData struct {
@@ -144,8 +131,9 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
+	// OIDC Core §3.1.2.1: login_hint pre-fills the username.
 	s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", AuthRequestID: a.ID, CSRF: csrf,
-		Client: s.clientName(r, a.ClientID), QR: qr})
+		Client: s.clientName(r, a.ClientID), QR: qr, Username: displayable(a.LoginHint, maxUsernameLen)})
 }
 
 func (s *Server) loginRequestError(w http.ResponseWriter, r *http.Request, err error) {
@@ -236,13 +224,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	// Only a sign-in on the phone-browser path (no authorization request)
+	// makes a session that may approve QR logins.
+	if _, err := s.signIn(w, r, u.ID, now, []string{amrPwd}, a == nil); err != nil {
+		s.storePage(w, r, err)
+		return
+	}
 	if a != nil {
 		if err := s.store.CompleteAuthRequest(r.Context(), a.ID, u.ID, now, []string{amrPwd}); err != nil {
 			s.loginRequestError(w, r, err)
 			return
 		}
 	}
-	renew(sess, u.ID, now, a == nil)
+	renew(sess)
 	if err := sess.Save(r, w); err != nil {
 		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
 		return

@@ -96,11 +96,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.sessions = sessions.NewCookieStore(hashKey, blockKey)
 	s.sessions.Options = &sessions.Options{
 		Path:     "/",
-		MaxAge:   int((12 * time.Hour).Seconds()),
 		HttpOnly: true,
 		Secure:   !cfg.insecure(),
 		SameSite: http.SameSiteLaxMode,
 	}
+	// MaxAge sets the cookie's Max-Age and the codec's own limit alike:
+	// securecookie otherwise accepts a cookie for 30 days whatever the
+	// browser was told, so a copied cookie (and its CSRF token) would
+	// outlive its stated lifetime by weeks.
+	s.sessions.MaxAge(int(s.cfg.SessionTTL / time.Second))
 
 	if s.qr, err = grants.New(grants.Config{
 		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -57,42 +56,6 @@ func (s *Server) zitadelToken(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(bw.body.Bytes())
-}
-
-// handleAuthorize runs zitadel's authorization endpoint. Errors it cannot
-// send back to a verified redirect_uri (unknown client, unregistered
-// redirect URI) it writes as JSON; a person's browser gets an HTML page
-// instead, and never a redirect (RFC 6749 §4.1.2.1).
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	bw := &bufferedWriter{header: http.Header{}}
-	s.oidc.ServeHTTP(bw, r)
-	if bw.status >= http.StatusInternalServerError {
-		// A store failure (its cause logged by errStore) or zitadel's own:
-		// the page says only that, never zitadel's description.
-		s.failurePage(w, r, &oauth.Error{Code: oauth.ServerError, Status: bw.status, RetryAfter: oauth.RetryAfterUnavailable})
-		return
-	}
-	if bw.status >= 400 && strings.HasPrefix(bw.header.Get("Content-Type"), "application/json") {
-		var body struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
-		_ = json.Unmarshal(bw.body.Bytes(), &body)
-		msg := "The application sent an invalid sign-in request"
-		if body.Description != "" {
-			msg += ": " + body.Description
-		}
-		s.errorPage(w, bw.status, msg+". Nothing was sent back to it.")
-		return
-	}
-	for k, v := range bw.header {
-		w.Header()[k] = v
-	}
-	if bw.status == 0 {
-		bw.status = http.StatusOK
-	}
-	w.WriteHeader(bw.status)
 	_, _ = w.Write(bw.body.Bytes())
 }
 

@@ -47,6 +47,8 @@ type serveConfig struct {
 	shutdownGrace            time.Duration
 	auditRetention           time.Duration
 	notificationRetention    time.Duration
+	sessionTTL               time.Duration
+	maxSessions              int
 }
 
 // Demo data seeded by --demo. Fixed values so the README's walk-through
@@ -88,6 +90,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "then wait this long for in-flight requests before closing them")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "how long QR audit events are kept")
 	fs.DurationVar(&c.notificationRetention, "notification-retention", 90*24*time.Hour, "how long sign-in notifications are kept")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a password sign-in keeps the browser signed in at the provider (single sign-on)")
+	fs.IntVar(&c.maxSessions, "max-sessions-per-user", 10, "browser sessions kept per user; a sign-in beyond it ends the oldest")
 	return fs, c
 }
 
@@ -144,6 +148,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
 		IDTokenTTL: c.idTokTTL, Logger: log,
 		AuditRetention: c.auditRetention, NotificationRetention: c.notificationRetention,
+		SessionTTL: c.sessionTTL, MaxSessionsPerUser: c.maxSessions,
 	}
 	c.limits.apply(&cfg)
 	c.net.apply(&cfg)

@@ -9,7 +9,8 @@ import (
 	"strconv"
 )
 
-// Error codes of RFC 6749 §5.2, RFC 8628 §3.5, RFC 6750 §3.1 and SPEC §2.3.
+// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 8628 §3.5, RFC 6750 §3.1,
+// OIDC Core §3.1.2.6 and SPEC §2.3.
 const (
 	InvalidRequest       = "invalid_request"
 	InvalidClient        = "invalid_client"
@@ -30,6 +31,13 @@ const (
 	TooManyRequests      = "too_many_requests"
 	TemporarilyUnavail   = "temporarily_unavailable"
 	ServerError          = "server_error"
+
+	// Authorization endpoint errors (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+	UnsupportedResponseType = "unsupported_response_type"
+	RequestNotSupported     = "request_not_supported"
+	RequestURINotSupported  = "request_uri_not_supported"
+	LoginRequired           = "login_required"
+	InteractionRequired     = "interaction_required"
 )
 
 // Error is an OAuth error answer. Build a fresh value for every answer
