@@ -81,7 +81,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nEvery flag has a QRLOGIN_* environment fallback (--qr-ttl → QRLOGIN_QR_TTL).")
+	fmt.Fprintln(w, "\nEvery flag has a QRLOGIN_* environment fallback (--qr-ttl → QRLOGIN_QR_TTL); serve also reads\na TOML file (--config). Command line > environment > file > default.")
 }
 
 func runVersion(_ context.Context, _ []string, _ func(string) string, stdout, _ io.Writer) error {

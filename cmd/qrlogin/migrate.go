@@ -14,6 +14,7 @@ import (
 func runMigrate(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", stderr)
 	url := fs.String("database-url", "", "PostgreSQL URL (postgres://user:password@host/db)")
+	password := fs.String("database-password", "", "password for --database-url (replaces the URL's); e.g. file:/run/secrets/db_password")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
@@ -23,7 +24,11 @@ func runMigrate(ctx context.Context, args []string, env func(string) string, std
 	if *url == "" {
 		return fmt.Errorf("%w: migrate needs --database-url or %s", errUsage, envName("database-url"))
 	}
-	applied, err := postgres.MigrateURL(ctx, *url)
+	dbURL, err := withPassword(*url, *password)
+	if err != nil {
+		return err
+	}
+	applied, err := postgres.MigrateURL(ctx, dbURL)
 	// Report what was applied even when a later file failed: those
 	// transactions committed.
 	for _, name := range applied {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/url"
 
 	"github.com/qrlogin/qrlogin/storage"
 	"github.com/qrlogin/qrlogin/storage/postgres"
@@ -30,6 +31,25 @@ func openPostgres(ctx context.Context, url, keyEncryptionKey string, log *slog.L
 		log.Info("applied migration", "file", name)
 	}
 	return s, nil
+}
+
+// withPassword puts password (from --database-password, typically a
+// file: reference) into a postgres:// URL, replacing the URL's own.
+// Several hosts (postgres://h1,h2/db) are kept as they are.
+func withPassword(dbURL, password string) (string, error) {
+	if password == "" {
+		return dbURL, nil
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "", fmt.Errorf("%w: --database-password needs --database-url in the form postgres://user@host/db", errUsage)
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, password)
+	return u.String(), nil
 }
 
 // decodeKey reads the 32-byte key that encrypts signing keys and shared

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -29,7 +30,9 @@ import (
 // serveConfig is what serve's flags and QRLOGIN_* variables set.
 type serveConfig struct {
 	addr, issuer, adminAddr  string
+	config                   string
 	databaseURL              string
+	databasePassword         string
 	qrTTL, pollInterval      time.Duration
 	ticketTTL                time.Duration
 	signingAlg               string
@@ -65,10 +68,12 @@ const (
 func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{}
 	fs := newFlagSet("serve", stderr)
+	fs.StringVar(&c.config, "config", "", "TOML file of settings, keys named like the flags; environment and flags override it")
 	fs.StringVar(&c.addr, "addr", ":8080", "public listener address")
 	fs.StringVar(&c.issuer, "issuer", "", "issuer URL (default http://localhost:<port>)")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:8081", "admin listener address (keep it private)")
 	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL; empty runs on the in-memory store")
+	fs.StringVar(&c.databasePassword, "database-password", "", "password for --database-url (replaces the URL's); e.g. file:/run/secrets/db_password")
 	fs.DurationVar(&c.qrTTL, "qr-ttl", 2*time.Minute, "lifetime of a QR login")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "minimum poll interval (RFC 8628 interval)")
 	fs.DurationVar(&c.ticketTTL, "ticket-ttl", 60*time.Second, "lifetime of the phone's confirmation ticket")
@@ -195,7 +200,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		mux.Handle("/", srv)
 		public = mux
 	}
-	b := banner{issuer: issuer, addr: ln.Addr(), adminAddr: adminLn.Addr(), adminID: c.adminClientID,
+	b := banner{issuer: issuer, addr: ln.Addr(), adminAddr: adminLn.Addr(), adminID: c.adminClientID, config: c.config,
 		demo: demo, demoImplied: implied, memory: c.databaseURL == ""}
 	if generated {
 		b.adminSecret = adminSecret
@@ -300,7 +305,11 @@ func openStore(ctx context.Context, c *serveConfig, log *slog.Logger) (storage.S
 		log.Warn("no --database-url: running on the in-memory store; state is lost at exit")
 		return memory.New(), nil
 	default:
-		return openPostgres(ctx, c.databaseURL, c.keyEncryptionKey, log)
+		dbURL, err := withPassword(c.databaseURL, c.databasePassword)
+		if err != nil {
+			return nil, err
+		}
+		return openPostgres(ctx, dbURL, c.keyEncryptionKey, log)
 	}
 }
 
@@ -406,6 +415,7 @@ func seedDemo(ctx context.Context, store storage.Store, issuer string) error {
 // banner is what serve prints once it listens.
 type banner struct {
 	issuer          string
+	config          string
 	addr, adminAddr net.Addr
 	adminID         string
 	adminSecret     string // only when generated
@@ -419,6 +429,13 @@ func (bn banner) print(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "qrlogin %s\n", version)
 	fmt.Fprintf(&b, "  issuer:          %s\n", bn.issuer)
+	if bn.config != "" {
+		path := bn.config
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		fmt.Fprintf(&b, "  config:          %s\n", path)
+	}
 	fmt.Fprintf(&b, "  listening on:    %s (public), %s (admin)\n", bn.addr, bn.adminAddr)
 	if bn.tls != "" {
 		fmt.Fprintf(&b, "  tls:             %s\n", bn.tls)
