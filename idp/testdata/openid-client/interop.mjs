@@ -279,6 +279,35 @@ await flow('authorization code + PKCE (hosted login form)', ['rp'], async () => 
   return `sub ${claims.sub}, amr ${claims.amr}, auth_time ${claims.auth_time}, nonce/state/PKCE/at_hash checked`;
 });
 
+await flow('single sign-on (a second client, no form)', ['rp2', 'browser'], async () => {
+  const { url, checks } = await codeRequest(state.rp2, rp2.redirect);
+  const r = await state.browser.navigate(url, [rp2.redirect]);
+  check(r.callback, `the browser signed in for ${rp.id} got ${landed(r)}, not a code`);
+  const tokens = await client.authorizationCodeGrant(state.rp2, r.callback, { ...checks, maxAge: 600 });
+  const claims = verified(tokens, { amr: 'pwd' });
+  // OIDC Core §2: auth_time is when the user signed in, not this request.
+  check(claims.auth_time === state.authTime, `auth_time ${claims.auth_time}, want the sign-in's ${state.authTime}`);
+  return `${rp2.id} got a code at once for sub ${claims.sub}, auth_time ${claims.auth_time} (the sign-in's)`;
+});
+
+await flow('prompt=none', ['rp', 'browser'], async () => {
+  // With a session: a code, no page.
+  const signedIn = await codeRequest(state.rp, rp.redirect, { prompt: 'none' });
+  const r = await state.browser.navigate(signedIn.url, [rp.redirect]);
+  check(r.callback, `with a session: ${landed(r)}, not a code`);
+  const tokens = await client.authorizationCodeGrant(state.rp, r.callback, signedIn.checks);
+  check(tokens.claims().sub === user.sub, `sub ${tokens.claims().sub}`);
+  // Without one: login_required back at the client, with its state
+  // (OIDC Core §3.1.2.6); openid-client checks the state first.
+  const anonymous = await codeRequest(state.rp, rp.redirect, { prompt: 'none' });
+  const a = await new Browser().navigate(anonymous.url, [rp.redirect]);
+  check(a.callback, `without a session: ${landed(a)}, not a redirect to the client`);
+  const err = await client.authorizationCodeGrant(state.rp, a.callback, anonymous.checks).then(() => null, (e) => e);
+  check(err instanceof client.AuthorizationResponseError && err.error === 'login_required',
+    `without a session: ${err ? await describe(err) : 'a code'} (${a.callback})`);
+  return 'a code with the session, no page; error=login_required with state without one';
+});
+
 await flow('refresh', ['tokens'], async () => {
   const refreshed = await client.refreshTokenGrant(state.rp, state.tokens.refresh_token);
   check(refreshed.access_token && refreshed.access_token !== state.tokens.access_token, 'no new access token');
