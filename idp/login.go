@@ -322,6 +322,11 @@ func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.U
 		return nil, ctx.Err() // the wait for a slot was cut short: nothing checked
 	case err == nil && ok:
 		res = checkRight
+		if u.Disabled {
+			// A disabled account never signs in; the page says no more
+			// than for a wrong password.
+			return nil, errBadCredentials
+		}
 		return u, nil
 	}
 	// A malformed stored hash counts as a wrong password: it never signs in.

@@ -572,9 +572,14 @@ func (o *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 
 // userinfo fills the claims the scopes allow (OIDC Core §5.4).
 func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject string, scopes []string) error {
-	u, err := o.store.User(ctx, subject)
-	if errors.Is(err, storage.ErrNotFound) {
-		return oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+	// A disabled user's grant is no longer valid (RFC 6749 §5.2
+	// invalid_grant). This is the one gate for every token minted:
+	// zitadel's CreateTokenResponse makes an ID token, and so calls this,
+	// for a code exchange, a refresh (with or without openid) and a QR
+	// redeem alike; /userinfo and introspection come here too.
+	u, err := activeUser(ctx, o.store, subject)
+	if errors.Is(err, errDisabled) {
+		return oidc.ErrInvalidGrant().WithDescription("%s", errDisabled)
 	}
 	if err != nil {
 		return o.errStore(ctx, err)

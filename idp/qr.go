@@ -325,11 +325,7 @@ type phoneToken struct {
 // this OP, live, to a first-party client, with scope qr:approve. The
 // subject comes from the token only (F5), never from the body.
 func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
-	invalid := func(desc string) error {
-		e := oauth.New(oauth.InvalidToken, desc).WithStatus(http.StatusUnauthorized)
-		e.Challenge = "Bearer"
-		return e
-	}
+	invalid := invalidToken
 	h := r.Header.Get("Authorization")
 	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
 		return nil, invalid("a bearer token is required")
@@ -362,6 +358,14 @@ func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
 		return nil, e
 	}
 	return &phoneToken{token: t, client: c}, nil
+}
+
+// invalidToken is RFC 6750 §3.1's answer to a bad bearer token: 401
+// invalid_token with a Bearer challenge.
+func invalidToken(desc string) error {
+	e := oauth.New(oauth.InvalidToken, desc).WithStatus(http.StatusUnauthorized)
+	e.Challenge = "Bearer"
+	return e
 }
 
 // parseAccessToken finds the token ID and subject in an opaque (encrypted)

@@ -209,6 +209,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /qr/deny", s.handleDecide(false))
 	mux.HandleFunc("GET /account/notifications", s.handleNotifications)
 	mux.HandleFunc("POST /account/notifications/{id}/revoke", s.handleRevokeSession)
+	mux.HandleFunc("POST /account/password", s.handleChangePassword)
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLogin)
 	mux.HandleFunc("GET /login/status", s.handleLoginStatus)

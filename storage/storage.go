@@ -120,7 +120,40 @@ type User struct {
 	Name          string
 	Email         string
 	EmailVerified bool
-	CreatedAt     time.Time
+	// Disabled users cannot sign in, use tokens or refresh them.
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// UserUpdate changes a user; nil fields stay as they are.
+type UserUpdate struct {
+	Name          *string
+	Email         *string
+	EmailVerified *bool
+	PasswordHash  *string
+	Disabled      *bool
+	// SignOut, when set, ends the user's sign-ins in the same atomic
+	// operation as the update (a password change, a disable).
+	SignOut *SignOut
+}
+
+// SignOut ends everything a user is signed in with, except KeepSession:
+//   - every access and refresh token of the user is revoked, and each of
+//     their sessions (refresh families) stays revoked until Until, so
+//     nothing of it is minted or refreshed later (as RevokeSession);
+//   - so does the session of every authorization request the user
+//     completed, so a code not yet exchanged yields no tokens;
+//   - QR logins the user scanned or confirmed, unexpired and not yet
+//     redeemed, become denied (their tickets void; audit event "voided",
+//     subscribers woken), and their sessions are revoked likewise.
+//
+// Browser sessions are BrowserSessionStore's (DeleteUserSessions).
+type SignOut struct {
+	// KeepSession is spared: the phone session that changed its own
+	// password. "" spares nothing.
+	KeepSession string
+	Now         time.Time
+	Until       time.Time
 }
 
 // UserStore keeps users.
@@ -131,6 +164,9 @@ type UserStore interface {
 	UserByUsername(ctx context.Context, username string) (*User, error)
 	// ListUsers returns all users ordered by CreatedAt, then ID.
 	ListUsers(ctx context.Context) ([]*User, error)
+	// UpdateUser applies u to user id atomically and returns the user as
+	// updated; ErrNotFound if absent.
+	UpdateUser(ctx context.Context, id string, u UserUpdate) (*User, error)
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -258,11 +294,14 @@ type Decision struct {
 // AuditEvent is one entry of a QR login's audit trail.
 type AuditEvent struct {
 	QRLoginID string
-	Event     string // created, scanned, confirmed, denied, redeemed, expired
-	ClientID  string
-	Subject   string
-	IP        string
-	At        time.Time
+	// Event is created, scanned, confirmed, denied, redeemed, expired, or
+	// voided (denied because the user's password changed or the user was
+	// disabled: see SignOut).
+	Event    string
+	ClientID string
+	Subject  string
+	IP       string
+	At       time.Time
 }
 
 // QRLoginStore keeps QR logins. Each transition method appends its audit

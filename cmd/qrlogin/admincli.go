@@ -57,6 +57,7 @@ func runUsers(ctx context.Context, args []string, env func(string) string, stdou
 	return dispatch(ctx, "users", map[string]subcommand{
 		"create": {"create a user", usersCreate},
 		"list":   {"list users", usersList},
+		"update": {"change a user: update <user-id> [--name] [--email] [--password|--password-stdin] [--disable|--enable]", usersUpdate},
 		"delete": {"delete a user: delete <user-id>", usersDelete},
 	}, args, env, stdout, stderr)
 }
@@ -292,6 +293,7 @@ type user struct {
 	Name          string    `json:"name"`
 	Email         string    `json:"email"`
 	EmailVerified bool      `json:"email_verified"`
+	Disabled      bool      `json:"disabled"`
 	CreatedAt     time.Time `json:"created_at"`
 }
 
@@ -533,21 +535,91 @@ func usersCreate(ctx context.Context, args []string, env func(string) string, st
 	if err != nil {
 		return err
 	}
+	return printUser(stdout, &af, b)
+}
+
+func printUser(w io.Writer, af *adminFlags, b []byte) error {
 	if af.json {
-		return printJSON(stdout, b)
+		return printJSON(w, b)
 	}
 	var u user
 	if err := json.Unmarshal(b, &u); err != nil {
 		return fmt.Errorf("admin API: unexpected answer: %w", err)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row(tw, "id:", u.ID)
 	row(tw, "username:", u.Username)
 	row(tw, "name:", u.Name)
 	row(tw, "email:", u.Email)
 	row(tw, "email_verified:", yesNo(u.EmailVerified))
+	row(tw, "disabled:", yesNo(u.Disabled))
 	row(tw, "created_at:", u.CreatedAt.UTC().Format(time.RFC3339))
 	return tw.Flush()
+}
+
+// usersUpdate changes a user (PATCH /admin/v1/users/{id}): only the
+// fields given are sent. A new password or --disable ends every sign-in
+// of the user (browser sessions, tokens, pending QR approvals).
+func usersUpdate(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("users update", stderr)
+	var af adminFlags
+	af.register(fs)
+	var name, email, pw string
+	var verified, fromStdin, disable, enable bool
+	fs.StringVar(&name, "name", "", "new full name (\"\" clears it)")
+	fs.StringVar(&email, "email", "", "new email address, unverified unless --email-verified (\"\" clears it)")
+	fs.BoolVar(&verified, "email-verified", false, "mark the email address as verified (--email-verified=false: unverified)")
+	fs.StringVar(&pw, "password", "", "new password; signs the user out everywhere (visible in ps: prefer --password-stdin)")
+	fs.BoolVar(&fromStdin, "password-stdin", false, "read the new password from the first line of standard input")
+	fs.BoolVar(&disable, "disable", false, "disable the account: it cannot sign in, and every sign-in of it ends")
+	fs.BoolVar(&enable, "enable", false, "enable a disabled account")
+	pos, err := parseAdmin(fs, args, env, "user-id")
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	req := map[string]any{}
+	if set["name"] {
+		req["name"] = name
+	}
+	if set["email"] {
+		req["email"] = email
+	}
+	if set["email-verified"] {
+		req["email_verified"] = verified
+	}
+	switch {
+	case fromStdin && pw != "":
+		return fmt.Errorf("%w: give --password or --password-stdin, not both", errUsage)
+	case fromStdin:
+		if pw, err = readPasswordLine(adminStdin); err != nil {
+			return err
+		}
+		req["password"] = pw
+	case pw != "":
+		req["password"] = pw
+	}
+	switch {
+	case disable && enable:
+		return fmt.Errorf("%w: give --disable or --enable, not both", errUsage)
+	case disable:
+		req["disabled"] = true
+	case enable:
+		req["disabled"] = false
+	}
+	if len(req) == 0 {
+		return fmt.Errorf("%w: users update needs something to change: --name, --email, --email-verified, --password, --password-stdin, --disable or --enable", errUsage)
+	}
+	api, err := af.api(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	b, err := api.call(ctx, http.MethodPatch, "/admin/v1/users/"+url.PathEscape(pos[0]), req)
+	if err != nil {
+		return err
+	}
+	return printUser(stdout, &af, b)
 }
 
 // readPasswordLine reads the first line of r, without its line ending.
@@ -573,9 +645,9 @@ func usersList(ctx context.Context, args []string, env func(string) string, stdo
 		return fmt.Errorf("admin API: unexpected answer: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tEMAIL\tVERIFIED\tCREATED")
+	fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tEMAIL\tVERIFIED\tDISABLED\tCREATED")
 	for _, u := range list.Users {
-		row(tw, u.ID, u.Username, u.Name, u.Email, yesNo(u.EmailVerified), u.CreatedAt.UTC().Format(time.RFC3339))
+		row(tw, u.ID, u.Username, u.Name, u.Email, yesNo(u.EmailVerified), yesNo(u.Disabled), u.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

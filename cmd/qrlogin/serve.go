@@ -168,7 +168,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	adminHandler, err := admin.New(admin.Config{
 		Store: store, AdminClientID: c.adminClientID, AdminSecretHash: storage.Hash(adminSecret),
-		Keys: srv.Keys(), Metrics: srv.Metrics(), Logger: log,
+		Keys: srv.Keys(), Users: srv.Users(), Metrics: srv.Metrics(), Logger: log,
 	})
 	if err != nil {
 		return err

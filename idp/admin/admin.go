@@ -26,6 +26,9 @@ type Config struct {
 	// Keys rotates and lists signing keys; nil makes the keys endpoints
 	// answer 501.
 	Keys KeyManager
+	// Users updates accounts (PATCH /admin/v1/users/{id}); nil makes that
+	// endpoint answer 501.
+	Users UserManager
 	// Metrics, when non-nil, is served at GET /metrics without
 	// authentication: the admin listener binds to loopback by default.
 	Metrics http.Handler
@@ -64,6 +67,7 @@ const maxPath = 256
 type api struct {
 	store   storage.Store
 	keys    KeyManager
+	users   UserManager
 	log     *slog.Logger
 	now     func() time.Time
 	tokens  http.Handler
@@ -97,6 +101,7 @@ func New(cfg Config) (http.Handler, error) {
 	a := &api{
 		store:   cfg.Store,
 		keys:    cfg.Keys,
+		users:   cfg.Users,
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		metrics: cfg.Metrics,
@@ -113,6 +118,7 @@ func New(cfg Config) (http.Handler, error) {
 	v1.HandleFunc("POST /admin/v1/users", a.createUser)
 	v1.HandleFunc("GET /admin/v1/users", a.listUsers)
 	v1.HandleFunc("DELETE /admin/v1/users/{id}", a.deleteUser)
+	v1.HandleFunc("PATCH /admin/v1/users/{id}", a.updateUser)
 	v1.HandleFunc("POST /admin/v1/keys/rotate", a.rotateKey)
 	v1.HandleFunc("GET /admin/v1/keys", a.listKeys)
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -166,4 +167,24 @@ func number(s, prefix string, limit uint32) (uint32, bool) {
 		return 0, false
 	}
 	return uint32(n), true
+}
+
+// MinLength is the shortest password accepted for an account, in
+// characters (NIST SP 800-63B §3.1.1.2: at least 8).
+const MinLength = 8
+
+// CheckPolicy says why pw cannot be an account's password, or nil. The
+// message is safe to show and never contains the password. Every place
+// that sets a password (admin creation and update, the phone's own
+// change) applies it.
+func CheckPolicy(pw string) error {
+	switch {
+	case utf8.RuneCountInString(pw) < MinLength:
+		return fmt.Errorf("password must be at least %d characters", MinLength)
+	case len(pw) > MaxLength:
+		// The sign-in form refuses longer passwords before hashing them:
+		// such a user could never sign in.
+		return fmt.Errorf("password must be at most %d bytes", MaxLength)
+	}
+	return nil
 }

@@ -67,19 +67,19 @@ func (s *Store) SetClientRateLimit(ctx context.Context, id string, perSecond flo
 	return mustAffect("set client rate limit", tag, err)
 }
 
-const userCols = `id, username, password_hash, name, email, email_verified, created_at`
+const userCols = `id, username, password_hash, name, email, email_verified, created_at, disabled`
 
 func readUser(row pgx.Row) (*storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &u.EmailVerified, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &u.EmailVerified, &u.CreatedAt, &u.Disabled)
 	u.CreatedAt = u.CreatedAt.UTC()
 	return &u, err
 }
 
 // CreateUser implements storage.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, u.EmailVerified, u.CreatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, u.EmailVerified, u.CreatedAt, u.Disabled)
 	return mapErr("create user", err)
 }
 

@@ -40,6 +40,7 @@ func cases() []testCase {
 		authRequestCases,
 		tokenCases,
 		entityCases,
+		userCases,
 		generalCases,
 		sessionCases,
 	} {
