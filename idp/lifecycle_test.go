@@ -223,6 +223,13 @@ func TestAdminPasswordChangeEndsEverySignIn(t *testing.T) {
 			t.Fatalf("confirm: %d %v", status, body)
 		}
 
+		browser := newBrowser(t, s) // a phone browser signed in, able to approve
+		_, page := browser.get("/device")
+		csrf := csrfRe.FindStringSubmatch(page)
+		if resp, _ := browser.post("/login", url.Values{"return": {"/device"}, "csrf": {csrf[1]}, "username": {"alice"}, "password": {"alice-password"}}); resp.Request.URL.Path != "/device" {
+			t.Fatalf("phone-browser sign-in landed on %s", resp.Request.URL)
+		}
+
 		status, body := api.patchUser(t, s.users["alice"], `{"password":"a brand new password"}`)
 		if status != 200 || body["id"] != s.users["alice"] || body["disabled"] != false {
 			t.Fatalf("PATCH: %d %v", status, body)
@@ -244,6 +251,9 @@ func TestAdminPasswordChangeEndsEverySignIn(t *testing.T) {
 		}
 		if status, body := s.phone(t, bobPhone, "/qr/scan", map[string]string{"qr": s.start(t, nil).VerificationURIComplete}); status != 200 {
 			t.Fatalf("bob's phone after alice's password change: %d %v", status, body)
+		}
+		if resp, _ := browser.get("/device"); resp.Request.URL.Path != "/login" {
+			t.Fatalf("the phone browser's session survived the password change: landed on %s", resp.Request.URL)
 		}
 		if s.passwordLogin(t, "alice", "alice-password") {
 			t.Fatal("the old password still signs in")

@@ -133,7 +133,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	// OIDC Core §3.1.2.1: login_hint pre-fills the username.
 	s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", AuthRequestID: a.ID, CSRF: csrf,
-		Client: s.clientName(r, a.ClientID), QR: qr, Username: displayable(a.LoginHint, maxUsernameLen)})
+		Client: s.clientName(r, a.ClientID), QR: qr, Username: display.Clean(a.LoginHint, maxUsernameLen)})
 }
 
 func (s *Server) loginRequestError(w http.ResponseWriter, r *http.Request, err error) {

@@ -3,9 +3,9 @@ package idp
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/qrlogin/qrlogin/idp/display"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -83,7 +83,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, subject string, 
 		AuthTime:   now,
 		Approver:   approver,
 		IP:         clientIP(r),
-		UserAgent:  displayable(r.UserAgent(), 256),
+		UserAgent:  display.Clean(r.UserAgent(), 256),
 		CreatedAt:  now,
 		LastUsedAt: now,
 		ExpiresAt:  now.Add(s.cfg.SessionTTL),
@@ -135,16 +135,4 @@ func (s *Server) approver(r *http.Request) (sub, sid string, err error) {
 		return "", "", err
 	}
 	return bs.Subject, bs.ID, nil
-}
-
-// displayable keeps what a client sent about itself fit for storage and
-// display: valid UTF-8, no control characters, at most n bytes.
-func displayable(v string, n int) string {
-	v = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(v, ""))
-	return truncate(v, n)
 }
