@@ -27,7 +27,7 @@ func (e *apiError) Error() string {
 	case e.Code == "insufficient_scope":
 		return "this sign-in may not approve QR logins (it needs scope qr:approve from the first-party app): run qrphone login"
 	case e.Code == "forbidden":
-		return "this QR login was scanned with another account: it can only be confirmed or denied from that account"
+		return "this QR login was scanned with another account or on another device: it can only be confirmed or denied there"
 	case e.Code == "qr_not_found":
 		return "this QR code is unknown, expired or already used (or the confirmation took too long): ask for a new QR code"
 	case e.Code == "qr_already_scanned":

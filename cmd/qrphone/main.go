@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"scan":          {"scan a QR (PNG file or its text), show the confirm screen, confirm or deny", runScan},
 		"notifications": {"list confirmed sign-ins; 'notifications revoke <id>': this wasn't me", runNotifications},
 		"show":          {"print a QR code (PNG file or text) on the terminal", runShow},
+		"password":      {"change the account's password (current and new on two lines of stdin); other sessions end", runPassword},
 	}
 }
 

@@ -692,3 +692,34 @@ func TestQRTerminal(t *testing.T) {
 		}
 	})
 }
+
+// TestChangePassword: qrphone password changes the account's password;
+// this phone stays signed in, another phone of the account is signed out.
+func TestChangePassword(t *testing.T) {
+	ts := newTestServer(t)
+	p, other := newPhone(t, ts), newPhone(t, ts)
+	p.login(t, "alice")
+	other.login(t, "alice")
+	if _, _, err := p.run("wrong-password\na new password 1\n", "password"); err == nil || !strings.Contains(err.Error(), "current password is wrong") {
+		t.Fatalf("a wrong current password: %v", err)
+	}
+	if _, _, err := p.run("alice-password\n", "password"); err == nil {
+		t.Fatal("one line of stdin was accepted")
+	}
+	out, _, err := p.run("alice-password\na new password 1\n", "password")
+	if err != nil || !strings.Contains(out, "Password changed") {
+		t.Fatalf("password: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "a new password 1") {
+		t.Fatal("the password is echoed")
+	}
+	if _, _, err := p.run("", "notifications"); err != nil {
+		t.Fatalf("the phone that changed the password was signed out: %v", err)
+	}
+	if _, _, err := other.run("", "notifications"); err == nil {
+		t.Fatal("the other phone of the account is still signed in")
+	}
+	if _, _, err := newPhone(t, ts).run("a new password 1\n", "login", "--username", "alice", "--password-stdin"); err != nil {
+		t.Fatalf("the new password does not sign in: %v", err)
+	}
+}
