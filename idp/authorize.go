@@ -44,6 +44,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusMethodNotAllowed, "Use GET or POST for a sign-in request.")
 		return
 	}
+	// A valid request stores an authorization request for AuthRequestTTL
+	// (every parameter within its cap, see edge.go): strangers get a
+	// budget of them per address, taken before anything is parsed.
+	if e := s.rateLimit(limitAuthorizeAddress, "authorize:"+limitKey(clientIP(r))); e != nil {
+		s.limitPage(w, e, "Too many sign-in requests from your network. Wait a moment and try again.")
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, http.StatusBadRequest, "The application sent a malformed sign-in request. Nothing was sent back to it.")
 		return

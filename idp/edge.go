@@ -60,6 +60,15 @@ var paramCaps = map[string]int{
 	"scope":                    1024,
 	"login_hint":               512,
 	"code_challenge":           128, // RFC 7636 §4.2: 43 to 128 characters
+	"code_challenge_method":    16,
+	"response_type":            64,
+	"response_mode":            32,
+	"prompt":                   64,
+	"max_age":                  16,
+	"display":                  16,
+	"ui_locales":               256,
+	"claims_locales":           256,
+	"acr_values":               512,
 	"code_verifier":            128, // RFC 7636 §4.1
 	"requester_ip":             64,
 	"requester_user_agent":     512,

@@ -308,3 +308,50 @@ func TestConfidentialClientQuota(t *testing.T) {
 		}
 	})
 }
+
+// Finding 2: /authorize had no rate limit and no length caps: 400
+// requests with a 900 KB state put 632 MB on the memory store's heap, 100
+// grew PostgreSQL's auth_requests by 89 MB, each kept 10 minutes. Now a
+// parameter over its cap is a 400 before anything is stored, and each
+// address may create a burst of 40 authorization requests, then 20/s.
+func TestAuthorizeFloodIsBounded(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		cs := &countingStore{Store: store}
+		// The test clock does not move: no bucket refills during the test.
+		s := newServerOn(t, cs, func(c *idp.Config) { c.RateLimit = 20 })
+		authURL := func(state string) string {
+			return s.URL + "/authorize?" + url.Values{"client_id": {rpID}, "redirect_uri": {"https://shop.example/cb"},
+				"response_type": {"code"}, "scope": {"openid"}, "state": {state},
+				"code_challenge": {s256("verifier")}, "code_challenge_method": {"S256"}}.Encode()
+		}
+		get := func(hc *http.Client, u string) *http.Response {
+			resp, err := hc.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(resp)
+			return resp
+		}
+		attacker := clientFrom(t, "127.0.0.40", nil)
+		if resp := get(attacker, authURL(strings.Repeat("s", 900<<10))); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("a 900 KB state: %d, want 400", resp.StatusCode)
+		}
+		if n := cs.count("CreateAuthRequest"); n != 0 {
+			t.Fatalf("a 900 KB state was stored (%d authorization requests)", n)
+		}
+		status := map[int]int{}
+		for range 60 {
+			resp := get(attacker, authURL(strings.Repeat("s", 2048))) // the longest state accepted
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			status[resp.StatusCode]++
+		}
+		if n := cs.count("CreateAuthRequest"); n > 40 || status[http.StatusTooManyRequests] < 20 {
+			t.Fatalf("60 requests from one address: %v, %d authorization requests stored; want at most the burst of 40", status, n)
+		}
+		if resp := get(clientFrom(t, "127.0.0.41", nil), authURL("s")); resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("another address: %d, want a redirect to the login page", resp.StatusCode)
+		}
+	})
+}

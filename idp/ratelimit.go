@@ -3,6 +3,7 @@ package idp
 import (
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -41,6 +42,13 @@ func (s *Server) refused(limit string, retryAfter int) *oauth.Error {
 	e := oauth.New(oauth.TooManyRequests, "too many requests; try again later").WithStatus(http.StatusTooManyRequests)
 	e.RetryAfter = max(1, retryAfter)
 	return e
+}
+
+// limitPage answers a browser's request refused by a limit: the error
+// page with e's status and Retry-After.
+func (s *Server) limitPage(w http.ResponseWriter, e *oauth.Error, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, e.RetryAfter)))
+	s.errorPage(w, e.Status, msg)
 }
 
 // limiter is a per-key token bucket (per client, per address, per account)

@@ -2,6 +2,8 @@ package idp
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,5 +213,19 @@ func TestLockoutSurvivesAFloodOfAccounts(t *testing.T) {
 	}
 	if ok, _ := l.reserve("alice"); ok {
 		t.Fatal("a flood of usernames lifted alice's lockout")
+	}
+}
+
+// README "Security" lists every parameter cap with its value.
+func TestREADMEListsEveryParameterCap(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(raw)), " ")
+	for name, limit := range paramCaps {
+		if want := fmt.Sprintf("`%s` %d", name, limit); !strings.Contains(readme, want) {
+			t.Errorf("README does not list %q", want)
+		}
 	}
 }

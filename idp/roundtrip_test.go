@@ -37,6 +37,23 @@ func (c *countingStore) take() []string {
 	return out
 }
 
+// count reports how many calls named name were made so far.
+func (c *countingStore) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, call := range c.calls {
+		if call == name {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *countingStore) CreateAuthRequest(ctx context.Context, a *storage.AuthRequest) error {
+	c.note("CreateAuthRequest")
+	return c.Store.CreateAuthRequest(ctx, a)
+}
 func (c *countingStore) Client(ctx context.Context, id string) (*storage.Client, error) {
 	c.note("Client")
 	return c.Store.Client(ctx, id)
