@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/qrlogin/qrlogin/storage"
 	"github.com/qrlogin/qrlogin/storage/postgres"
@@ -13,12 +14,12 @@ import (
 
 // openPostgres opens the PostgreSQL store and applies pending migrations
 // (under an advisory lock: several instances may start at once).
-func openPostgres(ctx context.Context, url, keyEncryptionKey string, log *slog.Logger) (storage.Store, error) {
+func openPostgres(ctx context.Context, url, keyEncryptionKey string, statementTimeout time.Duration, log *slog.Logger) (storage.Store, error) {
 	key, err := decodeKey(keyEncryptionKey)
 	if err != nil {
 		return nil, err
 	}
-	s, err := postgres.Open(ctx, postgres.Config{URL: url, KeyEncryptionKey: key, Logger: log})
+	s, err := postgres.Open(ctx, postgres.Config{URL: url, KeyEncryptionKey: key, Logger: log, StatementTimeout: statementTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ type serveConfig struct {
 	config                   string
 	databaseURL              string
 	databasePassword         string
+	dbStatementTimeout       time.Duration
 	qrTTL, pollInterval      time.Duration
 	ticketTTL                time.Duration
 	signingAlg               string
@@ -74,6 +75,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:8081", "admin listener address (keep it private)")
 	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL URL; empty runs on the in-memory store")
 	fs.StringVar(&c.databasePassword, "database-password", "", "password for --database-url (replaces the URL's); e.g. file:/run/secrets/db_password")
+	fs.DurationVar(&c.dbStatementTimeout, "db-statement-timeout", 0,
+		"bound on every SQL statement (PostgreSQL statement_timeout); past it the request answers 503. 0: the URL's statement_timeout, else 5s; negative: none")
 	fs.DurationVar(&c.qrTTL, "qr-ttl", 2*time.Minute, "lifetime of a QR login")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "minimum poll interval (RFC 8628 interval)")
 	fs.DurationVar(&c.ticketTTL, "ticket-ttl", 60*time.Second, "lifetime of the phone's confirmation ticket")
@@ -309,7 +312,7 @@ func openStore(ctx context.Context, c *serveConfig, log *slog.Logger) (storage.S
 		if err != nil {
 			return nil, err
 		}
-		return openPostgres(ctx, dbURL, c.keyEncryptionKey, log)
+		return openPostgres(ctx, dbURL, c.keyEncryptionKey, c.dbStatementTimeout, log)
 	}
 }
 

@@ -168,3 +168,52 @@ func TestDatabaseRefusingConnectionsIs503(t *testing.T) {
 		t.Fatalf("admin API after the outage: %v", r)
 	}
 }
+
+// A statement blocked longer than statement_timeout — here behind a lock
+// another session holds on qr_logins — is cancelled by PostgreSQL, and the
+// request answers 503 with Retry-After instead of waiting for the lock
+// (which this test releases only at its end: a request that waited for it
+// would run into the client's deadline and fail the test).
+func TestStatementBlockedBehindALockAnswers503(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, nil)
+	a := c.startOn("A", c.dbURL+"&statement_timeout=250")
+	pending := qrStart(t, a)
+
+	conn, err := pgx.Connect(context.Background(), c.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), `LOCK TABLE qr_logins IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		do   func() (reply, error)
+	}{
+		{"POST /qr/authorize", func() (reply, error) {
+			return postForm(ctx, a.url+"/qr/authorize", rpID, rpSecret, url.Values{"scope": {"openid"}})
+		}},
+		{"POST /oauth/token, QR grant", func() (reply, error) { return poll(ctx, a, pending, "") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := tc.do()
+			if err != nil {
+				t.Fatalf("%v (the request waited for the lock)", err)
+			}
+			if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || r.json()["error"] != "temporarily_unavailable" {
+				t.Fatalf("got %v (Retry-After %q), want 503 temporarily_unavailable with Retry-After", r, r.header.Get("Retry-After"))
+			}
+			noDatabaseText(t, r, c.dbURL)
+		})
+	}
+	_ = tx.Rollback(context.Background())
+	wantError(t, "a poll once the lock is gone", must(t)(poll(context.Background(), a, pending, "")), http.StatusBadRequest, "authorization_pending")
+}

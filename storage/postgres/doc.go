@@ -21,15 +21,21 @@
 // lost.
 //
 // Outages: connecting is bounded by DefaultConnectTimeout unless the URL
-// sets connect_timeout, so requests fail with storage.ErrUnavailable
-// instead of hanging when the database host stops answering. Losing the
+// sets connect_timeout, every statement by DefaultStatementTimeout
+// (PostgreSQL's statement_timeout on each connection; Config and the URL
+// may change it), and a silent network by TCP keep-alive and
+// TCP_USER_TIMEOUT on every socket, so requests fail with
+// storage.ErrUnavailable instead of hanging when the database host stops
+// answering, a statement waits behind a lock, or the network drops
+// everything. Losing the
 // LISTEN connection is taken as losing the server: until it is back every
 // pool acquire pings its connection first, and once it is back the pool is
 // reset, so the connections to the server that went away are not handed
 // to requests after it returned.
 //
 // Errors: a unique violation is storage.ErrConflict, no row is
-// storage.ErrNotFound, and anything that means the database cannot be
-// reached (connect failures, lost connections, timeouts, PostgreSQL
-// shutting down or out of connections) wraps storage.ErrUnavailable.
+// storage.ErrNotFound, and anything that means "not now" (any connect
+// failure, lost connections, timeouts, PostgreSQL refusing connections,
+// shutting down or out of connections; the SQLSTATEs are listed at
+// mapErr) wraps storage.ErrUnavailable.
 package postgres

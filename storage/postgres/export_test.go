@@ -46,3 +46,25 @@ func (c *countingConn) Write(b []byte) (int, error) {
 
 // MigrateFS runs the migration runner on another set of files.
 var MigrateFS = migrate
+
+// Show returns a setting as a connection of the pool sees it.
+func (s *Store) Show(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, "SHOW "+name).Scan(&v)
+	return v, err
+}
+
+// WithSocket calls fn with the network connection under a pooled
+// connection.
+func (s *Store) WithSocket(ctx context.Context, fn func(net.Conn)) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	fn(c.Conn().PgConn().Conn())
+	return nil
+}
+
+// MigrationLock is the advisory lock key migrations take.
+const MigrationLock = migrationLock

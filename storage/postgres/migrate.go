@@ -76,6 +76,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) ([]string, err
 	for _, m := range ms {
 		did := false
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			// A migration may rewrite a large table, and waits for the
+			// lock while another instance migrates: the connections'
+			// statement_timeout (DefaultStatementTimeout) is not for it.
+			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,28 @@ const KeyEncryptionKeySize = 32
 // startup) when the URL sets no connect_timeout.
 const DefaultConnectTimeout = 5 * time.Second
 
+// DefaultStatementTimeout bounds every statement (PostgreSQL's
+// statement_timeout, set on each connection) unless Config or the URL say
+// otherwise. qrlogin's statements take milliseconds; one blocked behind a
+// lock, or on a server too loaded to answer, is cancelled by the server
+// (SQLSTATE 57014, storage.ErrUnavailable) and its request answers 503,
+// instead of holding a connection of the pool and a client.
+const DefaultStatementTimeout = 5 * time.Second
+
+// TCP keep-alive and TCP_USER_TIMEOUT on every connection: a database
+// host that vanished without closing (a network partition, a crash of the
+// machine) is noticed after about keepAliveIdle + keepAliveCount ×
+// keepAliveInterval of silence, or when data sent stays unacknowledged for
+// tcpUserTimeout (RFC 5482; Linux), and the connection fails: a request
+// waiting on it answers 503 instead of hanging for the kernel's default of
+// about two hours (keep-alive) or fifteen minutes (retransmissions).
+const (
+	keepAliveIdle     = 5 * time.Second
+	keepAliveInterval = 2 * time.Second
+	keepAliveCount    = 3
+	tcpUserTimeout    = 10 * time.Second
+)
+
 // Config configures Open.
 type Config struct {
 	// URL is a PostgreSQL connection URL
@@ -40,6 +63,11 @@ type Config struct {
 	KeyEncryptionKey []byte
 	// Logger receives the LISTEN connection's reconnects. nil discards.
 	Logger *slog.Logger
+	// StatementTimeout is the statement_timeout of every connection: 0
+	// means the URL's statement_timeout if it has one, else
+	// DefaultStatementTimeout; negative means none. Migrations are not
+	// bounded by it.
+	StatementTimeout time.Duration
 }
 
 // Store implements storage.Store on PostgreSQL. Create it with Open; it is
@@ -92,6 +120,9 @@ func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store,
 	s.pool, err = newPool(ctx, cfg.URL, func(pc *pgxpool.Config) {
 		pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
 			return s.suspect.Load() || p.IdleDuration > time.Second
+		}
+		if cfg.StatementTimeout != 0 {
+			pc.ConnConfig.RuntimeParams["statement_timeout"] = milliseconds(max(cfg.StatementTimeout, 0))
 		}
 		if tweak != nil {
 			tweak(pc)
@@ -147,6 +178,16 @@ func newPool(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*pgx
 		// minutes. Bounded, those requests answer 503 instead.
 		pcfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
+	if _, ok := pcfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		pcfg.ConnConfig.RuntimeParams["statement_timeout"] = milliseconds(DefaultStatementTimeout)
+	}
+	// pgx's own dialer leaves keep-alive to Go's defaults (15 s idle, then
+	// probes every 15 s, 9 of them) and sets no TCP_USER_TIMEOUT.
+	dialer := &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount},
+		Control:         setUserTimeout,
+	}
+	pcfg.ConnConfig.DialFunc = dialer.DialContext
 	if tweak != nil {
 		tweak(pcfg)
 	}
@@ -160,6 +201,9 @@ func newPool(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*pgx
 	}
 	return pool, nil
 }
+
+// milliseconds formats d as PostgreSQL reads a bare duration setting.
+func milliseconds(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // Close stops the LISTEN connection and closes the pool. It waits for both,
 // and may be called more than once.
