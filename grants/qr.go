@@ -8,6 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -40,6 +45,63 @@ type Config struct {
 	MaxWait time.Duration
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Observe, when set, hears of every step of a QR login once the store
+	// has committed it, whichever path caused it: the phone app, the phone
+	// browser, a typed user code, a poll or the hosted login page. It is the
+	// one place the funnel is counted. Called on the request's goroutine;
+	// it must not block.
+	Observe func(ctx context.Context, step Step, l *storage.QRLogin)
+	// Tracer makes a span for each step (start, scan, decide, redeem),
+	// with the login's public id; default: no spans.
+	Tracer trace.Tracer
+}
+
+// Step is a committed change of a QR login, as Config.Observe sees it.
+type Step string
+
+const (
+	StepStarted   Step = "started"
+	StepScanned   Step = "scanned"   // first scan
+	StepRescanned Step = "rescanned" // the same user scanned again: new ticket
+	StepConfirmed Step = "confirmed"
+	StepDenied    Step = "denied"
+	StepRedeemed  Step = "redeemed" // tokens handed out, or the hosted page continued
+)
+
+// AttrLoginID is the span attribute naming a QR login by its row id: not
+// a secret (never in the QR, useless without a device code or ticket),
+// the same on the PC's requests and the phone's, so a tracing backend
+// finds every request of one login by it.
+const AttrLoginID = "qrlogin.login_id"
+
+func (q *QR) observe(ctx context.Context, step Step, l *storage.QRLogin) {
+	if q.cfg.Observe != nil {
+		q.cfg.Observe(ctx, step, l)
+	}
+}
+
+// span starts the span of a step; end records its outcome.
+func (q *QR) span(ctx context.Context, name string) (context.Context, trace.Span) {
+	return q.cfg.Tracer.Start(ctx, name)
+}
+
+func end(span trace.Span, l *storage.QRLogin, err error) {
+	if l != nil {
+		span.SetAttributes(attribute.String(AttrLoginID, l.ID), attribute.String("qrlogin.client_id", l.ClientID),
+			attribute.String("qrlogin.status", l.Status.String()))
+	}
+	if err != nil {
+		var e *oauth.Error
+		if errors.As(err, &e) {
+			span.SetAttributes(attribute.String("qrlogin.error", e.Code))
+			if e.Status >= 500 {
+				span.SetStatus(codes.Error, e.Code)
+			}
+		} else {
+			span.SetStatus(codes.Error, "internal error")
+		}
+	}
+	span.End()
 }
 
 // QR runs QR logins. It is safe for concurrent use.
@@ -86,6 +148,9 @@ func New(cfg Config) (*QR, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return &QR{cfg: cfg, holding: map[string]int{}, drain: make(chan struct{})}, nil
 }
@@ -144,7 +209,15 @@ func (q *QR) VerificationURIComplete(qrID string) string {
 
 // Start creates a QR login. Every identifier is generated here from
 // crypto/rand; nothing the client sends becomes an identifier (F4).
-func (q *QR) Start(ctx context.Context, r StartRequest) (*Started, error) {
+func (q *QR) Start(ctx context.Context, r StartRequest) (started *Started, err error) {
+	ctx, span := q.span(ctx, "qr.start")
+	defer func() {
+		var l *storage.QRLogin
+		if started != nil {
+			l = started.Login
+		}
+		end(span, l, err)
+	}()
 	now := q.now()
 	for attempt := 0; ; attempt++ {
 		s := &Started{
@@ -178,6 +251,7 @@ func (q *QR) Start(ctx context.Context, r StartRequest) (*Started, error) {
 			return nil, oauth.StoreError(err)
 		}
 		s.Login = l
+		q.observe(ctx, StepStarted, l)
 		return s, nil
 	}
 }
@@ -365,14 +439,18 @@ func answer(l *storage.QRLogin, s storage.Status) (*storage.QRLogin, error) {
 // Redeem marks a confirmed login redeemed. Of concurrent callers exactly
 // one succeeds; the others get invalid_grant and must discard what they
 // minted.
-func (q *QR) Redeem(ctx context.Context, id, ip string) (*storage.QRLogin, error) {
-	l, err := q.cfg.Store.RedeemQRLogin(ctx, id, ip, q.now())
+func (q *QR) Redeem(ctx context.Context, id, ip string) (l *storage.QRLogin, err error) {
+	ctx, span := q.span(ctx, "qr.redeem")
+	span.SetAttributes(attribute.String(AttrLoginID, id))
+	defer func() { end(span, l, err) }()
+	l, err = q.cfg.Store.RedeemQRLogin(ctx, id, ip, q.now())
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
 	}
 	if err != nil {
 		return nil, oauth.StoreError(err)
 	}
+	q.observe(ctx, StepRedeemed, l)
 	return l, nil
 }
 
@@ -402,7 +480,9 @@ func errNotFound() *oauth.Error {
 }
 
 // Scan binds the login to the user and hands out a ticket to confirm with.
-func (q *QR) Scan(ctx context.Context, r ScanRequest) (*ScanResult, error) {
+func (q *QR) Scan(ctx context.Context, r ScanRequest) (res *ScanResult, err error) {
+	ctx, span := q.span(ctx, "qr.scan")
+	defer func() { end(span, scanned(res), err) }()
 	id, ok := ParseQRPayload(r.Payload, q.cfg.Issuer)
 	if !ok {
 		return nil, errNotFound()
@@ -414,12 +494,27 @@ func (q *QR) Scan(ctx context.Context, r ScanRequest) (*ScanResult, error) {
 	if err != nil {
 		return nil, oauth.StoreError(err)
 	}
-	return q.ScanLogin(ctx, l, r.Subject, r.Session, r.IP)
+	span.SetAttributes(attribute.String(AttrLoginID, l.ID))
+	return q.scanLogin(ctx, l, r.Subject, r.Session, r.IP)
+}
+
+func scanned(res *ScanResult) *storage.QRLogin {
+	if res == nil {
+		return nil
+	}
+	return res.Login
 }
 
 // ScanLogin scans a login already found (by qr_id or by user code) for
 // subject, binding the ticket to session.
-func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, session, ip string) (*ScanResult, error) {
+func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, session, ip string) (res *ScanResult, err error) {
+	ctx, span := q.span(ctx, "qr.scan")
+	span.SetAttributes(attribute.String(AttrLoginID, l.ID))
+	defer func() { end(span, scanned(res), err) }()
+	return q.scanLogin(ctx, l, subject, session, ip)
+}
+
+func (q *QR) scanLogin(ctx context.Context, l *storage.QRLogin, subject, session, ip string) (*ScanResult, error) {
 	if subject == "" || session == "" {
 		return nil, errors.New("grants: a scan needs the subject and the session that scanned")
 	}
@@ -454,6 +549,11 @@ func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, session
 	if err != nil {
 		return nil, oauth.StoreError(err)
 	}
+	step := StepScanned
+	if l.StatusAt(now) == storage.StatusScanned {
+		step = StepRescanned
+	}
+	q.observe(ctx, step, updated)
 	return &ScanResult{Ticket: ticket, ExpiresIn: expires.Sub(now), Login: updated}, nil
 }
 
@@ -489,7 +589,10 @@ type DecideRequest struct {
 }
 
 // Decide confirms or denies a scanned login.
-func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, error) {
+func (q *QR) Decide(ctx context.Context, r DecideRequest) (decided *storage.QRLogin, err error) {
+	ctx, span := q.span(ctx, "qr.decide")
+	span.SetAttributes(attribute.Bool("qrlogin.confirm", r.Confirm))
+	defer func() { end(span, decided, err) }()
 	if r.Ticket == "" || len(r.Ticket) > 256 {
 		return nil, errNotFound()
 	}
@@ -501,6 +604,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 	if err != nil {
 		return nil, oauth.StoreError(err)
 	}
+	span.SetAttributes(attribute.String(AttrLoginID, l.ID))
 	now := q.now()
 	if err := decideAllowed(l, r.Subject, r.Session, now); err != nil {
 		return nil, err
@@ -537,6 +641,11 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (*storage.QRLogin, err
 	if err != nil {
 		return nil, oauth.StoreError(err)
 	}
+	step := StepConfirmed
+	if !r.Confirm {
+		step = StepDenied
+	}
+	q.observe(ctx, step, updated)
 	return updated, nil
 }
 

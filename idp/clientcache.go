@@ -85,6 +85,7 @@ func (s *Server) authenticateClient(r *http.Request) (*storage.Client, error) {
 	if err != nil {
 		return nil, clientLookupError(err, basic)
 	}
+	setClientID(r.Context(), c.ID)
 	switch c.Type {
 	case storage.ClientPublic:
 		if secret != "" {

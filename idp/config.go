@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -94,7 +97,10 @@ type Config struct {
 	ProxyHeader string
 
 	Logger *slog.Logger
-	Now    func() time.Time
+	// TracerProvider makes the spans of HTTP requests, QR login steps and
+	// store calls; default: none.
+	TracerProvider trace.TracerProvider
+	Now            func() time.Time
 }
 
 func (c *Config) setDefaults() error {
@@ -165,6 +171,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
 	}
 	if c.CryptoKey != nil && len(c.CryptoKey) != 32 {
 		return errors.New("idp: CryptoKey must be 32 bytes")

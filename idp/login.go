@@ -113,6 +113,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		s.loginRequestError(w, r, err)
 		return
 	}
+	setClientID(r.Context(), a.ClientID)
 	if a.Done {
 		http.Redirect(w, r, s.legacy.AuthCallbackURL()(r.Context(), a.ID), http.StatusSeeOther)
 		return
@@ -217,6 +218,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &lim):
 			fail(lim.status, lim.msg, lim.retry)
 		case errors.Is(err, errBadCredentials):
+			s.signinFailed(r, username, err)
 			fail(http.StatusUnauthorized, "Wrong username or password.", 0)
 		default:
 			s.storePage(w, r, err)
@@ -250,7 +252,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.legacy.AuthCallbackURL()(r.Context(), a.ID), http.StatusSeeOther)
 }
 
-var errBadCredentials = errors.New("bad credentials")
+var (
+	errBadCredentials = errors.New("bad credentials")
+	// errUnknownUser is errBadCredentials for a username no account has.
+	errUnknownUser = fmt.Errorf("%w: unknown username", errBadCredentials)
+)
 
 // Longest username the password form takes, in bytes: the admin API allows
 // 64 characters, at most 4 bytes each. Longer input (and longer passwords
@@ -282,7 +288,8 @@ func (e *loginRefused) Error() string { return e.msg }
 func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
 	ctx := r.Context()
 	if username == "" || len(username) > maxUsernameLen || len(pw) > password.MaxLength {
-		s.log.Debug("limit reached", "limit", limitInput)
+		s.log.DebugContext(ctx, "limit reached", "limit", limitInput)
+		s.metrics.refused(limitInput)
 		return nil, &loginRefused{status: http.StatusBadRequest, msg: fmt.Sprintf(
 			"Enter a username of at most %d bytes and a password of at most %d bytes.", maxUsernameLen, password.MaxLength)}
 	}
@@ -297,8 +304,11 @@ func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.U
 	res := checkVoid
 	var u *storage.User
 	defer func() {
-		if first, d := s.lockouts.settle(username, res); first && u != nil {
-			s.lockoutNotice(u, r, d)
+		if first, d := s.lockouts.settle(username, res); first {
+			s.lockedOut(r, username, u != nil, d)
+			if u != nil {
+				s.lockoutNotice(u, r, d)
+			}
 		}
 	}()
 	u, err := s.store.UserByUsername(ctx, username)
@@ -331,6 +341,9 @@ func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.U
 	}
 	// A malformed stored hash counts as a wrong password: it never signs in.
 	res = checkWrong
+	if u == nil {
+		return nil, errUnknownUser
+	}
 	return nil, errBadCredentials
 }
 

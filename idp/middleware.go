@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -28,11 +29,17 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' data: https:; 
 // in the answer and in its log records), panics become a logged 500, every
 // answer carries the security headers, zitadel and our handlers see the
 // issuer, bodies are capped, and a repeated parameter is refused.
-func (s *Server) middleware(next http.Handler) http.Handler {
+func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := &requestInfo{id: incomingRequestID(r)}
+		start := time.Now()
+		ri := &requestInfo{id: incomingRequestID(r), route: route(mux, r)}
 		w.Header().Set(headerRequestID, ri.id)
-		r = r.WithContext(withRequestInfo(r.Context(), ri))
+		ctx, span := s.startRequestSpan(r, ri)
+		ri.span = span
+		r = r.WithContext(withRequestInfo(ctx, ri))
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() { s.finishRequest(r, ri, sw, time.Since(start)) }()
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -80,7 +87,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.refuse(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	})
 }
 

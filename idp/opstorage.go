@@ -43,6 +43,8 @@ type opStorage struct {
 	keys  *Keys
 	cfg   *Config
 	log   *slog.Logger
+	// securityEvent is Server.securityEvent.
+	securityEvent func(ctx context.Context, event, msg string, attrs ...slog.Attr)
 }
 
 // errStore is the package's errStore with this adapter's logger.
@@ -144,6 +146,7 @@ func (o *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 		}
 		return nil, o.errStore(ctx, err)
 	}
+	setClientID(ctx, c.ID)
 	return &client{c: c, cfg: o.cfg}, nil
 }
 
@@ -416,6 +419,7 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	} else {
 		err := o.store.RotateRefreshToken(ctx, storage.Hash(current), rt, now)
 		if errors.Is(err, storage.ErrConflict) {
+			o.tokenReuse(ctx, rt.ClientID, rt.Subject)
 			if rerr := o.store.RevokeSession(ctx, origin.sessionID(), o.sessionTombstone()); rerr != nil {
 				return "", "", time.Time{}, o.errStore(ctx, rerr)
 			}
@@ -456,6 +460,7 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		return nil, o.errStore(ctx, err)
 	}
 	if !t.RotatedAt.IsZero() && !t.Revoked {
+		o.tokenReuse(ctx, t.ClientID, t.Subject)
 		if err := o.store.RevokeSession(ctx, t.SessionID, o.sessionTombstone()); err != nil {
 			return nil, o.errStore(ctx, err)
 		}
@@ -465,6 +470,14 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 		return nil, op.ErrInvalidRefreshToken
 	}
 	return &refreshTokenRequest{t: t, scopes: t.Scopes}, nil
+}
+
+// tokenReuse records a rotated refresh token presented again: stolen, or
+// a client that lost its successor (RFC 9700 §4.14.2). The whole family
+// is revoked; the log says whose.
+func (o *opStorage) tokenReuse(ctx context.Context, clientID, subject string) {
+	o.securityEvent(ctx, eventTokenReuse, "refresh token reuse: the token family is revoked",
+		slog.String("client_id", clientID), slog.String("sub", subject))
 }
 
 // sessionTombstone is how long a revoked session refuses new tokens: as
@@ -606,7 +619,9 @@ func (o *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 		return o.errStore(ctx, err)
 	}
 	if err != nil || t.Subject != subject {
-		return errors.New("token is not active")
+		// Not a server_error (which zitadel would log at ERROR): the
+		// client sent a revoked or expired token (RFC 6750 §3.1).
+		return &oidc.Error{ErrorType: oauth.InvalidToken, Description: "the access token is invalid, expired or revoked"}
 	}
 	return o.userinfo(ctx, info, subject, t.Scopes)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -104,7 +105,6 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
-	s.metrics.qr.WithLabelValues("started").Inc()
 	uri := s.qr.VerificationURIComplete(started.QRID)
 	png, err := qrPNG(uri)
 	if err != nil {
@@ -357,6 +357,7 @@ func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
 		e.Challenge = "Bearer"
 		return nil, e
 	}
+	setClientID(r.Context(), c.ID)
 	return &phoneToken{token: t, client: c}, nil
 }
 
@@ -467,7 +468,6 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
-	s.metrics.qr.WithLabelValues("scanned").Inc()
 	resp, err := s.scanAnswer(r.Context(), res)
 	if err != nil {
 		oauth.WriteError(w, s.log, s.mapErr(err))
@@ -526,7 +526,7 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 // decide confirms or denies as subject's session, recording the sign-in
 // notification with the confirmation.
 func (s *Server) decide(ctx context.Context, subject, session, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
-	l, err := s.qr.Decide(ctx, grants.DecideRequest{
+	return s.qr.Decide(ctx, grants.DecideRequest{
 		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, IP: ip,
 		Notify: func(l *storage.QRLogin) *storage.Notification {
 			n := &storage.Notification{ClientID: l.ClientID, ClientName: l.ClientID,
@@ -544,10 +544,6 @@ func (s *Server) decide(ctx context.Context, subject, session, ticket string, co
 			return n
 		},
 	})
-	if err == nil {
-		s.metrics.qr.WithLabelValues(l.Status.String()).Inc()
-	}
-	return l, err
 }
 
 // --- account API -------------------------------------------------------------
@@ -612,6 +608,7 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
-	s.log.Info("session revoked by user", "sub", n.Subject, "client_id", n.ClientID)
+	s.securityEvent(r.Context(), eventSessionRevokedByUser, "session revoked by its user (\"this wasn't me\")",
+		slog.String("sub", n.Subject), slog.String("client_id", n.ClientID), slog.String("ip", clientIP(r)))
 	oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": "revoked"})
 }

@@ -39,6 +39,7 @@ const (
 // Retry-After (RFC 6585 §4), in the endpoint's error format.
 func (s *Server) refused(limit string, retryAfter int) *oauth.Error {
 	s.log.Debug("limit reached", "limit", limit, "retry_after", retryAfter)
+	s.metrics.refused(limit)
 	e := oauth.New(oauth.TooManyRequests, "too many requests; try again later").WithStatus(http.StatusTooManyRequests)
 	e.RetryAfter = max(1, retryAfter)
 	return e

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -21,7 +23,9 @@ const maxRequestIDLen = 64
 // handler returns. Only the request's own goroutine touches it.
 type requestInfo struct {
 	id       string
+	route    string // see route
 	clientID string // the client, once a handler knows it
+	span     trace.Span
 }
 
 type requestInfoKey struct{}
@@ -43,10 +47,12 @@ func requestID(ctx context.Context) string {
 	return ""
 }
 
-// setClientID records the client a request acts for, for its log line.
+// setClientID records the registered client a request acts for, for its
+// log line: the first one a handler names (the authenticated client, the
+// phone app of a bearer token, the client of an authorization request).
 // Client ids are registered by an administrator: not secret, bounded.
 func setClientID(ctx context.Context, id string) {
-	if ri := infoOf(ctx); ri != nil && id != "" {
+	if ri := infoOf(ctx); ri != nil && ri.clientID == "" && id != "" {
 		ri.clientID = id
 	}
 }

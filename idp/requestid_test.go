@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/qrlogin/qrlogin/storage/memory"
 )
 
@@ -17,12 +19,15 @@ import (
 // is in every record logged with the request's context.
 func TestRequestID(t *testing.T) {
 	var buf bytes.Buffer
-	s := &Server{cfg: Config{Issuer: "http://localhost"}, log: withRequestIDs(slog.New(slog.NewJSONHandler(&buf, nil)))}
+	s := &Server{cfg: Config{Issuer: "http://localhost"}, log: withRequestIDs(slog.New(slog.NewJSONHandler(&buf, nil))),
+		metrics: newMetrics(), tracer: noop.NewTracerProvider().Tracer("")}
 	var seen string
-	h := s.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/x", func(w http.ResponseWriter, r *http.Request) {
 		seen = requestID(r.Context())
 		s.log.InfoContext(r.Context(), "handled")
-	}))
+	})
+	h := s.middleware(mux)
 	long := strings.Repeat("a", 65)
 	for _, tc := range []struct {
 		name string
@@ -60,7 +65,8 @@ func TestRequestID(t *testing.T) {
 				t.Errorf("requestID(ctx) = %q, answer says %q", seen, got)
 			}
 			var rec map[string]any
-			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+			line, _, _ := bytes.Cut(buf.Bytes(), []byte("\n"))
+			if err := json.Unmarshal(line, &rec); err != nil {
 				t.Fatalf("log: %v: %s", err, buf.Bytes())
 			}
 			if rec["request_id"] != got {

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/qrlogin/qrlogin/grants"
 	"github.com/qrlogin/qrlogin/idp/oauth"
@@ -52,6 +53,7 @@ type Server struct {
 	hashes   *password.Gate // every argon2id check of a request
 	pages    *template.Template
 	metrics  *metrics
+	tracer   trace.Tracer
 	waiting  atomic.Int64
 	handler  http.Handler
 	log      *slog.Logger
@@ -63,7 +65,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, log: withRequestIDs(cfg.Logger)}
+	log := withRequestIDs(cfg.Logger)
+	m := newMetrics()
+	tracer := cfg.TracerProvider.Tracer(tracerName)
+	// Every store call of every part (keys, grants, zitadel's adapter, the
+	// pages) is timed, counted and traced.
+	cfg.Store = &observedStore{Store: cfg.Store, metrics: m, tracer: tracer, log: log}
+	s := &Server{cfg: cfg, store: cfg.Store, log: log, metrics: m, tracer: tracer}
+	m.setWaiters(func() float64 { return float64(s.waiting.Load()) })
 	if cfg.insecure() {
 		s.log.Warn("issuer is plain http: use https in production", "issuer", cfg.Issuer)
 	}
@@ -108,11 +117,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	if s.qr, err = grants.New(grants.Config{
 		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,
-		TicketTTL: cfg.TicketTTL, Now: cfg.Now, Logger: s.log,
+		TicketTTL: cfg.TicketTTL, Now: cfg.Now, Logger: s.log, Observe: s.qrStep, Tracer: tracer,
 	}); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics(func() float64 { return float64(s.waiting.Load()) })
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
 	s.limiter = newLimiter(cfg.Now)
 	s.guesses = newLimiter(cfg.Now)
@@ -139,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.insecure() {
 		opts = append(opts, op.WithAllowInsecure())
 	}
-	store := &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg, log: s.log}
+	store := &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg, log: s.log, securityEvent: s.securityEvent}
 	if s.provider, err = op.NewProvider(opCfg, store, op.StaticIssuer(cfg.Issuer), opts...); err != nil {
 		return nil, err
 	}

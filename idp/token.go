@@ -124,7 +124,6 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.answers.WithLabelValues("tokens").Inc()
-	s.metrics.qr.WithLabelValues("redeemed").Inc()
 	oauth.WriteJSON(w, http.StatusOK, resp)
 }
 

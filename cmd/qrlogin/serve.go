@@ -40,7 +40,7 @@ type serveConfig struct {
 	adminClientID            string
 	adminClientSecret        string
 	keyEncryptionKey         string
-	logLevel                 string
+	logLevel, logFormat      string
 	limits                   *limitConfig
 	net                      *netConfig
 	demo, noDemo             bool
@@ -84,7 +84,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.adminClientID, "admin-client-id", "admin", "bootstrap admin client id")
 	fs.StringVar(&c.adminClientSecret, "admin-client-secret", "", "bootstrap admin client secret (generated and printed when empty)")
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "base64 32-byte key encrypting signing keys at rest (PostgreSQL)")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error; debug adds QR login steps, store failures and User-Agents")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text (logfmt) or json (one object a line)")
 	c.limits = limitFlags(fs)
 	c.net = netFlags(fs)
 	fs.BoolVar(&c.demo, "demo", false, "seed the demo site, phone app and user (known secrets: development only); "+
@@ -112,10 +113,28 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level %q", errUsage, c.logLevel)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log, err := newLogger(stderr, level, c.logFormat)
+	if err != nil {
+		return err
+	}
 	// zitadel logs through slog's default logger: route registrations at
 	// info, every client error at warn. Send it to stderr too, from warn.
-	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)})))
+	zlog, _ := newLogger(stderr, max(level, slog.LevelWarn), c.logFormat)
+	slog.SetDefault(zlog)
+	tracer, stopTracing, err := newTracing(ctx, env)
+	if err != nil {
+		return err
+	}
+	if stopTracing != nil {
+		log.Info("tracing: exporting spans over OTLP/HTTP")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := stopTracing(sctx); err != nil {
+				log.Warn("tracing: flushing spans failed", "err", err)
+			}
+		}()
+	}
 
 	if err := c.net.parse(); err != nil {
 		return err
@@ -154,7 +173,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	cfg := idp.Config{
 		Issuer: issuer, Store: store, QRTTL: c.qrTTL, PollInterval: c.pollInterval, TicketTTL: c.ticketTTL,
 		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
-		IDTokenTTL: c.idTokTTL, Logger: log,
+		IDTokenTTL: c.idTokTTL, Logger: log, TracerProvider: tracer,
 		AuditRetention: c.auditRetention, NotificationRetention: c.notificationRetention,
 		SessionTTL: c.sessionTTL, MaxSessionsPerUser: c.maxSessions,
 	}
@@ -474,4 +493,18 @@ func withPprof(next http.Handler) http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", next)
 	return mux
+}
+
+// newLogger makes serve's logger: text (logfmt, for people) or json (one
+// object a line, for a log pipeline), both with slog's stable keys (time,
+// level, msg) and qrlogin's snake_case fields.
+func newLogger(w io.Writer, level slog.Level, format string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
 }

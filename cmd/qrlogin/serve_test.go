@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,27 +33,38 @@ var issuerRe = regexp.MustCompile(`issuer:\s+(\S+)`)
 // issuer and banner once it is listening.
 func startServe(t *testing.T, extra ...string) (issuer string, out *syncBuffer) {
 	t.Helper()
+	issuer, out, _ = startServeWith(t, func(string) string { return "" }, &syncBuffer{}, extra...)
+	return issuer, out
+}
+
+// startServeWith is startServe with an environment and a stderr; stop
+// ends the server and waits for it (the test's cleanup does too).
+func startServeWith(t *testing.T, env func(string) string, stderr io.Writer, extra ...string) (issuer string, out *syncBuffer, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	done := make(chan error, 1)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "error", "--shutdown-delay", "0"}, extra...)
-	env := func(string) string { return "" }
-	go func() { done <- run(ctx, args, env, out, &syncBuffer{}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
+	go func() { done <- run(ctx, args, env, out, stderr) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("serve did not stop")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := issuerRe.FindStringSubmatch(out.String()); m != nil && strings.Contains(out.String(), "Demo data") {
-			return m[1], out
+			return m[1], out, stop
 		}
 		select {
 		case err := <-done:
@@ -61,7 +73,7 @@ func startServe(t *testing.T, extra ...string) (issuer string, out *syncBuffer) 
 		}
 	}
 	t.Fatalf("serve printed no banner:\n%s", out)
-	return "", nil
+	return "", nil, nil
 }
 
 // Acceptance 6: serve on a fresh store starts, prints the demo

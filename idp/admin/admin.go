@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -171,11 +172,13 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
 			writeError(w, http.StatusUnauthorized, "invalid_token", desc)
+			a.authFailed(r, desc)
 			return
 		}
 		t, err := a.store.AdminToken(r.Context(), storage.Hash(token), a.now())
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
+			a.authFailed(r, "invalid or expired bearer token")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="qrlogin-admin", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 			return
@@ -185,6 +188,23 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, t.ClientID)))
 	})
+}
+
+// eventAdminAuthFailed is the stable event name of a refused admin
+// credential (a security event, logged at WARN like the public
+// listener's).
+const eventAdminAuthFailed = "admin_auth_failed"
+
+// authFailed logs a refused admin credential: why, and from where. Never
+// the credential.
+func (a *api) authFailed(r *http.Request, reason string, attrs ...slog.Attr) {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	attrs = append([]slog.Attr{slog.String("event", eventAdminAuthFailed), slog.String("reason", reason),
+		slog.String("ip", ip), slog.String("path", r.URL.Path)}, attrs...)
+	a.log.LogAttrs(r.Context(), slog.LevelWarn, "admin authentication failed", attrs...)
 }
 
 // bearerToken extracts the token of "Authorization: Bearer <token>". The

@@ -599,3 +599,51 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A refused admin credential is a security event: WARN, event
+// admin_auth_failed, why and from where; never the credential, and no
+// client id other than the admin's (it may be a pasted secret).
+func TestAdminAuthFailuresAreLogged(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	h.postForm(t, "grant_type=client_credentials&client_id=admin&client_secret=wrong-secret-xyz", false)
+	h.postForm(t, "grant_type=client_credentials&client_id=pasted-secret-abc&client_secret=x", false)
+	h.do(t, "GET", "/admin/v1/clients", "not-a-valid-token-123", "")
+	h.do(t, "GET", "/admin/v1/clients", "", "")
+	h.do(t, "GET", "/admin/v1/clients", h.token(t), "") // succeeds: no event
+
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if m["event"] == "admin_auth_failed" {
+			events = append(events, m)
+		}
+	}
+	if len(events) != 4 {
+		t.Fatalf("%d admin_auth_failed events, want 4:\n%s", len(events), logs.String())
+	}
+	for i, want := range []struct {
+		reason string
+		known  any
+	}{
+		{"bad client credentials", true},
+		{"bad client credentials", false},
+		{"invalid or expired bearer token", nil},
+		{"missing bearer token", nil},
+	} {
+		e := events[i]
+		if e["level"] != "WARN" || e["reason"] != want.reason || e["client_known"] != want.known || e["ip"] != "127.0.0.1" {
+			t.Errorf("event %d: %v, want reason %q client_known %v", i, e, want.reason, want.known)
+		}
+	}
+	for _, secret := range []string{"wrong-secret-xyz", "pasted-secret-abc", "not-a-valid-token-123", adminSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,10 +51,14 @@ func newTokenEndpoint(cfg Config, a *api) http.Handler {
 		a.log.Error("admin: token endpoint failure", "err", err)
 		return nil // go-oauth2 answers server_error without detail
 	}
-	return &tokenEndpoint{srv: srv}
+	return &tokenEndpoint{srv: srv, api: a, adminID: cfg.AdminClientID}
 }
 
-type tokenEndpoint struct{ srv *server.Server }
+type tokenEndpoint struct {
+	srv     *server.Server
+	api     *api
+	adminID string
+}
 
 // ServeHTTP checks what go-oauth2 does not, then lets it answer.
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -90,18 +95,29 @@ func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "the admin token endpoint supports client_credentials only")
 		return
 	}
-	_ = t.srv.HandleTokenRequest(challengeWriter{w}, r)
+	cw := &challengeWriter{ResponseWriter: w}
+	_ = t.srv.HandleTokenRequest(cw, r)
+	if cw.status == http.StatusUnauthorized {
+		// The client id is logged only when it is the admin's: anything
+		// else may be a secret pasted into the wrong field.
+		id, _, _ := clientCredentials(r)
+		t.api.authFailed(r, "bad client credentials", slog.Bool("client_known", id == t.adminID))
+	}
 }
 
 // challengeWriter adds a WWW-Authenticate challenge to go-oauth2's 401
 // answers: RFC 6749 §5.2 requires it for a client that authenticated with
 // the Authorization header, and RFC 9110 §15.5.2 for every 401.
-type challengeWriter struct{ http.ResponseWriter }
+type challengeWriter struct {
+	http.ResponseWriter
+	status int
+}
 
-func (c challengeWriter) WriteHeader(status int) {
+func (c *challengeWriter) WriteHeader(status int) {
 	if status == http.StatusUnauthorized {
 		c.Header().Set("WWW-Authenticate", `Basic realm="qrlogin-admin"`)
 	}
+	c.status = status
 	c.ResponseWriter.WriteHeader(status)
 }
 
