@@ -23,7 +23,12 @@ USER 10001:10001
 # Public listener; the admin listener (8081) is published by compose to
 # the host's loopback only.
 EXPOSE 8080 8081
+# /ready, not /healthz: 503 while PostgreSQL is unreachable and during a
+# drain (SIGTERM), so an orchestrator takes the container out of rotation.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl --fail --silent --show-error --max-time 2 http://127.0.0.1:8080/healthz >/dev/null || exit 1
+  CMD curl --fail --silent --show-error --max-time 2 http://127.0.0.1:8080/ready >/dev/null || exit 1
+# SIGTERM drains (README "Graceful drain"): give it --shutdown-delay +
+# --shutdown-grace, e.g. docker stop --time 30 (compose: stop_grace_period).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["qrlogin"]
 CMD ["serve"]
