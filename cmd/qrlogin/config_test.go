@@ -201,29 +201,8 @@ qr-ttl = "90s"
 		}
 	}
 	// The file's qr-ttl is in force.
-	req, _ := http.NewRequest("POST", issuer+"/qr/authorize", strings.NewReader("scope=openid"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(demoSiteID, demoSiteSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readBody(resp)
-	if !strings.Contains(body, `"expires_in":90`) {
-		t.Errorf("qr-ttl from the file not in force: %s", body)
-	}
-}
-
-func readBody(resp *http.Response) string {
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
+	if status, body := demoAuthorize(t, issuer); status != 200 || body["expires_in"] != 90.0 {
+		t.Errorf("qr-ttl from the file not in force: %d %v", status, body)
 	}
 }
 

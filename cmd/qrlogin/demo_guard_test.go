@@ -95,16 +95,8 @@ func TestServeWithoutDemoForAProductionIssuer(t *testing.T) {
 	if strings.Contains(out.String(), "Demo data") || strings.Contains(out.String(), demoSiteSecret) {
 		t.Fatalf("demo data for an https issuer:\n%s", out)
 	}
-	req, _ := http.NewRequest("POST", "http://"+addr+"/qr/authorize", strings.NewReader("scope=openid"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(demoSiteID, demoSiteSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("the demo site's secret got %d, want 401: the client must not exist", resp.StatusCode)
+	if status, body := demoAuthorize(t, "http://"+addr); status != http.StatusUnauthorized {
+		t.Fatalf("the demo site's secret got %d %v, want 401: the client must not exist", status, body)
 	}
 }
 

@@ -198,9 +198,9 @@ func (a pollAnswer) pending(qrStatus string) error {
 	return nil
 }
 
-// startDemoLogin starts a QR login as the demo site and returns its
-// device_code, after one poll (the next one is held).
-func startDemoLogin(t *testing.T, base string) string {
+// demoAuthorize starts a QR login with the demo site's credentials and
+// returns the status and the decoded answer.
+func demoAuthorize(t *testing.T, base string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", base+"/qr/authorize", strings.NewReader("scope=openid"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -210,16 +210,26 @@ func startDemoLogin(t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var r struct {
-		DeviceCode string `json:"device_code"`
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("/qr/authorize: %d, not JSON: %v", resp.StatusCode, err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 || r.DeviceCode == "" {
-		t.Fatalf("/qr/authorize: %d %v", resp.StatusCode, err)
+	return resp.StatusCode, body
+}
+
+// startDemoLogin starts a QR login as the demo site and returns its
+// device_code, after one poll (the next one is held).
+func startDemoLogin(t *testing.T, base string) string {
+	t.Helper()
+	status, body := demoAuthorize(t, base)
+	code, _ := body["device_code"].(string)
+	if status != 200 || code == "" {
+		t.Fatalf("/qr/authorize: %d %v", status, body)
 	}
-	if err := demoPoll(base, r.DeviceCode, "0").pending("pending"); err != nil {
+	if err := demoPoll(base, code, "0").pending("pending"); err != nil {
 		t.Fatalf("first poll: %v", err)
 	}
-	return r.DeviceCode
+	return code
 }
 
 // SIGTERM on a real process: the held long-poll gets a well-formed
