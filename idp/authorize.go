@@ -64,6 +64,25 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	target.responseType = oidc.ResponseType(q.Get("response_type"))
 	target.responseMode = oidc.ResponseMode(q.Get("response_mode"))
 
+	// What qrlogin does not offer is refused here, by name (OIDC Core
+	// §3.1.2.6, RFC 6749 §4.1.2.1). zitadel would ignore request_uri
+	// and complete the flow without the parameters it holds.
+	switch {
+	case q.Has("request"):
+		s.authorizeError(w, r, target, oauth.RequestNotSupported, "request objects are not supported")
+		return
+	case q.Has("request_uri"):
+		s.authorizeError(w, r, target, oauth.RequestURINotSupported, "request_uri is not supported")
+		return
+	case target.responseType == "":
+		s.authorizeError(w, r, target, oauth.InvalidRequest, "response_type is required")
+		return
+	case target.responseType != oidc.ResponseTypeCode:
+		s.authorizeError(w, r, target, oauth.UnsupportedResponseType,
+			"only response_type=code is supported (authorization code flow with PKCE; no implicit or hybrid flow)")
+		return
+	}
+
 	bs, err := s.browserSession(r)
 	if err != nil {
 		s.storePage(w, r, err)
@@ -119,6 +138,11 @@ func (s *Server) authorizeTarget(w http.ResponseWriter, r *http.Request, clientI
 	case err != nil:
 		s.storePage(w, r, err)
 		return authorizeTarget{}, false
+	}
+	// OIDC Core §3.1.2.1: redirect_uri is REQUIRED (zitadel answered a
+	// missing one with a 500).
+	if redirectURI == "" {
+		return fail(http.StatusBadRequest, "redirect_uri is missing")
 	}
 	// zitadel's registration check, with its RFC 8252 §7.3 rule for
 	// native clients: a loopback redirect URI matches on any port.

@@ -64,7 +64,7 @@ func clientAnswer(t *testing.T, resp *http.Response) url.Values {
 	if loc.RawQuery != "" {
 		return loc.Query()
 	}
-	v, _ := url.ParseQuery(loc.Fragment)
+	v, _ := url.ParseQuery(loc.EscapedFragment())
 	return v
 }
 
