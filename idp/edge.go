@@ -155,7 +155,8 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 // errors are pages too.
 func pageRoute(path string) bool {
 	switch path {
-	case "/" + pathAuthorize, "/" + pathAuthorize + "/callback", "/login", "/device", "/q/decide":
+	case "/" + pathAuthorize, "/" + pathAuthorize + "/callback", "/login", "/device", "/q/decide",
+		"/" + pathEndSession, pathEndSessionConfirm:
 		return true
 	}
 	return strings.HasPrefix(path, "/q/")

@@ -70,7 +70,7 @@ func TestFinding6BadBytesNeverReachTheStore(t *testing.T) {
 			req  *http.Request
 			html bool
 		}{
-			{"GET /end_session?client_id=%00", get("/end_session?client_id=%00"), false},
+			{"GET /end_session?client_id=%00", get("/end_session?client_id=%00"), true},
 			{"GET /authorize?client_id=%00", get("/authorize?client_id=%00&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&response_type=code&scope=openid"), true},
 			{"GET /authorize/callback?id=%ff", get("/authorize/callback?id=%ff"), true},
 			{"a User-Agent with invalid UTF-8 at /qr/authorize", badUA, false},
@@ -143,7 +143,8 @@ func TestEveryRouteRefusesBadInput(t *testing.T) {
 		{"POST", "/userinfo", []string{"access_token"}, nil, false},
 		{"POST", "/oauth/introspect", []string{"token", "client_id"}, nil, false},
 		{"POST", "/revoke", []string{"token", "client_id", "token_type_hint"}, nil, false},
-		{"GET", "/end_session", []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}, nil, false},
+		{"GET", "/end_session", []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}, nil, true},
+		{"POST", "/end_session/confirm", []string{"csrf", "client_id", "post_logout_redirect_uri", "state", "action"}, nil, true},
 		{"GET", "/keys", nil, nil, false},
 		{"GET", "/ready", nil, nil, false},
 		{"GET", "/.well-known/openid-configuration", nil, nil, false},
@@ -319,7 +320,7 @@ func TestStoreFailuresAre500WithoutTheirText(t *testing.T) {
 		{"GET /authorize", get("/authorize?client_id=" + rpID + "&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&response_type=code&scope=openid"), true},
 		{"GET /authorize/callback", get("/authorize/callback?id=abc"), true},
 		{"GET /login?id=", get("/login?id=abc"), true},
-		{"GET /end_session?client_id=", get("/end_session?client_id=" + rpID), false},
+		{"GET /end_session?client_id=", get("/end_session?client_id=" + rpID), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := sendRaw(t, tc.req)

@@ -94,9 +94,11 @@ func newServerOn(t testing.TB, store storage.Store, opts ...serverOpt) *testServ
 	for _, c := range []*storage.Client{
 		{ID: rpID, Name: "Example Shop", SecretHash: storage.Hash(rpSecret), Type: storage.ClientConfidential,
 			RedirectURIs: []string{"https://shop.example/cb"}, GrantTypes: allGrants, LogoURI: "https://shop.example/logo.png",
-			ClientURI: "https://shop.example", CreatedAt: now},
+			PostLogoutRedirectURIs: []string{"https://shop.example/bye"},
+			ClientURI:              "https://shop.example", CreatedAt: now},
 		{ID: otherID, Name: "Other", SecretHash: storage.Hash(otherSec), Type: storage.ClientConfidential,
-			RedirectURIs: []string{"https://other.example/cb"}, GrantTypes: allGrants, CreatedAt: now},
+			RedirectURIs: []string{"https://other.example/cb"}, GrantTypes: allGrants, CreatedAt: now,
+			PostLogoutRedirectURIs: []string{"https://other.example/bye"}},
 		{ID: publicRPID, Name: "Desktop App", Type: storage.ClientPublic,
 			RedirectURIs: []string{"http://127.0.0.1/cb"}, GrantTypes: allGrants, CreatedAt: now},
 		{ID: phoneID, Name: "Phone", Type: storage.ClientPublic, FirstParty: true,

@@ -488,10 +488,10 @@ func tombstone(c *Config) time.Time {
 	return c.Now().UTC().Add(max(c.RefreshTokenTTL, c.AccessTokenTTL, c.QRTTL, c.AuthRequestTTL))
 }
 
-// TerminateSession implements op.AuthStorage (end_session).
-func (o *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
-	return o.errStore(ctx, o.store.RevokeUserClientSessions(ctx, userID, clientID))
-}
+// TerminateSession implements op.AuthStorage. zitadel never calls it:
+// end_session is served by handleEndSession (logout.go), which ends the
+// browser session and revokes no tokens.
+func (o *opStorage) TerminateSession(context.Context, string, string) error { return nil }
 
 // RevokeToken implements op.AuthStorage (RFC 7009). A client may revoke
 // only its own tokens; revoking a refresh token also revokes the access

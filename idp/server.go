@@ -210,6 +210,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /"+pathToken, s.handleToken)
 	mux.HandleFunc("/"+pathAuthorize, s.handleAuthorize)
+	mux.HandleFunc("/"+pathEndSession, s.handleEndSession)
+	mux.HandleFunc("POST "+pathEndSessionConfirm, s.handleEndSessionConfirm)
 	mux.HandleFunc("/"+pathAuthorize+"/callback", s.handleAuthorizeCallback)
 	mux.HandleFunc("POST /"+pathQRAuthorize, s.handleQRAuthorize)
 	mux.HandleFunc("POST /qr/scan", s.handleScan)
@@ -415,19 +417,6 @@ func storeAnswer(err error) error {
 // error itself is dropped), so that override asks the store.
 func (l *legacyServer) storeDown(ctx context.Context) bool {
 	return errors.Is(l.s.store.Ping(ctx), storage.ErrUnavailable)
-}
-
-// EndSession is zitadel's, except that an unknown client_id is the
-// caller's error (400), not a 500.
-func (l *legacyServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
-	if r.Data.ClientID != "" {
-		if _, err := l.s.clients.get(ctx, r.Data.ClientID, false); errors.Is(err, storage.ErrNotFound) {
-			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client_id")
-		} else if err != nil {
-			return nil, errStore(ctx, l.s.log, err)
-		}
-	}
-	return l.LegacyServer.EndSession(ctx, r)
 }
 
 // UserInfo is zitadel's, but a store failure is a 503 (or 500), not the

@@ -101,7 +101,7 @@ func (c *cluster) seed() {
 	now := time.Now().UTC()
 	for _, cl := range []*storage.Client{
 		{ID: rpID, Name: "Shop", SecretHash: storage.Hash(rpSecret), Type: storage.ClientConfidential,
-			RedirectURIs: []string{rpRedirect}, CreatedAt: now,
+			RedirectURIs: []string{rpRedirect}, PostLogoutRedirectURIs: []string{rpRedirect}, CreatedAt: now,
 			GrantTypes: []string{"authorization_code", "refresh_token", idp.GrantDeviceCode, idp.GrantQR}},
 		{ID: phoneID, Name: "Phone", Type: storage.ClientPublic, FirstParty: true, RedirectURIs: []string{phoneRedir},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, CreatedAt: now},

@@ -76,7 +76,8 @@ func redirectedTo(t *testing.T, what string, req *http.Request, b *browserAt) *u
 
 // A browser session lives in the database: signed in with a password on
 // instance A, the browser is signed in on B (prompt=none answers with a
-// code, issued at B's callback), and still after B restarts.
+// code, issued at B's callback), and still after B restarts; signed out on
+// A (end_session with its ID token), it is signed out on B too.
 func TestBrowserSessionIsSharedByInstances(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, nil)
@@ -97,6 +98,8 @@ func TestBrowserSessionIsSharedByInstances(t *testing.T) {
 	callback := redirectedTo(t, "password sign-in at a", req, br)
 	br.redirect("callback at a", a.local(callback.String()))
 
+	var idToken string
+	var last *instance
 	for _, in := range []*instance{b, nil} {
 		if in == nil { // b restarts: a new process on the same database
 			b.stop()
@@ -116,9 +119,21 @@ func TestBrowserSessionIsSharedByInstances(t *testing.T) {
 		if err != nil {
 			t.Fatalf("exchange at %s: %v", in.name, err)
 		}
-		claims := verifyIDToken(t, in, tok.Extra("id_token").(string), "n-sso")
+		idToken, last = tok.Extra("id_token").(string), in
+		claims := verifyIDToken(t, in, idToken, "n-sso")
 		if claims.Subject != c.userID || claims.AuthTime == 0 {
 			t.Fatalf("%s: sub %q auth_time %v", in.name, claims.Subject, claims.AuthTime)
 		}
+	}
+
+	bye := br.redirect("end_session at a", a.url+"/end_session?"+url.Values{"id_token_hint": {idToken},
+		"post_logout_redirect_uri": {rpRedirect}, "state": {"bye"}}.Encode())
+	if bye.String() != rpRedirect+"?state=bye" {
+		t.Fatalf("end_session at a went to %s", bye)
+	}
+	_, authURL = codeRequest(last, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("prompt", "none"))
+	back := br.redirect("prompt=none at "+last.name+" after the logout", authURL)
+	if back.Query().Get("error") != "login_required" {
+		t.Fatalf("after signing out at a, b answered %s", back)
 	}
 }
