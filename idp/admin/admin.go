@@ -127,12 +127,44 @@ func New(cfg Config) (http.Handler, error) {
 	mux.Handle("POST /oauth/token", a.tokens)
 	// Authentication comes before routing, so an unauthenticated caller
 	// learns nothing about which paths or methods exist.
-	mux.Handle("/admin/v1/", a.authenticate(v1))
+	mux.Handle("/admin/v1/", a.authenticate(jsonErrors(v1)))
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
-	return a.secure(mux), nil
+	return a.secure(jsonErrors(mux)), nil
 }
+
+// jsonErrors answers what no route of mux takes — 404, or 405 with its
+// Allow header — in the API's JSON error shape instead of ServeMux's
+// plain text, so a client can parse every error this listener sends.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		st := &statusOnly{header: http.Header{}}
+		h.ServeHTTP(st, r)
+		if st.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", st.header.Get("Allow"))
+			writeError(w, st.status, "method_not_allowed", "this endpoint does not take "+r.Method)
+			return
+		}
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+}
+
+// statusOnly records the status and headers a handler answers with and
+// drops its body.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(status int)      { s.status = status }
 
 // secure sets the headers every answer of this listener carries: bodies
 // hold secrets (client secrets, tokens) and must not be cached (RFC 6749

@@ -55,12 +55,12 @@ type harness struct {
 
 type option func(*Config)
 
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	return newHarnessOn(t, memory.New(), opts...)
 }
 
-func newHarnessOn(t *testing.T, store storage.Store, opts ...option) *harness {
+func newHarnessOn(t testing.TB, store storage.Store, opts ...option) *harness {
 	t.Helper()
 	h := &harness{
 		store: store,
@@ -95,7 +95,7 @@ func (h *harness) ccConfig(secret string, style oauth2.AuthStyle) *clientcredent
 }
 
 // token gets an admin access token the way the CLI does.
-func (h *harness) token(t *testing.T) string {
+func (h *harness) token(t testing.TB) string {
 	t.Helper()
 	tok, err := h.ccConfig(adminSecret, oauth2.AuthStyleInHeader).Token(context.Background())
 	if err != nil {

@@ -41,3 +41,18 @@ func TestBadBytesNeverReachTheStore(t *testing.T) {
 		})
 	}
 }
+
+// Every error of the listener is the API's JSON, also for a path or a
+// method no route takes (found by FuzzAdminAPI: ServeMux answered those in
+// plain text; the input is kept in testdata/fuzz/FuzzAdminAPI).
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	h.do(t, "GET", "/admin/v1/nope", tok, "").expectError(t, 404, "not_found")
+	h.do(t, "GET", "/elsewhere", "", "").expectError(t, 404, "not_found")
+	a := h.do(t, "PUT", "/admin/v1/clients", tok, "")
+	a.expectError(t, 405, "method_not_allowed")
+	if allow := a.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
+		t.Fatalf("Allow %q", allow)
+	}
+}
