@@ -2,31 +2,20 @@ package idp_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/qrlogin/qrlogin/idp"
 )
 
 // logCapture is a JSON log the test can read back, line by line.
-type logCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logCapture struct{ safeBuffer }
 
-func (c *logCapture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *logCapture) text() string { c.mu.Lock(); defer c.mu.Unlock(); return c.buf.String() }
+func (c *logCapture) text() string { return c.String() }
 
 // records returns every record, each a JSON object.
 func (c *logCapture) records(t testing.TB) []map[string]any {

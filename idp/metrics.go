@@ -3,6 +3,7 @@ package idp
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,7 @@ type metrics struct {
 	requests       *prometheus.HistogramVec // per route and status
 	storeCalls     *prometheus.HistogramVec // per store operation
 	storeErrors    *prometheus.CounterVec   // per store operation and kind
+	storeOps       sync.Map                 // operations seen: their error series exist
 	limited        *prometheus.CounterVec   // requests refused by a rate limit, per limit
 	securityEvents *prometheus.CounterVec   // security events, as logged
 	waitersFunc    atomic.Pointer[func() float64]

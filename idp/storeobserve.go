@@ -48,6 +48,12 @@ func observe1[T any](s *observedStore, ctx context.Context, op, loginID string, 
 
 func (s *observedStore) done(ctx context.Context, span trace.Span, op, loginID string, result any, err error, took time.Duration) {
 	s.metrics.storeCalls.WithLabelValues(op).Observe(took.Seconds())
+	if _, seen := s.metrics.storeOps.LoadOrStore(op, true); !seen {
+		// An operation's error series start at 0 once it is used, so
+		// rate() sees the first error (and a dashboard finds the series).
+		s.metrics.storeErrors.WithLabelValues(op, "unavailable")
+		s.metrics.storeErrors.WithLabelValues(op, "other")
+	}
 	if l, ok := result.(*storage.QRLogin); ok && l != nil && err == nil {
 		loginID = l.ID
 	}
