@@ -43,6 +43,10 @@ type Config struct {
 	TicketTTL    time.Duration // default 60s
 	// MaxWait caps the wait parameter of a long-poll; default 30s.
 	MaxWait time.Duration
+	// MaxHeld caps the long-polls this instance holds at once, the token
+	// endpoint's and the login page's together; default 10,000. Past it a
+	// long-poll is answered at once (see Hold).
+	MaxHeld int
 	Now     func() time.Time
 	Logger  *slog.Logger
 	// Observe, when set, hears of every step of a QR login once the store
@@ -109,16 +113,13 @@ type QR struct {
 	cfg Config
 
 	mu      sync.Mutex
-	holding map[string]int // long-polls held per login on this instance
+	holding map[string]int    // long-polls held per login on this instance
+	held    int               // long-polls held in all
+	watches map[string]*watch // the shared view of each login being waited on
 
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
 }
-
-// maxHeldPerLogin caps the long-polls one login may hold on an instance:
-// a PC needs one; many would turn each change of the login into as many
-// reads and writes. Past the cap a poll is answered at once.
-const maxHeldPerLogin = 3
 
 // New validates cfg and returns the grant.
 func New(cfg Config) (*QR, error) {
@@ -140,6 +141,9 @@ func New(cfg Config) (*QR, error) {
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = 30 * time.Second
 	}
+	if cfg.MaxHeld <= 0 {
+		cfg.MaxHeld = 10000
+	}
 	if cfg.QRTTL < time.Second || cfg.PollInterval < time.Second || cfg.TicketTTL < time.Second {
 		return nil, errors.New("grants: QR TTL, poll interval and ticket TTL must be at least 1s")
 	}
@@ -152,7 +156,7 @@ func New(cfg Config) (*QR, error) {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &QR{cfg: cfg, holding: map[string]int{}, drain: make(chan struct{})}, nil
+	return &QR{cfg: cfg, holding: map[string]int{}, watches: map[string]*watch{}, drain: make(chan struct{})}, nil
 }
 
 // Drain starts this instance's graceful shutdown: every long-poll held
@@ -326,29 +330,25 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) 
 			return answer(prev, status)
 		}
 	}
-	if !q.hold(prev.ID) {
-		return answer(prev, status)
+	release, err := q.Hold(prev.ID)
+	if err != nil {
+		return answer(prev, status) // past a bound: at once, not held
 	}
-	defer q.release(prev.ID)
-	return q.wait(ctx, prev, status, wait, drain)
-}
-
-func (q *QR) hold(id string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.holding[id] >= maxHeldPerLogin {
-		return false
+	defer release()
+	cur, err := q.WaitChange(ctx, prev.ID, status, wait, drain)
+	if err != nil {
+		return nil, err
 	}
-	q.holding[id]++
-	return true
-}
-
-func (q *QR) release(id string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.holding[id]--; q.holding[id] <= 0 {
-		delete(q.holding, id)
+	s := cur.StatusAt(q.now())
+	if s == status || status == storage.StatusScanned && s == storage.StatusPending {
+		return answer(cur, status) // the wait ended, nothing changed
 	}
+	if s == storage.StatusPending || s == storage.StatusScanned {
+		if err := q.reportedChange(ctx, prev.ID, s); err != nil {
+			return nil, err
+		}
+	}
+	return answer(cur, s)
 }
 
 // reportedChange records that an answer reported a new status, with no
@@ -380,43 +380,6 @@ func (q *QR) early(prev *storage.QRLogin, status storage.Status, now time.Time, 
 	}
 	held := wait > 0 && (status == storage.StatusPending || status == storage.StatusScanned)
 	return !held || wait < remaining
-}
-
-// wait holds a long-poll until the login leaves status, d elapses or
-// drain is closed (nil: never).
-func (q *QR) wait(ctx context.Context, l *storage.QRLogin, status storage.Status, d time.Duration, drain <-chan struct{}) (*storage.QRLogin, error) {
-	ch, cancel := q.cfg.Store.SubscribeQRLogin(l.ID)
-	defer cancel()
-	timer := time.NewTimer(min(d, l.ExpiresAt.Sub(q.now())+time.Millisecond))
-	defer timer.Stop()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		// Subscribed first, then read: a change between the poll's read and
-		// the subscription is not missed.
-		cur, err := q.cfg.Store.QRLogin(ctx, l.ID)
-		if err != nil {
-			return nil, oauth.StoreError(err)
-		}
-		if s := cur.StatusAt(q.now()); s != status {
-			if s == storage.StatusPending || s == storage.StatusScanned {
-				if err := q.reportedChange(ctx, l.ID, s); err != nil {
-					return nil, err
-				}
-			}
-			return answer(cur, s)
-		}
-		select {
-		case <-ch:
-		case <-timer.C: // expiry: re-read, StatusAt turns it expired
-		case <-deadline.C:
-			return answer(cur, status)
-		case <-drain:
-			return answer(cur, status)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 func answer(l *storage.QRLogin, s storage.Status) (*storage.QRLogin, error) {

@@ -69,6 +69,11 @@ type Config struct {
 	// negative RateLimit turns it off too.
 	ClientRateLimit float64
 
+	// MaxHeldPolls caps the long-polls this instance holds at once (the
+	// token endpoint's and the login page's status requests); default
+	// 10,000. Past it a long-poll is answered at once.
+	MaxHeldPolls int
+
 	// PasswordAttempts is how many wrong passwords an account may take
 	// before it is locked; default 5. PasswordLockout is the first lockout
 	// (default 1m); each further wrong password doubles it, up to

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,6 +197,14 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 // handleLoginStatus is the login page's live status: a long-poll bound to
 // the session cookie. It answers when the status differs from since, or
 // after 25 s; a confirmation finishes the request and says where to go.
+//
+// Held requests are bounded (SPEC §7): per browser session
+// (held_polls_per_session) and per login (held_polls_per_login) a request
+// past the bound is answered 429 with Retry-After at once — one cookie
+// held 10,000 of them — and past the instance's bound
+// (held_polls_per_instance) it gets the current status at once, with
+// retry_after for the page. The requests held for one login share one
+// read per change (grants.QR.WaitChange).
 func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -211,10 +220,29 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	since := storage.ParseStatus(q.Get("since"))
+	releaseSession, ok := s.sessionHolds.hold(sessionHoldKey(sess))
+	if !ok {
+		oauth.WriteError(w, s.log, s.refused(limitHeldPerSession, retryHeld))
+		return
+	}
+	defer releaseSession()
+	release, err := s.qr.Hold(b.loginID)
+	switch {
+	case errors.Is(err, grants.ErrHeldPerLogin):
+		oauth.WriteError(w, s.log, s.refused(limitHeldPerLogin, retryHeld))
+		return
+	case err != nil: // the instance's bound: the current status, at once
+		l, err := s.store.QRLogin(ctx, b.loginID)
+		if err != nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
+		s.loginStatusAnswer(w, r, sess, a, l, retryHeld)
+		return
+	}
+	defer release()
 	s.waiting.Add(1)
 	defer s.waiting.Add(-1)
-	ch, cancel := s.store.SubscribeQRLogin(b.loginID)
-	defer cancel()
 	// While the instance drains, a status request held now is answered at
 	// once with the current status (the page asks again, at another
 	// instance); one arriving during the drain is held one poll interval
@@ -223,50 +251,45 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	if s.draining() {
 		hold, drain = s.cfg.PollInterval, nil
 	}
-	deadline := time.NewTimer(hold)
-	defer deadline.Stop()
-	for {
-		l, err := s.store.QRLogin(ctx, b.loginID)
+	l, err := s.qr.WaitChange(ctx, b.loginID, since, hold, drain)
+	if err != nil {
+		if ctx.Err() == nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+		}
+		return
+	}
+	s.loginStatusAnswer(w, r, sess, a, l, 0)
+}
+
+// retryHeld is the Retry-After of a status request past a bound on held
+// requests, in seconds.
+const retryHeld = 3
+
+// loginStatusAnswer tells the login page where login l stands: a
+// confirmation finishes the authorization request and gives the page
+// where to go; retryAfter, when positive, asks the page to wait that many
+// seconds before it asks again.
+func (s *Server) loginStatusAnswer(w http.ResponseWriter, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, l *storage.QRLogin, retryAfter int) {
+	st := l.StatusAt(s.cfg.Now())
+	if st == storage.StatusConfirmed || st == storage.StatusRedeemed {
+		next, err := s.finishQR(r.Context(), r, sess, a, l)
 		if err != nil {
 			oauth.WriteError(w, s.log, s.mapErr(err))
 			return
 		}
-		st := l.StatusAt(s.cfg.Now())
-		if st == storage.StatusConfirmed || st == storage.StatusRedeemed {
-			next, err := s.finishQR(ctx, r, sess, a, l)
-			if err != nil {
-				oauth.WriteError(w, s.log, s.mapErr(err))
-				return
-			}
-			if err := sess.Save(r, w); err != nil {
-				oauth.WriteError(w, s.log, err)
-				return
-			}
-			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": storage.StatusConfirmed.String(), "redirect": next})
+		if err := sess.Save(r, w); err != nil {
+			oauth.WriteError(w, s.log, err)
 			return
 		}
-		if st != since {
-			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
-			return
-		}
-		expiry := time.NewTimer(time.Until(l.ExpiresAt) + 10*time.Millisecond)
-		select {
-		case <-ch:
-		case <-expiry.C:
-		case <-deadline.C:
-			expiry.Stop()
-			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
-			return
-		case <-drain:
-			expiry.Stop()
-			oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": st.String()})
-			return
-		case <-ctx.Done():
-			expiry.Stop()
-			return
-		}
-		expiry.Stop()
+		oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": storage.StatusConfirmed.String(), "redirect": next})
+		return
 	}
+	body := map[string]any{"status": st.String()}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		body["retry_after"] = retryAfter
+	}
+	oauth.WriteJSON(w, http.StatusOK, body)
 }
 
 // handleLoginNewQR replaces the page's QR (after expiry or denial) without

@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -354,4 +355,153 @@ func TestAuthorizeFloodIsBounded(t *testing.T) {
 			t.Fatalf("another address: %d, want a redirect to the login page", resp.StatusCode)
 		}
 	})
+}
+
+// waitUntil polls cond until it holds. It synchronises with the server
+// (a long-poll is held once it is counted); the deadline only keeps a
+// broken server from hanging the test.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s", what)
+		}
+	}
+}
+
+// statusAnswer is one answer of /login/status.
+type statusAnswer struct {
+	code       int
+	retryAfter string
+	body       string
+}
+
+// holdStatus sends n concurrent status requests of the login page
+// loginURL in browser b, asking to be told of a change from since, and
+// returns the channel their answers arrive on.
+func holdStatus(t *testing.T, s *testServer, b *browser, loginURL, since string, n int) <-chan statusAnswer {
+	t.Helper()
+	u := s.URL + "/login/status?id=" + url.QueryEscape(mustQuery(t, loginURL, "id")) + "&since=" + since
+	out := make(chan statusAnswer, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", u, nil) // cut when the test ends
+			resp, err := b.hc.Do(req)
+			if err != nil {
+				out <- statusAnswer{body: err.Error()}
+				return
+			}
+			out <- statusAnswer{resp.StatusCode, resp.Header.Get("Retry-After"), readAll(resp)}
+		}()
+	}
+	return out
+}
+
+// Finding 3: /login/status long-polls were uncapped: one cookie held
+// 10,000 (RSS 24 → 479 MB), and one scan of that QR cost 18,335 reads of
+// the login, as every waiter re-read the row. Now a login holds at most 3
+// on an instance, the rest are answered 429 with Retry-After at once,
+// and the held ones learn of the scan from one shared read.
+func TestStatusLongPollsAreCapped(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		cs := &countingStore{Store: store}
+		s := newServerOn(t, cs)
+		phone := s.phoneToken(t, "alice")
+		b := newBrowser(t, s)
+		cfg, verifier := codeConfig(s)
+		loginURL, qr := openLoginPage(t, s, b, cfg, verifier)
+
+		answers := holdStatus(t, s, b, loginURL, "pending", 50)
+		for range 47 {
+			a := <-answers // at once: a held one would answer only after the scan
+			if a.code != http.StatusTooManyRequests || a.retryAfter == "" {
+				t.Fatalf("a status request past the cap: %d, Retry-After %q: %s", a.code, a.retryAfter, a.body)
+			}
+		}
+		waitUntil(t, "3 held status requests", func() bool { return s.idp.QR().Held() == 3 })
+		reads := cs.count("QRLogin")
+		s.scan(t, phone, qr)
+		for range 3 {
+			if a := <-answers; a.code != 200 || decodeStatus(t, a.body)["status"] != "scanned" {
+				t.Fatalf("a held status request after the scan: %d %s", a.code, a.body)
+			}
+		}
+		if n := cs.count("QRLogin") - reads; n != 1 {
+			t.Fatalf("the scan woke 3 held requests with %d reads of the login, want 1 shared", n)
+		}
+	})
+}
+
+// Finding 3: status requests are also bounded per browser session, over
+// all its login pages (a session keeps up to four). Session accounting is
+// in memory whatever the store: memory only.
+func TestStatusLongPollsPerSessionAreCapped(t *testing.T) {
+	s := newServer(t)
+	b := newBrowser(t, s)
+	cfg, verifier := codeConfig(s)
+	var loginURLs []string
+	for range 4 { // four login pages in one browser: 12 allowed by the per-login cap
+		loginURL, _ := openLoginPage(t, s, b, cfg, verifier)
+		loginURLs = append(loginURLs, loginURL)
+	}
+	answers := make(chan statusAnswer, 12)
+	for _, u := range loginURLs {
+		go func() {
+			for a := range holdStatus(t, s, b, u, "pending", 3) {
+				answers <- a
+			}
+		}()
+	}
+	refused := 0
+	for range 6 {
+		a := <-answers // at once: a held one would answer only after 25 s
+		if a.code != http.StatusTooManyRequests || a.retryAfter == "" {
+			t.Fatalf("past the session's cap: %d %s", a.code, a.body)
+		}
+		refused++
+	}
+	waitUntil(t, "6 held status requests", func() bool { return s.idp.QR().Held() == 6 })
+	if held := s.idp.QR().Held(); refused != 6 || held != 6 {
+		t.Fatalf("12 status requests in one session: %d refused, %d held; want 6 and 6", refused, held)
+	}
+}
+
+// Finding 3: long-polls held by one instance are bounded in all (token
+// endpoint and login pages together); past the bound a long-poll is
+// answered at once — authorization_pending for the token endpoint, the
+// status and retry_after for a login page — while the others stay held.
+// The bound is in memory whatever the store: memory only.
+func TestHeldLongPollsPerInstanceAreCapped(t *testing.T) {
+	s := newServer(t, func(c *idp.Config) { c.MaxHeldPolls = 2 })
+	pollWait := func(ctx context.Context, deviceCode string) (int, map[string]any) {
+		form := url.Values{"grant_type": {idp.GrantQR}, "device_code": {deviceCode}, "wait": {"30"}}
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(rpID, rpSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		return resp.StatusCode, decode(t, []byte(readAll(resp)))
+	}
+	for range 2 {
+		r := s.start(t, nil)
+		go pollWait(t.Context(), r.DeviceCode) // cut when the test ends
+	}
+	waitUntil(t, "2 held long-polls", func() bool { return s.idp.QR().Held() == 2 })
+
+	r := s.start(t, nil)
+	if status, body := pollWait(t.Context(), r.DeviceCode); status != 400 || body["error"] != "authorization_pending" || body["qr_status"] != "pending" {
+		t.Fatalf("a long-poll past the instance's bound: %d %v", status, body)
+	}
+	b := newBrowser(t, s)
+	cfg, verifier := codeConfig(s)
+	loginURL, _ := openLoginPage(t, s, b, cfg, verifier)
+	a := <-holdStatus(t, s, b, loginURL, "pending", 1)
+	if a.code != 200 || a.retryAfter == "" || !strings.Contains(a.body, `"retry_after":`) || !strings.Contains(a.body, `"status":"pending"`) {
+		t.Fatalf("a status request past the instance's bound: %d %q %s", a.code, a.retryAfter, a.body)
+	}
+	if held := s.idp.QR().Held(); held != 2 {
+		t.Fatalf("%d long-polls held, want the first 2 still held", held)
+	}
 }

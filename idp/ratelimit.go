@@ -1,14 +1,17 @@
 package idp
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"golang.org/x/time/rate"
 
+	"github.com/qrlogin/qrlogin/grants"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 )
 
@@ -16,22 +19,22 @@ import (
 // stable: a refusal is logged with its limit's name, and metrics may count
 // refusals by it.
 const (
-	limitAuthorizeAddress  = "authorize_per_address"    // /authorize requests per address
-	limitAuthorizeParam    = "authorize_parameter_size" // a parameter of /authorize over its cap
-	limitQRClient          = "qr_per_client"            // /qr/authorize per confidential client (its quota)
-	limitQRAddress         = "qr_per_address"           // /qr/authorize for public clients, and new QR codes on login pages, per address
-	limitQRPage            = "qr_per_login_page"        // new QR codes per authorization request
-	limitScanAccount       = "scan_per_account"         // scans per phone account
-	limitLoginAddress      = "login_per_address"        // password form posts per address
-	limitPasswordAccount   = "password_per_account"     // wrong passwords per account: lockout with back-off
-	limitPasswordHashing   = "password_hashing"         // argon2id checks running or queued on this instance
-	limitInput             = "input_size"               // username or password over its cap
-	limitDeviceGuesses     = "device_code_guesses"      // typed user codes per address and per account
-	limitHeldPerLogin      = "held_polls_per_login"     // long-polls held for one QR login
-	limitHeldPerSession    = "held_polls_per_session"   // login-page status long-polls held for one browser session
-	limitHeldPerInstance   = "held_polls_per_instance"  // long-polls held by this instance
-	limitConnectionAddress = "connections_per_address"  // open connections per address (Listener)
-	limitConnections       = "connections_total"        // open connections in all (Listener)
+	limitAuthorizeAddress  = "authorize_per_address"     // /authorize requests per address
+	limitAuthorizeParam    = "authorize_parameter_size"  // a parameter of /authorize over its cap
+	limitQRClient          = "qr_per_client"             // /qr/authorize per confidential client (its quota)
+	limitQRAddress         = "qr_per_address"            // /qr/authorize for public clients, and new QR codes on login pages, per address
+	limitQRPage            = "qr_per_login_page"         // new QR codes per authorization request
+	limitScanAccount       = "scan_per_account"          // scans per phone account
+	limitLoginAddress      = "login_per_address"         // password form posts per address
+	limitPasswordAccount   = "password_per_account"      // wrong passwords per account: lockout with back-off
+	limitPasswordHashing   = "password_hashing"          // argon2id checks running or queued on this instance
+	limitInput             = "input_size"                // username or password over its cap
+	limitDeviceGuesses     = "device_code_guesses"       // typed user codes per address and per account
+	limitHeldPerLogin      = grants.LimitHeldPerLogin    // long-polls held for one QR login
+	limitHeldPerSession    = "held_polls_per_session"    // login-page status long-polls held for one browser session
+	limitHeldPerInstance   = grants.LimitHeldPerInstance // long-polls held by this instance
+	limitConnectionAddress = "connections_per_address"   // open connections per address (Listener)
+	limitConnections       = "connections_total"         // open connections in all (Listener)
 )
 
 // refused records that a request was refused by limit (one line at debug,
@@ -152,4 +155,46 @@ func addrKey(a netip.Addr) string {
 		return a.String()
 	}
 	return p.String()
+}
+
+// holds bounds how many requests per key are held at once (long-polls per
+// browser session). An entry lives while a request holds it.
+type holds struct {
+	max int
+	mu  sync.Mutex
+	m   map[string]int
+}
+
+func newHolds(maxPerKey int) *holds { return &holds{max: maxPerKey, m: map[string]int{}} }
+
+// hold takes one of key's places, if there is one left; release gives it
+// back.
+func (h *holds) hold(key string) (release func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m[key] >= h.max {
+		return nil, false
+	}
+	h.m[key]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.m[key]--; h.m[key] <= 0 {
+				delete(h.m, key)
+			}
+		})
+	}, true
+}
+
+// maxHeldPerSession caps the login-page status requests one browser
+// session holds: a page per tab, a few tabs.
+const maxHeldPerSession = 6
+
+// sessionHoldKey names a browser session for holds: a digest of its CSRF
+// token, which is random per session and stays the same for its life.
+func sessionHoldKey(sess *sessions.Session) string {
+	h := sha256.Sum256([]byte(csrfToken(sess)))
+	return string(h[:16])
 }

@@ -50,13 +50,15 @@ type Server struct {
 	limiter  *limiter // per address, per client, per account: Config.RateLimit
 	guesses  *limiter // typed user codes, new codes of a login page: a few per minute
 	lockouts *lockouts
-	hashes   *password.Gate // every argon2id check of a request
-	pages    *template.Template
-	metrics  *metrics
-	tracer   trace.Tracer
-	waiting  atomic.Int64
-	handler  http.Handler
-	log      *slog.Logger
+	// sessionHolds: login-page status requests held per browser session.
+	sessionHolds *holds
+	hashes       *password.Gate // every argon2id check of a request
+	pages        *template.Template
+	metrics      *metrics
+	tracer       trace.Tracer
+	waiting      atomic.Int64
+	handler      http.Handler
+	log          *slog.Logger
 }
 
 // New assembles the provider. It creates the first signing key and the
@@ -117,13 +119,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	if s.qr, err = grants.New(grants.Config{
 		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,
-		TicketTTL: cfg.TicketTTL, Now: cfg.Now, Logger: s.log, Observe: s.qrStep, Tracer: tracer,
+		TicketTTL: cfg.TicketTTL, MaxHeld: cfg.MaxHeldPolls, Now: cfg.Now, Logger: s.log, Observe: s.qrStep, Tracer: tracer,
 	}); err != nil {
 		return nil, err
 	}
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
 	s.limiter = newLimiter(cfg.Now)
 	s.guesses = newLimiter(cfg.Now)
+	s.sessionHolds = newHolds(maxHeldPerSession)
 	s.lockouts = newLockouts(cfg.PasswordAttempts, cfg.PasswordLockout, cfg.PasswordLockoutMax, cfg.Now)
 	s.hashes = password.NewGate(cfg.HashConcurrency, 8*cfg.HashConcurrency, cfg.HashWait)
 	if s.pages, err = templates.Parse(); err != nil {

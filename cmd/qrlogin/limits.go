@@ -18,6 +18,7 @@ type limitConfig struct {
 	passwordLockoutMax time.Duration
 	hashConcurrency    int
 	hashWait           time.Duration
+	maxHeldPolls       int
 }
 
 func limitFlags(fs *flag.FlagSet) *limitConfig {
@@ -31,6 +32,8 @@ func limitFlags(fs *flag.FlagSet) *limitConfig {
 	fs.DurationVar(&l.passwordLockoutMax, "password-lockout-max", time.Hour, "longest lockout of an account")
 	fs.IntVar(&l.hashConcurrency, "hash-concurrency", 2*runtime.GOMAXPROCS(0), "argon2id checks (19 MiB each) running at once; eight times as many may wait")
 	fs.DurationVar(&l.hashWait, "hash-wait", 2*time.Second, "longest wait for an argon2id slot; then 503 with Retry-After")
+	fs.IntVar(&l.maxHeldPolls, "max-held-polls", 10000,
+		"long-polls held at once by this instance (token endpoint and login pages); past it a long-poll is answered at once")
 	return l
 }
 
@@ -43,4 +46,5 @@ func (l *limitConfig) apply(c *idp.Config) {
 	c.PasswordLockoutMax = l.passwordLockoutMax
 	c.HashConcurrency = l.hashConcurrency
 	c.HashWait = l.hashWait
+	c.MaxHeldPolls = l.maxHeldPolls
 }

@@ -46,7 +46,9 @@
           return fresh().then(function () { show("expired"); setTimeout(poll, 0); status = "pending"; });
         }
         show(j.status);
-        if (j.status !== "denied") { setTimeout(poll, 0); }
+        // retry_after: the server answered at once instead of holding the
+        // request (it holds as many as it may): ask again later.
+        if (j.status !== "denied") { setTimeout(poll, (j.retry_after || 0) * 1000); }
       })
       .catch(function () { setTimeout(poll, 3000); });
   }
