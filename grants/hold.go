@@ -53,10 +53,10 @@ func (q *QR) Hold(id string) (release func(), err error) {
 	defer q.mu.Unlock()
 	switch {
 	case q.holding[id] >= maxHeldPerLogin:
-		q.cfg.Logger.Debug("limit reached", "limit", LimitHeldPerLogin)
+		q.refused(LimitHeldPerLogin)
 		return nil, ErrHeldPerLogin
 	case q.held >= q.cfg.MaxHeld:
-		q.cfg.Logger.Debug("limit reached", "limit", LimitHeldPerInstance)
+		q.refused(LimitHeldPerInstance)
 		return nil, ErrHeldPerInstance
 	}
 	q.holding[id]++
@@ -72,6 +72,12 @@ func (q *QR) Hold(id string) (release func(), err error) {
 			}
 		})
 	}, nil
+}
+
+func (q *QR) refused(limit string) {
+	if q.cfg.Refused != nil {
+		q.cfg.Refused(limit)
+	}
 }
 
 // Held reports how many long-polls this instance holds now.

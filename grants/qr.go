@@ -55,6 +55,9 @@ type Config struct {
 	// one place the funnel is counted. Called on the request's goroutine;
 	// it must not block.
 	Observe func(ctx context.Context, step Step, l *storage.QRLogin)
+	// Refused, when set, hears of every long-poll a bound refused to hold
+	// (LimitHeldPerLogin, LimitHeldPerInstance); it must not block.
+	Refused func(limit string)
 	// Tracer makes a span for each step (start, scan, decide, redeem),
 	// with the login's public id; default: no spans.
 	Tracer trace.Tracer

@@ -228,8 +228,8 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	defer releaseSession()
 	release, err := s.qr.Hold(b.loginID)
 	switch {
-	case errors.Is(err, grants.ErrHeldPerLogin):
-		oauth.WriteError(w, s.log, s.refused(limitHeldPerLogin, retryHeld))
+	case errors.Is(err, grants.ErrHeldPerLogin): // counted by grants
+		oauth.WriteError(w, s.log, tooMany(retryHeld))
 		return
 	case err != nil: // the instance's bound: the current status, at once
 		l, err := s.store.QRLogin(ctx, b.loginID)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -503,5 +504,10 @@ func TestHeldLongPollsPerInstanceAreCapped(t *testing.T) {
 	}
 	if held := s.idp.QR().Held(); held != 2 {
 		t.Fatalf("%d long-polls held, want the first 2 still held", held)
+	}
+	rec := httptest.NewRecorder()
+	s.idp.Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `qrlogin_rate_limited_total{limit="held_polls_per_instance"} 2`; !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("metrics lack %s", want)
 	}
 }

@@ -288,8 +288,7 @@ func (e *loginRefused) Error() string { return e.msg }
 func (s *Server) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
 	ctx := r.Context()
 	if username == "" || len(username) > maxUsernameLen || len(pw) > password.MaxLength {
-		s.log.DebugContext(ctx, "limit reached", "limit", limitInput)
-		s.metrics.refused(limitInput)
+		s.countRefusal(limitInput)
 		return nil, &loginRefused{status: http.StatusBadRequest, msg: fmt.Sprintf(
 			"Enter a username of at most %d bytes and a password of at most %d bytes.", maxUsernameLen, password.MaxLength)}
 	}

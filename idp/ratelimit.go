@@ -41,8 +41,20 @@ const (
 // keyed by the limit's stable name) and returns the answer: 429 with
 // Retry-After (RFC 6585 §4), in the endpoint's error format.
 func (s *Server) refused(limit string, retryAfter int) *oauth.Error {
-	s.log.Debug("limit reached", "limit", limit, "retry_after", retryAfter)
+	s.countRefusal(limit)
+	return tooMany(retryAfter)
+}
+
+// countRefusal records a refusal by limit: one line at debug, one count
+// in qrlogin_rate_limited_total. grants.QR reports its own bounds here
+// (grants.Config.Refused).
+func (s *Server) countRefusal(limit string) {
+	s.log.Debug("limit reached", "limit", limit)
 	s.metrics.refused(limit)
+}
+
+// tooMany is the answer past a limit already counted.
+func tooMany(retryAfter int) *oauth.Error {
 	e := oauth.New(oauth.TooManyRequests, "too many requests; try again later").WithStatus(http.StatusTooManyRequests)
 	e.RetryAfter = max(1, retryAfter)
 	return e

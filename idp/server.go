@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.qr, err = grants.New(grants.Config{
 		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,
 		TicketTTL: cfg.TicketTTL, MaxHeld: cfg.MaxHeldPolls, Now: cfg.Now, Logger: s.log, Observe: s.qrStep, Tracer: tracer,
+		Refused: s.countRefusal,
 	}); err != nil {
 		return nil, err
 	}
