@@ -287,6 +287,7 @@ func signWith(alg string) serverOpt { return func(c *idp.Config) { c.SigningAlg 
 // Basic, one with client_secret_post.
 const (
 	ncRP, ncRPSecret, ncRPRedirect    = "node-rp", "node-rp-secret-0123456789", "https://rp.example/cb"
+	ncRPPostLogout                    = "https://rp.example/logged-out"
 	ncRP2, ncRP2Secret, ncRP2Redirect = "node-rp2", "node-rp2-secret-0123456789", "https://rp2.example/cb"
 )
 
@@ -295,7 +296,8 @@ func runOpenIDClient(t *testing.T, node, alg string, s *testServer) {
 	defer cancel()
 	for _, c := range []*storage.Client{
 		{ID: ncRP, Name: "openid-client", SecretHash: storage.Hash(ncRPSecret), Type: storage.ClientConfidential,
-			RedirectURIs: []string{ncRPRedirect}, GrantTypes: allGrants, CreatedAt: time.Now().UTC()},
+			RedirectURIs: []string{ncRPRedirect}, PostLogoutRedirectURIs: []string{ncRPPostLogout}, GrantTypes: allGrants,
+			CreatedAt: time.Now().UTC()},
 		{ID: ncRP2, Name: "openid-client 2", SecretHash: storage.Hash(ncRP2Secret), Type: storage.ClientConfidential,
 			RedirectURIs: []string{ncRP2Redirect}, GrantTypes: allGrants, CreatedAt: time.Now().UTC()},
 	} {
@@ -308,6 +310,7 @@ func runOpenIDClient(t *testing.T, node, alg string, s *testServer) {
 	cmd.Env = append(os.Environ(),
 		"QRLOGIN_ISSUER="+s.URL,
 		"QRLOGIN_RP_ID="+ncRP, "QRLOGIN_RP_SECRET="+ncRPSecret, "QRLOGIN_RP_REDIRECT="+ncRPRedirect,
+		"QRLOGIN_RP_POST_LOGOUT="+ncRPPostLogout,
 		"QRLOGIN_RP2_ID="+ncRP2, "QRLOGIN_RP2_SECRET="+ncRP2Secret, "QRLOGIN_RP2_REDIRECT="+ncRP2Redirect,
 		"QRLOGIN_USERNAME=alice", "QRLOGIN_PASSWORD=alice-password", "QRLOGIN_SUB="+s.users["alice"],
 		"QRLOGIN_PHONE_TOKEN="+s.phoneToken(t, "alice"), "QRLOGIN_ID_TOKEN_ALG="+alg,

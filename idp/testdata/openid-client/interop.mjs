@@ -13,7 +13,7 @@
 // with this environment:
 //
 //   QRLOGIN_ISSUER                  the issuer URL
-//   QRLOGIN_RP_ID, QRLOGIN_RP_SECRET, QRLOGIN_RP_REDIRECT
+//   QRLOGIN_RP_ID, QRLOGIN_RP_SECRET, QRLOGIN_RP_REDIRECT, QRLOGIN_RP_POST_LOGOUT
 //                                   a confidential client (client_secret_basic)
 //   QRLOGIN_RP2_ID, QRLOGIN_RP2_SECRET, QRLOGIN_RP2_REDIRECT
 //                                   a second one (client_secret_post)
@@ -33,7 +33,8 @@ const env = (k) => {
   return v;
 };
 const issuer = new URL(env('QRLOGIN_ISSUER'));
-const rp = { id: env('QRLOGIN_RP_ID'), secret: env('QRLOGIN_RP_SECRET'), redirect: env('QRLOGIN_RP_REDIRECT') };
+const rp = { id: env('QRLOGIN_RP_ID'), secret: env('QRLOGIN_RP_SECRET'), redirect: env('QRLOGIN_RP_REDIRECT'),
+  postLogout: env('QRLOGIN_RP_POST_LOGOUT') };
 const rp2 = { id: env('QRLOGIN_RP2_ID'), secret: env('QRLOGIN_RP2_SECRET'), redirect: env('QRLOGIN_RP2_REDIRECT') };
 const user = { name: env('QRLOGIN_USERNAME'), password: env('QRLOGIN_PASSWORD'), sub: env('QRLOGIN_SUB') };
 const phoneToken = env('QRLOGIN_PHONE_TOKEN');
@@ -127,10 +128,24 @@ class Browser {
   // signIn fills in the password form of the page navigate stopped at and
   // submits it with its hidden fields, then follows the redirects.
   async signIn(shown, stopAt) {
-    const form = shown.page !== undefined && passwordForm(shown.page);
+    const form = shown.page !== undefined && findForm(shown.page, (f) => /type="password"/i.test(f));
     check(form, `no password form: ${landed(shown)}`);
     form.fields.set('username', user.name);
     form.fields.set('password', user.password);
+    return this.submit(shown, form, stopAt);
+  }
+
+  // press presses the submit button labelled label on the page navigate
+  // stopped at, as a user would, then follows the redirects.
+  async press(shown, label, stopAt) {
+    const form = shown.page !== undefined && findForm(shown.page, (f) => buttons(f).some((b) => b.label === label));
+    check(form, `no "${label}" button: ${landed(shown)}`);
+    const button = buttons(form.html).find((b) => b.label === label);
+    if (button.name) form.fields.set(button.name, button.value ?? '');
+    return this.submit(shown, form, stopAt);
+  }
+
+  submit(shown, form, stopAt) {
     return this.navigate(new URL(form.action, shown.url), stopAt, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -139,18 +154,25 @@ class Browser {
   }
 }
 
-// passwordForm finds the form holding a password field and its hidden
-// inputs (the request id, the CSRF token).
-function passwordForm(html) {
+// findForm finds the first form whose inner HTML satisfies match, with
+// its action and hidden inputs (request ids, the CSRF token).
+function findForm(html, match) {
   for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
-    if (!/type="password"/i.test(m[2])) continue;
+    if (!match(m[2])) continue;
     const fields = new Map();
     for (const input of m[2].matchAll(/<input\b[^>]*>/gi)) {
       if (attr(input[0], 'type') === 'hidden') fields.set(attr(input[0], 'name'), attr(input[0], 'value') ?? '');
     }
-    return { action: attr(m[1], 'action') ?? '', fields };
+    return { action: attr(m[1], 'action') ?? '', fields, html: m[2] };
   }
   return null;
+}
+
+// buttons lists a form's submit buttons: their label, name and value.
+function buttons(formHTML) {
+  return [...formHTML.matchAll(/<button\b([^>]*)>([\s\S]*?)<\/button>/gi)]
+    .filter((m) => (attr(m[1], 'type') ?? 'submit') === 'submit')
+    .map((m) => ({ label: m[2].replace(/<[^>]*>/g, '').trim(), name: attr(m[1], 'name'), value: attr(m[1], 'value') }));
 }
 
 function attr(tag, name) {
@@ -343,6 +365,44 @@ await flow('revocation', ['tokens'], async () => {
   const after = await client.tokenIntrospection(state.rp, state.tokens.access_token);
   check(after.active === false, `introspection after revocation: ${JSON.stringify(after)}`);
   return 'access token revoked (RFC 7009), introspection says inactive';
+});
+
+// signedIn reports whether browser holds a session at the provider:
+// prompt=none answers a code (checked by exchanging it) or login_required.
+async function signedIn(browser) {
+  const { url, checks } = await codeRequest(state.rp, rp.redirect, { prompt: 'none' });
+  const r = await browser.navigate(url, [rp.redirect]);
+  check(r.callback, `prompt=none: ${landed(r)}, not a redirect to the client`);
+  const err = await client.authorizationCodeGrant(state.rp, r.callback, checks).then(() => null, (e) => e);
+  if (err === null) return true;
+  if (err instanceof client.AuthorizationResponseError && err.error === 'login_required') return false;
+  throw err;
+}
+
+await flow('RP-initiated logout (end_session)', ['rp', 'browser'], async () => {
+  const browser = state.browser;
+  check(await signedIn(browser), 'no session to end');
+  // Without id_token_hint the user is asked first (RP-Initiated Logout
+  // §2): a link from anywhere must not sign people out.
+  const asked = { state: client.randomState() };
+  const page = await browser.navigate(client.buildEndSessionUrl(state.rp, { post_logout_redirect_uri: rp.postLogout, state: asked.state }), [rp.postLogout]);
+  check(!page.callback, `without id_token_hint the user was not asked: ${landed(page)}`);
+  check(await signedIn(browser), 'the session ended before the user confirmed');
+  const out = await browser.press(page, 'Sign out', [rp.postLogout]);
+  check(out.callback?.searchParams.get('state') === asked.state, `after "Sign out": ${landed(out)}, want ${rp.postLogout}?state=${asked.state}`);
+  check(!(await signedIn(browser)), 'still signed in after "Sign out"');
+
+  // With an id_token_hint naming the session's user: at once.
+  const { url, checks } = await codeRequest(state.rp, rp.redirect);
+  const done = await browser.signIn(await browser.navigate(url, [rp.redirect]), [rp.redirect]);
+  check(done.callback, `signing in again: ${landed(done)}`);
+  const tokens = await client.authorizationCodeGrant(state.rp, done.callback, checks);
+  const hinted = { state: client.randomState() };
+  const r = await browser.navigate(client.buildEndSessionUrl(state.rp, {
+    id_token_hint: tokens.id_token, post_logout_redirect_uri: rp.postLogout, state: hinted.state }), [rp.postLogout]);
+  check(r.callback?.searchParams.get('state') === hinted.state, `with id_token_hint: ${landed(r)}, want ${rp.postLogout}?state=${hinted.state}`);
+  check(!(await signedIn(browser)), 'still signed in after end_session with id_token_hint');
+  return 'asked without id_token_hint (session kept until "Sign out"), at once with it; post_logout_redirect_uri with state both times; prompt=none afterwards: login_required';
 });
 
 process.exitCode = failures ? 1 : 0;
