@@ -71,7 +71,11 @@ func TestRequestLogLine(t *testing.T) {
 		t.Fatalf("poll: %d %s", st, body)
 	}
 	newBrowser(t, s).get("/q/" + qrID(r))
+	newBrowser(t, s).get("/ready") // a probe: at debug only
 
+	if probes := logs.where(t, "msg", "request", "route", "/ready"); len(probes) != 0 {
+		t.Errorf("a readiness probe is logged at info: %v", probes)
+	}
 	lines := logs.where(t, "msg", "request", "request_id", "req-from-proxy-42")
 	if len(lines) != 1 {
 		t.Fatalf("%d request lines with the proxy's id, want 1:\n%s", len(lines), logs.text())

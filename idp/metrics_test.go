@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage/memory"
 )
 
 // scrape reads the server's /metrics as Prometheus would.
@@ -214,5 +216,54 @@ func TestMetricsCountAnswersAndRoutes(t *testing.T) {
 				t.Errorf("a route label carries the qr_id: %s", l.GetValue())
 			}
 		}
+	}
+}
+
+// Store calls are timed by operation, and failures counted by operation
+// and kind; a not-found is an answer, not an error.
+func TestMetricsCountStoreCallsAndErrors(t *testing.T) {
+	var fail atomic.Bool
+	s := newServerOn(t, failingStore{memory.New(), &fail}, func(c *idp.Config) { c.ClientCacheTTL = -1 })
+	s.start(t, nil)
+	if st, _ := s.form(t, "/qr/authorize", "no-such-client", "x", url.Values{}); st != 401 {
+		t.Fatalf("unknown client: %d", st)
+	}
+	m := scrape(t, s)
+	if got := value(m, "qrlogin_store_errors_total", "op", "Client", "kind", "other"); got != 0 {
+		t.Fatalf("a not-found counted as a store error: %v", got)
+	}
+	fail.Store(true)
+	if st, _ := s.form(t, "/qr/authorize", rpID, rpSecret, url.Values{}); st != 500 {
+		t.Fatalf("failing store: %d, want 500", st)
+	}
+	m = scrape(t, s)
+	if got := value(m, "qrlogin_store_errors_total", "op", "Client", "kind", "other"); got != 1 {
+		t.Errorf(`qrlogin_store_errors_total{op="Client",kind="other"} = %v, want 1`, got)
+	}
+	if got := value(m, "qrlogin_store_errors_total", "op", "Client", "kind", "unavailable"); got != 0 {
+		t.Errorf(`qrlogin_store_errors_total{op="Client",kind="unavailable"} = %v, want 0`, got)
+	}
+	for _, op := range []string{"Client", "CreateQRLogin"} {
+		if got := value(m, "qrlogin_store_call_duration_seconds", "op", op); got < 1 {
+			t.Errorf("qrlogin_store_call_duration_seconds{op=%q} has %v samples", op, got)
+		}
+	}
+}
+
+// Every refusal by a limit is counted under the limit's name.
+func TestMetricsCountRateLimitRefusals(t *testing.T) {
+	s := newServer(t, func(c *idp.Config) { c.RateLimit = 1 }) // burst 2
+	alice := s.phoneToken(t, "alice")
+	refused := 0
+	for range 5 {
+		if st, _ := s.phone(t, alice, "/qr/scan", map[string]string{"qr": "nothing"}); st == 429 {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("five scans in a row at 1/s were all answered")
+	}
+	if got := value(scrape(t, s), "qrlogin_rate_limited_total", "limit", "scan_per_account"); got != float64(refused) {
+		t.Errorf(`qrlogin_rate_limited_total{limit="scan_per_account"} = %v, want %d`, got, refused)
 	}
 }

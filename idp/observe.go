@@ -93,7 +93,12 @@ func (s *Server) finishRequest(r *http.Request, ri *requestInfo, w *statusWriter
 	}
 	s.metrics.request(ri.route, status, took)
 	endRequestSpan(ri.span, ri, status)
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
+	level := slog.LevelInfo
+	if ri.route == "/healthz" || ri.route == "/ready" {
+		// A load balancer's probes, every few seconds: at debug only.
+		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(ctx, level) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -110,7 +115,7 @@ func (s *Server) finishRequest(r *http.Request, ri *requestInfo, w *statusWriter
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		attrs = append(attrs, slog.String("user_agent", truncate(r.UserAgent(), 256)))
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
 // statusClientClosed is nginx's 499: the client closed the connection
