@@ -3,10 +3,12 @@ package idp_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/idp/admin"
 	"github.com/qrlogin/qrlogin/storage"
 	"github.com/qrlogin/qrlogin/storage/memory"
 )
@@ -131,6 +134,7 @@ func TestEveryRouteRefusesBadInput(t *testing.T) {
 		{"POST", "/qr/deny", nil, []string{"ticket"}, false},
 		{"GET", "/account/notifications", nil, nil, false},
 		{"POST", "/account/notifications/{}/revoke", nil, nil, false},
+		{"POST", "/account/password", nil, []string{"current_password", "new_password"}, false},
 		{"GET", "/login", []string{"id", "return", "new"}, nil, true},
 		{"POST", "/login", []string{"id", "csrf", "username", "password", "return"}, nil, true},
 		{"GET", "/login/status", []string{"id", "since"}, nil, false},
@@ -341,6 +345,68 @@ func TestStoreFailuresAre500WithoutTheirText(t *testing.T) {
 				}
 			}
 			if id == "" || line == "" {
+				t.Fatalf("no log line with request_id=%s and the cause:\n%s", id, logs.String())
+			}
+		})
+	}
+}
+
+func (f failingStore) ListClients(ctx context.Context) ([]*storage.Client, error) {
+	if f.fail.Load() {
+		return nil, f.err()
+	}
+	return f.Store.ListClients(ctx)
+}
+
+func (f failingStore) CreateAdminToken(ctx context.Context, t *storage.AdminToken) error {
+	if f.fail.Load() {
+		return f.err()
+	}
+	return f.Store.CreateAdminToken(ctx, t)
+}
+
+// The admin listener as serve wires it (idp.RequestIDs around it, its
+// logger from idp.LogWithRequestIDs): a store failure that is no outage is
+// a 500 without its text, on the API and on its token endpoint, and the
+// cause is logged under the request id the answer carries.
+func TestAdminStoreFailuresAreLoggedWithTheRequestID(t *testing.T) {
+	var fail atomic.Bool
+	var logs safeBuffer
+	const secret = "admin-secret-0123456789"
+	h, err := admin.New(admin.Config{Store: failingStore{memory.New(), &fail}, AdminClientID: "admin",
+		AdminSecretHash: storage.Hash(secret), Logger: idp.LogWithRequestIDs(slog.New(slog.NewTextHandler(&logs, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(idp.RequestIDs(h))
+	t.Cleanup(srv.Close)
+	token := func() *http.Request {
+		req, _ := http.NewRequest("POST", srv.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("admin", secret)
+		return req
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if a := sendRaw(t, token()); a.status != 200 || json.Unmarshal([]byte(a.body), &tok) != nil {
+		t.Fatalf("admin token: %d %s", a.status, a.body)
+	}
+	list, _ := http.NewRequest("GET", srv.URL+"/admin/v1/clients", nil)
+	list.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	fail.Store(true)
+	for name, req := range map[string]*http.Request{"GET /admin/v1/clients": list, "POST /oauth/token": token()} {
+		t.Run(name, func(t *testing.T) {
+			a := sendRaw(t, req)
+			if a.status != http.StatusInternalServerError || strings.Contains(a.body, "relation") {
+				t.Fatalf("%d %s", a.status, a.body)
+			}
+			id := a.header.Get("X-Request-Id")
+			found := false
+			for _, l := range strings.Split(logs.String(), "\n") {
+				found = found || id != "" && strings.Contains(l, "request_id="+id) && strings.Contains(l, "relation")
+			}
+			if !found {
 				t.Fatalf("no log line with request_id=%s and the cause:\n%s", id, logs.String())
 			}
 		})

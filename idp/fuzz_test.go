@@ -86,10 +86,10 @@ func FuzzPhoneAPI(f *testing.F) {
 var fuzzRoutes = []struct{ method, path string }{
 	{"GET", "/authorize"}, {"POST", "/authorize"}, {"GET", "/authorize/callback"},
 	{"POST", "/oauth/token"}, {"POST", "/qr/authorize"}, {"POST", "/qr/scan"}, {"POST", "/qr/confirm"}, {"POST", "/qr/deny"},
-	{"GET", "/account/notifications"}, {"POST", "/account/notifications/{}/revoke"},
+	{"GET", "/account/notifications"}, {"POST", "/account/notifications/{}/revoke"}, {"POST", "/account/password"},
 	{"GET", "/login"}, {"POST", "/login"}, {"GET", "/login/status"}, {"POST", "/login/qr"},
 	{"GET", "/device"}, {"POST", "/device"}, {"GET", "/q/{}"}, {"POST", "/q/decide"},
-	{"GET", "/userinfo"}, {"POST", "/oauth/introspect"}, {"POST", "/revoke"}, {"GET", "/end_session"},
+	{"GET", "/userinfo"}, {"POST", "/oauth/introspect"}, {"POST", "/revoke"}, {"GET", "/end_session"}, {"POST", "/end_session/confirm"},
 	{"GET", "/keys"}, {"GET", "/.well-known/openid-configuration"}, {"GET", "/{}"},
 }
 
@@ -154,6 +154,8 @@ func FuzzRequests(f *testing.F) {
 			body, auth = "scope=openid&requester_user_agent=Mozilla", basicAuth(rpID, rpSecret)
 		case "/qr/scan", "/qr/confirm", "/qr/deny":
 			body, auth = `{"qr":"`+started.VerificationURIComplete+`","ticket":"t"}`, "Bearer "+phone
+		case "/account/password":
+			body, auth = `{"current_password":"x","new_password":"y"}`, "Bearer "+phone
 		case "/account/notifications", "/account/notifications/{}/revoke", "/userinfo":
 			auth = "Bearer " + phone
 		case "/login", "/login/status", "/login/qr":
@@ -162,8 +164,9 @@ func FuzzRequests(f *testing.F) {
 			body = "csrf=" + csrf + "&user_code=" + started.UserCode + "&ticket=t&action=confirm"
 		case "/oauth/introspect", "/revoke":
 			body, auth = "token="+phone, basicAuth(rpID, rpSecret)
-		case "/end_session":
+		case "/end_session", "/end_session/confirm":
 			query = "client_id=" + rpID + "&post_logout_redirect_uri=https%3A%2F%2Fshop.example%2F&state=s"
+			body = "csrf=" + csrf + "&action=logout&client_id=" + rpID
 		}
 		f.Add(uint8(i), seg, query, body, "Mozilla/5.0 (X11; Linux x86_64)", cookie, auth, csrf)
 	}

@@ -111,3 +111,20 @@ func withRequestIDs(l *slog.Logger) *slog.Logger {
 	}
 	return slog.New(requestIDHandler{l.Handler()})
 }
+
+// RequestIDs gives the requests of another listener (the admin listener,
+// wired by serve) ids as the provider's middleware does: the caller's
+// X-Request-Id when sane, else a new one, in the answer and in the
+// request's context, where a logger from LogWithRequestIDs finds it.
+func RequestIDs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := &requestInfo{id: incomingRequestID(r)}
+		w.Header().Set(headerRequestID, ri.id)
+		next.ServeHTTP(w, r.WithContext(withRequestInfo(r.Context(), ri)))
+	})
+}
+
+// LogWithRequestIDs wraps l so that records logged with the context of a
+// request that passed RequestIDs (or the provider's middleware) carry its
+// request_id.
+func LogWithRequestIDs(l *slog.Logger) *slog.Logger { return withRequestIDs(l) }

@@ -190,11 +190,13 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	adminHandler, err := admin.New(admin.Config{
 		Store: store, AdminClientID: c.adminClientID, AdminSecretHash: storage.Hash(adminSecret),
-		Keys: srv.Keys(), Users: srv.Users(), Metrics: srv.Metrics(), Logger: log,
+		Keys: srv.Keys(), Users: srv.Users(), Metrics: srv.Metrics(), Logger: idp.LogWithRequestIDs(log),
 	})
 	if err != nil {
 		return err
 	}
+	// The admin listener's answers and log lines carry request ids too.
+	adminHandler = idp.RequestIDs(adminHandler)
 	if c.pprof {
 		adminHandler = withPprof(adminHandler)
 	}

@@ -29,7 +29,7 @@ const adminScope = "admin"
 func newTokenEndpoint(cfg Config, a *api) http.Handler {
 	m := manage.NewManager()
 	m.MapClientStorage(&clientStore{admin: &adminClient{id: cfg.AdminClientID, secretHash: cfg.AdminSecretHash}})
-	m.MapTokenStorage(&tokenStore{store: cfg.Store, now: cfg.Now})
+	m.MapTokenStorage(&tokenStore{store: cfg.Store, now: cfg.Now, log: a.log})
 	m.MapAccessGenerate(accessGenerate{})
 	m.SetClientTokenCfg(&manage.Config{AccessTokenExp: cfg.TokenTTL})
 
@@ -48,7 +48,9 @@ func newTokenEndpoint(cfg Config, a *api) http.Handler {
 			r.Header = http.Header{"Retry-After": {strconv.Itoa(e.RetryAfter)}}
 			return r
 		}
-		a.log.Error("admin: token endpoint failure", "err", err)
+		if !errors.As(err, new(loggedError)) {
+			a.log.Error("admin: token endpoint failure", "err", err)
+		}
 		return nil // go-oauth2 answers server_error without detail
 	}
 	return &tokenEndpoint{srv: srv, api: a, adminID: cfg.AdminClientID}
@@ -201,6 +203,23 @@ func (accessGenerate) Token(context.Context, *oauth2.GenerateBasic, bool) (strin
 type tokenStore struct {
 	store storage.AdminTokenStore
 	now   func() time.Time
+	log   *slog.Logger
+}
+
+// loggedError is a failure already logged with its request's context
+// (and so its request id), which go-oauth2's error handler never sees.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
+
+// failed logs a store failure that is no outage with the request's
+// context and marks it logged.
+func (s *tokenStore) failed(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	s.log.ErrorContext(ctx, "admin: token store failure", "err", err)
+	return loggedError{err}
 }
 
 var errUnsupported = errors.New("admin: token kind not issued on the admin listener")
@@ -212,13 +231,13 @@ func (s *tokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	// The admin clock, not go-oauth2's time.Now, decides expiry, so the
 	// bearer check and the stored row agree.
 	now := s.now()
-	return s.store.CreateAdminToken(ctx, &storage.AdminToken{
+	return s.failed(ctx, s.store.CreateAdminToken(ctx, &storage.AdminToken{
 		AccessHash: storage.Hash(info.GetAccess()),
 		ClientID:   info.GetClientID(),
 		Scope:      info.GetScope(),
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(info.GetAccessExpiresIn()),
-	})
+	}))
 }
 
 func (s *tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.TokenInfo, error) {
@@ -227,7 +246,7 @@ func (s *tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.Tok
 		return nil, oerrors.ErrInvalidAccessToken
 	}
 	if err != nil {
-		return nil, err
+		return nil, s.failed(ctx, err)
 	}
 	ti := models.NewToken()
 	ti.SetClientID(t.ClientID)
