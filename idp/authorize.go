@@ -257,11 +257,13 @@ func (l *legacyServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.A
 	return op.NewRedirect(l.AuthCallbackURL()(ctx, req.GetID())), nil
 }
 
-// liveSessionUser returns bs if its user still exists, nil otherwise (a
-// deleted user's session signs nobody in).
+// liveSessionUser returns bs if its user still exists and is not
+// disabled, nil otherwise: such a session signs nobody in.
 func (s *Server) liveSessionUser(ctx context.Context, bs *storage.BrowserSession) (*storage.BrowserSession, error) {
-	_, err := s.store.User(ctx, bs.Subject)
+	u, err := s.store.User(ctx, bs.Subject)
 	switch {
+	case err == nil && u.Disabled:
+		return nil, nil
 	case err == nil:
 		return bs, nil
 	case errors.Is(err, storage.ErrNotFound):

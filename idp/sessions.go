@@ -3,9 +3,11 @@ package idp
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/qrlogin/qrlogin/idp/display"
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -135,4 +137,69 @@ func (s *Server) approver(r *http.Request) (sub, sid string, err error) {
 		return "", "", err
 	}
 	return bs.Subject, bs.ID, nil
+}
+
+// --- account API: the user's browser sessions ---------------------------------
+
+// browserSessionJSON is one browser session as the phone app lists it.
+type browserSessionJSON struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	AuthTime   time.Time `json:"auth_time"`
+	// AuthMethods is how the user signed in (RFC 8176 amr: "pwd").
+	AuthMethods []string `json:"auth_methods"`
+	// CanApprove: the session was made on the phone-browser path and may
+	// confirm QR logins.
+	CanApprove bool `json:"can_approve"`
+	// Browser is the browser at sign-in, as qrlogin saw it.
+	Browser scanRequester `json:"browser"`
+	EndURI  string        `json:"end_uri"`
+}
+
+// handleListSessions lists the user's browser sessions, newest first: the
+// phone app's "where am I signed in".
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	pt, err := s.authenticatePhone(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	list, err := s.store.BrowserSessions(r.Context(), pt.token.Subject, s.cfg.Now())
+	if err != nil {
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	out := make([]browserSessionJSON, 0, len(list))
+	for _, bs := range list {
+		out = append(out, browserSessionJSON{
+			ID: bs.ID, CreatedAt: bs.CreatedAt, LastUsedAt: bs.LastUsedAt, ExpiresAt: bs.ExpiresAt, AuthTime: bs.AuthTime,
+			AuthMethods: append([]string{}, bs.AMR...), CanApprove: bs.Approver, Browser: newRequester(bs.IP, bs.UserAgent, false),
+			EndURI: s.cfg.Issuer + "/account/sessions/" + url.PathEscape(bs.ID),
+		})
+	}
+	oauth.WriteJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+// handleEndBrowserSession ends one of the user's browser sessions (DELETE
+// /account/sessions/{id}, or POST …/end for clients that cannot send
+// DELETE). Another user's session is not found, and stays.
+func (s *Server) handleEndBrowserSession(w http.ResponseWriter, r *http.Request) {
+	pt, err := s.authenticatePhone(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	err = s.store.DeleteBrowserSession(r.Context(), pt.token.Subject, r.PathValue("id"))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		oauth.WriteError(w, s.log, oauth.New("not_found", "no such session").WithStatus(http.StatusNotFound))
+		return
+	case err != nil:
+		oauth.WriteError(w, s.log, s.mapErr(err))
+		return
+	}
+	s.log.InfoContext(r.Context(), "browser session ended by its user", "sub", pt.token.Subject, "session", r.PathValue("id"))
+	oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ended"})
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage"
 )
 
 // authz is one relying party's authorization request, made by a stock
@@ -477,5 +478,28 @@ func TestPageCookieIsRefusedPastItsMaxAge(t *testing.T) {
 	}
 	if st := login(withPageCookie(resign(13*time.Hour)), csrf); st != http.StatusForbidden {
 		t.Fatalf("a 13-hour-old page cookie (Max-Age 12h) was accepted: %d", st)
+	}
+}
+
+// A session whose user was disabled or deleted signs nobody in, even if
+// the session itself is still in the store (the disable that normally
+// deletes it raced, or the user was deleted directly in the store).
+func TestSessionOfADisabledOrDeletedUserSignsNobodyIn(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	alice, bob := newBrowser(t, s), newBrowser(t, s)
+	signedIn(t, s, alice, "alice")
+	signedIn(t, s, bob, "bob")
+	disabled := true
+	if _, err := s.store.UpdateUser(ctx, s.users["alice"], storage.UserUpdate{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.DeleteUser(ctx, s.users["bob"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*browser{alice, bob} {
+		a := newAuthz(s, otherID)
+		resp, _ := b.get(a.url(param("prompt", "none")))
+		a.wantError(t, resp, "login_required")
 	}
 }

@@ -34,8 +34,10 @@ func (e *apiError) Error() string {
 		return "another account has already scanned this QR code: if that was not expected, do not sign in on that PC, and ask for a new QR code"
 	case e.Code == "qr_already_decided":
 		return "this sign-in has already been confirmed or denied"
+	case e.Code == "not_found" && e.Description != "":
+		return sanitize(e.Description) // "no such notification", "no such session"
 	case e.Code == "not_found":
-		return "no such notification"
+		return "not found"
 	case e.Status == http.StatusTooManyRequests:
 		return "too many requests: wait a moment and try again"
 	case e.Code != "":

@@ -27,6 +27,7 @@ func commands() map[string]command {
 		"login":         {"sign in on the hosted login page (authorization code + PKCE)", runLogin},
 		"scan":          {"scan a QR (PNG file or its text), show the confirm screen, confirm or deny", runScan},
 		"notifications": {"list confirmed sign-ins; 'notifications revoke <id>': this wasn't me", runNotifications},
+		"sessions":      {"list the browsers signed in to the account; 'sessions end <id>' signs one out", runSessions},
 		"show":          {"print a QR code (PNG file or text) on the terminal", runShow},
 		"password":      {"change the account's password (current and new on two lines of stdin); other sessions end", runPassword},
 	}

@@ -18,18 +18,7 @@ type notification struct {
 }
 
 func runNotifications(ctx context.Context, e *environment, args []string) error {
-	// The word after "revoke" is the id whatever its first character:
-	// ids are base64url, and one in 64 starts with "-", which the flag
-	// parser would take for a flag.
-	var id string
-	revoke := false
-	for i, a := range args {
-		if a == "revoke" && i+1 < len(args) {
-			id, revoke = args[i+1], true
-			args = append(args[:i:i], args[i+2:]...)
-			break
-		}
-	}
+	id, revoke, args := verbArg(args, "revoke")
 	fs, g := newFlagSet("notifications", e)
 	rest, err := parseFlags(fs, args, e.getenv)
 	if err != nil {
@@ -90,6 +79,18 @@ func runNotifications(ctx context.Context, e *environment, args []string) error 
 	}
 	fmt.Fprintln(e.stdout, "\nNot you? qrphone notifications revoke <ID> signs that session out.")
 	return nil
+}
+
+// verbArg takes "<verb> <id>" out of args. The word after the verb is the
+// id whatever its first character: ids are base64url, and one in 64
+// starts with "-", which the flag parser would take for a flag.
+func verbArg(args []string, verb string) (id string, found bool, rest []string) {
+	for i, a := range args {
+		if a == verb && i+1 < len(args) {
+			return args[i+1], true, append(args[:i:i], args[i+2:]...)
+		}
+	}
+	return "", false, args
 }
 
 // truncate shortens s to n runes, marking the cut.

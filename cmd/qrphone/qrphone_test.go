@@ -723,3 +723,58 @@ func TestChangePassword(t *testing.T) {
 		t.Fatalf("the new password does not sign in: %v", err)
 	}
 }
+
+// TestSessions: qrphone lists the browsers signed in to the account
+// (which of them may approve) and signs one out.
+func TestSessions(t *testing.T) {
+	ts := newTestServer(t)
+	p := newPhone(t, ts)
+	p.login(t, "alice") // its own sign-in, in a browser that then closes
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(ts.URL + "/login?return=%2Fdevice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no login form: %s", page)
+	}
+	resp, err = browser.PostForm(ts.URL+"/login", url.Values{"return": {"/device"}, "csrf": {string(csrf[1])},
+		"username": {"alice"}, "password": {"alice-password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/device" {
+		t.Fatalf("the phone browser's sign-in ended at %s", resp.Request.URL)
+	}
+
+	out, _, err := p.run("", "sessions")
+	if err != nil {
+		t.Fatalf("sessions: %v", err)
+	}
+	wantContains(t, "the sessions", out, "SIGNED IN", "127.0.0.1", "yes", "no", "sessions end <ID>")
+	list, err := ts.store.BrowserSessions(context.Background(), "user-alice", time.Now())
+	if err != nil || len(list) != 2 || !list[0].Approver {
+		t.Fatalf("sessions in the store: %+v %v", list, err)
+	}
+	if out, _, err = p.run("", "sessions", "end", list[0].ID); err != nil {
+		t.Fatalf("sessions end: %v", err)
+	}
+	wantContains(t, "the output", out, "Ended")
+	resp, err = browser.Get(ts.URL + "/device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" {
+		t.Fatalf("the signed-out browser still reaches %s", resp.Request.URL)
+	}
+	if _, _, err := p.run("", "sessions", "end", list[0].ID); err == nil || !strings.Contains(err.Error(), "no such session") {
+		t.Fatalf("ending it again: %v", err)
+	}
+}
