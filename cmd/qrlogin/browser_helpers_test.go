@@ -268,7 +268,7 @@ func bearer(token string) func(*http.Request) {
 
 // registerClient registers a confidential code-flow client through the
 // admin API, as an operator would, and returns its secret.
-func (p *provider) registerClient(t *testing.T, id, redirectURI string) string {
+func (p *provider) registerClient(t *testing.T, id, redirectURI string, postLogout ...string) string {
 	t.Helper()
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -280,7 +280,8 @@ func (p *provider) registerClient(t *testing.T, id, redirectURI string) string {
 	var c struct {
 		ClientSecret string `json:"client_secret"`
 	}
-	req := map[string]any{"client_id": id, "name": "Browser Test Shop", "redirect_uris": []string{redirectURI}}
+	req := map[string]any{"client_id": id, "name": "Browser Test Shop", "redirect_uris": []string{redirectURI},
+		"post_logout_redirect_uris": postLogout}
 	if st := p.post(t, p.adminURL+"/admin/v1/clients", req, bearer(tok.AccessToken), &c); st != http.StatusCreated || c.ClientSecret == "" {
 		t.Fatalf("registering client %s: %d", id, st)
 	}
@@ -381,6 +382,7 @@ func (p *provider) verifyIDToken(t *testing.T, clientID, secret, raw, nonce stri
 // relyingParty is a stock golang.org/x/oauth2 code-flow client whose
 // redirect URI is a loopback server that records what arrives.
 type relyingParty struct {
+	logout   string // its registered post_logout_redirect_uri
 	cfg      *oauth2.Config
 	verifier string
 	state    string
@@ -394,12 +396,16 @@ func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 	t.Helper()
 	got := make(chan url.Values, 4)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/cb" {
+		if r.URL.Path != "/cb" && r.URL.Path != "/bye" {
 			http.NotFound(w, r)
 			return
 		}
+		// The answer arrives in the query, or as a form_post POST.
+		_ = r.ParseForm()
+		q := r.Form
+		q.Set("_path", r.URL.Path)
 		select {
-		case got <- r.URL.Query():
+		case got <- q:
 		default:
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -407,8 +413,8 @@ func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 	}))
 	t.Cleanup(cb.Close)
 	redirect := cb.URL + "/cb" // http://127.0.0.1:<port>/cb: loopback, RFC 8252 §7.3
-	secret := p.registerClient(t, id, redirect)
-	return &relyingParty{
+	secret := p.registerClient(t, id, redirect, cb.URL+"/bye")
+	return &relyingParty{logout: cb.URL + "/bye",
 		cfg: &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: redirect,
 			Scopes: []string{"openid", "profile", "email"},
 			Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/authorize", TokenURL: p.issuer + "/oauth/token",
@@ -427,15 +433,23 @@ func (c *relyingParty) authURL() string {
 // authorization code after checking state (RFC 6749 §10.12).
 func (c *relyingParty) code(t *testing.T, tab context.Context) string {
 	t.Helper()
+	q := c.arrival(t, tab)
+	if q.Get("state") != c.state || q.Get("code") == "" {
+		t.Fatalf("callback with state %q code %q error %q", q.Get("state"), q.Get("code"), q.Get("error"))
+	}
+	return q.Get("code")
+}
+
+// arrival waits for the browser to arrive at the client (its callback or
+// its post-logout page) and returns what it brought; _path says where.
+func (c *relyingParty) arrival(t *testing.T, tab context.Context) url.Values {
+	t.Helper()
 	select {
 	case q := <-c.got:
-		if q.Get("state") != c.state || q.Get("code") == "" {
-			t.Fatalf("callback with state %q code %q error %q", q.Get("state"), q.Get("code"), q.Get("error"))
-		}
-		return q.Get("code")
+		return q
 	case <-tab.Done():
-		t.Fatalf("the browser never reached the client's callback (page: %s)", location(tab))
-		return ""
+		t.Fatalf("the browser never reached the client (page: %s)", location(tab))
+		return nil
 	}
 }
 

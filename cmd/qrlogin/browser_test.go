@@ -37,6 +37,8 @@ func TestBrowser(t *testing.T) {
 		{"a phone's browser opens the QR, signs in on the hosted form and confirms on the confirm screen", phoneBrowserConfirms},
 		{"the demo site's QR button signs in once the phone confirms", demoQRButton},
 		{"the demo site's code-flow button signs in through the hosted password form", demoCodeButton},
+		{"prompt=none with response_mode=form_post posts login_required to the client from a page the CSP allows", formPostError},
+		{"a password sign-in signs the browser in at the provider; end_session asks, then signs it out", singleSignOnAndLogout},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +98,59 @@ func qrPageNoScript(t *testing.T, p *provider, deadline context.Context, phone s
 	claims := c.exchange(t, p, c.code(t, tab))
 	if !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
 		t.Errorf("amr = %v, want qr", claims.AuthenticationMethodsReferences)
+	}
+}
+
+// formPostError: an error for a form_post request is posted to the
+// client's redirect URI by the page's own script (no inline script: the
+// pages' CSP forbids it), with the request's state.
+func formPostError(t *testing.T, p *provider, deadline context.Context, _ string) {
+	c := newRelyingParty(t, p, "browser-form-post")
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()+"&prompt=none&response_mode=form_post"))
+	q := c.arrival(t, tab)
+	if q.Get("_path") != "/cb" || q.Get("error") != "login_required" || q.Get("state") != c.state || q.Has("code") {
+		t.Fatalf("the client received %v", q)
+	}
+}
+
+// singleSignOnAndLogout: after a password sign-in on the hosted form,
+// prompt=none answers with a code (single sign-on); end_session shows the
+// confirmation, "Sign out" returns to the client's post-logout page with
+// state, and prompt=none then answers login_required.
+func singleSignOnAndLogout(t *testing.T, p *provider, deadline context.Context, _ string) {
+	c := newRelyingParty(t, p, "browser-sso")
+	tab := newTab(t, deadline)
+	browse(t, tab,
+		chromedp.Navigate(c.authURL()),
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+		chromedp.SendKeys(chromedp.ID("username"), demoUser),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.ID("signin")),
+	)
+	c.exchange(t, p, c.code(t, tab))
+
+	browse(t, tab, chromedp.Navigate(c.authURL()+"&prompt=none"))
+	claims := c.exchange(t, p, c.code(t, tab))
+	if !slices.Contains(claims.AuthenticationMethodsReferences, "pwd") {
+		t.Errorf("single sign-on amr = %v, want pwd", claims.AuthenticationMethodsReferences)
+	}
+
+	browse(t, tab,
+		chromedp.Navigate(p.issuer+"/end_session?"+url.Values{"client_id": {c.cfg.ClientID},
+			"post_logout_redirect_uri": {c.logout}, "state": {"bye-state"}}.Encode()),
+		chromedp.WaitVisible(chromedp.ID("logout-form")),
+	)
+	if who := read(t, tab, chromedp.TextContent(chromedp.ID("signed-in-as"))); who != demoUser {
+		t.Errorf("the confirmation names %q, want %q", who, demoUser)
+	}
+	browse(t, tab, chromedp.Click(chromedp.ID("logout")))
+	if q := c.arrival(t, tab); q.Get("_path") != "/bye" || q.Get("state") != "bye-state" {
+		t.Fatalf("after signing out the client received %v", q)
+	}
+	browse(t, tab, chromedp.Navigate(c.authURL()+"&prompt=none"))
+	if q := c.arrival(t, tab); q.Get("error") != "login_required" || q.Get("state") != c.state {
+		t.Fatalf("prompt=none after logout: %v", q)
 	}
 }
 
