@@ -74,3 +74,27 @@ func TestCleanupRemovesNotificationsPastTheirRetention(t *testing.T) {
 		}
 	}, func(c *idp.Config) { c.NotificationRetention = 30 * 24 * time.Hour })
 }
+
+// Expired browser sessions go with the cleanup batches, on both stores;
+// live ones stay.
+func TestCleanupRemovesExpiredBrowserSessions(t *testing.T) {
+	onBothStores(t, func(t *testing.T, s *testServer) {
+		ctx := context.Background()
+		signedIn(t, s, newBrowser(t, s), "alice")
+		signedAt := s.clock.Now()
+		s.clock.Advance(6 * time.Hour)
+		signedIn(t, s, newBrowser(t, s), "bob")
+		s.clock.Advance(6*time.Hour + 2*time.Minute) // alice's 12 h are over, bob's are not
+		if _, err := s.idp.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Read as of the sign-in, when both were live: only deletion
+		// explains an empty list.
+		if l, err := s.store.BrowserSessions(ctx, s.users["alice"], signedAt); err != nil || len(l) != 0 {
+			t.Fatalf("alice's expired session survived the cleanup: %d (%v)", len(l), err)
+		}
+		if l, err := s.store.BrowserSessions(ctx, s.users["bob"], s.clock.Now()); err != nil || len(l) != 1 {
+			t.Fatalf("bob's live session: %d (%v)", len(l), err)
+		}
+	})
+}
