@@ -210,8 +210,15 @@ func browserLogin(ctx context.Context, e *environment, g *globals) (*oauth2.Toke
 		fmt.Fprintln(w, "qrphone received the answer. You can close this window and return to the terminal.")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed at Close
-	defer srv.Close()
+	go srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed at Shutdown
+	// Shutdown, not Close: Close cuts the connection of a callback handler
+	// that has handed its answer over but not yet written the page, and the
+	// browser is left with an empty reply.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
 
 	fmt.Fprintf(e.stderr, "Open this URL in a browser on this machine and sign in:\n\n  %s\n\nWaiting for the browser (%s)…\n", a.url, browserTimeout)
 	ctx, cancel := context.WithTimeout(ctx, browserTimeout)
