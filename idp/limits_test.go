@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -509,5 +511,112 @@ func TestHeldLongPollsPerInstanceAreCapped(t *testing.T) {
 	s.idp.Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if want := `qrlogin_rate_limited_total{limit="held_polls_per_instance"} 2`; !strings.Contains(rec.Body.String(), want) {
 		t.Fatalf("metrics lack %s", want)
+	}
+}
+
+// serveLimited serves s on a loopback listener within limits and returns
+// the listener and its address.
+func serveLimited(t *testing.T, s *testServer, limits idp.ListenerLimits) (*idp.ConnListener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := s.idp.LimitListener(ln, limits)
+	srv := &http.Server{Handler: s.idp}
+	go srv.Serve(cl)
+	t.Cleanup(func() { srv.Close() })
+	return cl, ln.Addr().String()
+}
+
+func dialFrom(t *testing.T, ip, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// getOn sends a GET for the discovery document on an open connection and
+// returns the status line.
+func getOn(t *testing.T, c net.Conn) string {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard, not a timing assertion
+	if _, err := io.WriteString(c, "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err.Error()
+	}
+	readAll(resp)
+	return resp.Status
+}
+
+// Finding 4: one address held 19,900 idle keep-alive connections and the
+// server ran out of file descriptors. Now an address holds at most its
+// bound (5 here); further connections read 429 and are closed, while
+// another address is served, and the places come back when the
+// connections close.
+func TestConnectionFloodFromOneAddressIsCapped(t *testing.T) {
+	s := newServer(t)
+	cl, addr := serveLimited(t, s, idp.ListenerLimits{PerAddress: 5, Total: 100, Refusal: idp.RefusalHTTP})
+	var idle []net.Conn
+	for range 5 {
+		idle = append(idle, dialFrom(t, "127.0.0.50", addr))
+	}
+	waitUntil(t, "5 open connections", func() bool { return cl.Open() == 5 })
+	for i := range 20 {
+		c := dialFrom(t, "127.0.0.50", addr)
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard
+		b, _ := io.ReadAll(c)
+		if !strings.HasPrefix(string(b), "HTTP/1.1 429 Too Many Requests\r\nRetry-After: ") {
+			t.Fatalf("connection %d past the address's bound read %q", 6+i, b)
+		}
+	}
+	if st := getOn(t, dialFrom(t, "127.0.0.51", addr)); st != "200 OK" {
+		t.Fatalf("another address while the first is at its bound: %s", st)
+	}
+	if st := getOn(t, idle[0]); st != "200 OK" {
+		t.Fatalf("a connection within the bound: %s", st)
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+	waitUntil(t, "the closed connections to be released", func() bool { return cl.Open() <= 1 })
+	if st := getOn(t, dialFrom(t, "127.0.0.50", addr)); st != "200 OK" {
+		t.Fatalf("the first address after its connections closed: %s", st)
+	}
+}
+
+// Finding 4: at the bound in all, new connections wait in the kernel's
+// backlog instead of costing a descriptor; one is served as soon as
+// another closes.
+func TestConnectionsInAllAreCapped(t *testing.T) {
+	s := newServer(t)
+	cl, addr := serveLimited(t, s, idp.ListenerLimits{Total: 3, Refusal: idp.RefusalHTTP})
+	var idle []net.Conn
+	for _, ip := range addresses(60, 3) {
+		idle = append(idle, dialFrom(t, ip, addr))
+	}
+	waitUntil(t, "3 open connections", func() bool { return cl.Open() == 3 })
+	var closed atomic.Bool
+	type result struct {
+		status      string
+		afterAClose bool
+	}
+	answered := make(chan result, 1)
+	go func() {
+		st := getOn(t, dialFrom(t, "127.0.0.63", addr))
+		answered <- result{st, closed.Load()}
+	}()
+	time.Sleep(300 * time.Millisecond) // time for a server without the bound to answer (not asserted)
+	closed.Store(true)
+	idle[0].Close()
+	if r := <-answered; r.status != "200 OK" || !r.afterAClose {
+		t.Fatalf("a fourth connection at a bound of 3: %s, answered after another closed: %v", r.status, r.afterAClose)
 	}
 }

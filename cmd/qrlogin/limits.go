@@ -19,6 +19,8 @@ type limitConfig struct {
 	hashConcurrency    int
 	hashWait           time.Duration
 	maxHeldPolls       int
+	maxConnsPerAddress int
+	maxConns           int
 }
 
 func limitFlags(fs *flag.FlagSet) *limitConfig {
@@ -32,9 +34,38 @@ func limitFlags(fs *flag.FlagSet) *limitConfig {
 	fs.DurationVar(&l.passwordLockoutMax, "password-lockout-max", time.Hour, "longest lockout of an account")
 	fs.IntVar(&l.hashConcurrency, "hash-concurrency", 2*runtime.GOMAXPROCS(0), "argon2id checks (19 MiB each) running at once; eight times as many may wait")
 	fs.DurationVar(&l.hashWait, "hash-wait", 2*time.Second, "longest wait for an argon2id slot; then 503 with Retry-After")
+	fs.IntVar(&l.maxConnsPerAddress, "max-conns-per-address", 256,
+		"open connections per address (IPv6: per /64) on the public listener; past it 429 and close; trusted proxies are exempt; 0: no bound")
+	fs.IntVar(&l.maxConns, "max-conns", 0,
+		"open connections in all on the public listener; at the bound new ones wait in the kernel's backlog (0: the open-file limit less a quarter, at most 1,024, kept for the database and files)")
 	fs.IntVar(&l.maxHeldPolls, "max-held-polls", 10000,
 		"long-polls held at once by this instance (token endpoint and login pages); past it a long-poll is answered at once")
 	return l
+}
+
+// listener is the public listener's bounds: tls says whether it serves
+// TLS (a refused connection is then closed without an answer, as its
+// client expects a handshake).
+func (l *limitConfig) listener(tls bool) idp.ListenerLimits {
+	ll := idp.ListenerLimits{PerAddress: l.maxConnsPerAddress, Total: l.maxConns, Refusal: idp.RefusalHTTP}
+	if tls {
+		ll.Refusal = nil
+	}
+	if ll.Total == 0 {
+		ll.Total = connectionBudget(openFileLimit())
+	}
+	return ll
+}
+
+// connectionBudget is the default bound on open connections for an
+// open-file limit: all of it but a reserve (a quarter, at most 1,024) for
+// the database pool, the admin listener and files. An unknown limit
+// leaves connections unbounded in all (the per-address bound stays).
+func connectionBudget(nofile int) int {
+	if nofile <= 0 {
+		return 0
+	}
+	return max(nofile-min(nofile/4, 1024), 1)
 }
 
 // apply copies the limits into the provider's configuration.

@@ -235,8 +235,14 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	b.print(stdout)
 
-	publicSrv := &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 45 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The public listener within its connection bounds, and timeouts that
+	// bound what an idle or slow connection holds: headers within 5 s and
+	// 64 KiB (the body cap), a keep-alive connection idle at most 60 s;
+	// reads and writes leave room for a 30 s long-poll.
+	limited := srv.LimitListener(ln, c.limits.listener(cert != nil))
+	publicSrv := &http.Server{Handler: public, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 45 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: idp.MaxBody,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	private := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
@@ -246,9 +252,9 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		reloadCtx, stopReload := context.WithCancel(context.Background())
 		defer stopReload()
 		cert.reloadOnSIGHUP(reloadCtx, log)
-		go func() { errc <- publicSrv.ServeTLS(ln, "", "") }()
+		go func() { errc <- publicSrv.ServeTLS(limited, "", "") }()
 	} else {
-		go func() { errc <- publicSrv.Serve(ln) }()
+		go func() { errc <- publicSrv.Serve(limited) }()
 	}
 	go func() { errc <- private.Serve(adminLn) }()
 	go cleanupLoop(ctx, srv, log)
