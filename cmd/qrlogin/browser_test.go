@@ -129,9 +129,11 @@ func singleSignOnAndLogout(t *testing.T, p *provider, deadline context.Context, 
 		chromedp.Click(chromedp.ID("signin")),
 	)
 	c.exchange(t, p, c.code(t, tab))
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("client-callback")))
 
 	browse(t, tab, chromedp.Navigate(c.authURL()+"&prompt=none"))
 	claims := c.exchange(t, p, c.code(t, tab))
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("client-callback")))
 	if !slices.Contains(claims.AuthenticationMethodsReferences, "pwd") {
 		t.Errorf("single sign-on amr = %v, want pwd", claims.AuthenticationMethodsReferences)
 	}
@@ -148,6 +150,9 @@ func singleSignOnAndLogout(t *testing.T, p *provider, deadline context.Context, 
 	if q := c.arrival(t, tab); q.Get("_path") != "/bye" || q.Get("state") != "bye-state" {
 		t.Fatalf("after signing out the client received %v", q)
 	}
+	// The client's page must finish loading before the next navigation,
+	// or chromium reports that load as aborted.
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("client-callback")))
 	browse(t, tab, chromedp.Navigate(c.authURL()+"&prompt=none"))
 	if q := c.arrival(t, tab); q.Get("error") != "login_required" || q.Get("state") != c.state {
 		t.Fatalf("prompt=none after logout: %v", q)
