@@ -26,6 +26,12 @@ const (
 // LISTEN's outcome on ready, then keeps reconnecting with backoff; after
 // each reconnect it wakes every waiter, since notifications sent while no
 // connection listened are lost and each waiter must re-read its state.
+//
+// After a failover the reconnect lands on the new primary (the connection
+// config requires a server that accepts writes and tries the URL's hosts
+// in order) and LISTENs there: NOTIFY is delivered only to sessions of the
+// server where the transaction committed, so a LISTEN left on the old
+// server would hear nothing.
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- error) {
 	defer close(s.done)
 	cfg.RuntimeParams["application_name"] = listenAppName
@@ -85,14 +91,32 @@ func listenConn(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// receive fans notifications out to the hub until the connection fails or
-// ctx ends.
+// errListenReadOnly ends a LISTEN connection whose server turned
+// read-only (see Store.leaveReadOnly).
+var errListenReadOnly = errors.New("the server no longer accepts writes")
+
+// listening is a LISTEN connection in use: its server's address, and
+// what ends its wait.
+type listening struct {
+	addr string
+	stop context.CancelCauseFunc
+}
+
+// receive fans notifications out to the hub until the connection fails,
+// its server turns read-only, or ctx ends.
 func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	s.listening.Store(&listening{addr: conn.PgConn().Conn().RemoteAddr().String(), stop: stop})
+	defer s.listening.Store(nil)
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(rctx)
 		if err != nil {
-			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return nil
+			}
+			if cause := context.Cause(rctx); errors.Is(cause, errListenReadOnly) {
+				return cause
 			}
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +56,9 @@ const (
 type Config struct {
 	// URL is a PostgreSQL connection URL
 	// (postgres://user:password@host:5432/db?sslmode=verify-full).
-	// pgxpool parameters such as pool_max_conns may be added to it.
+	// pgxpool parameters such as pool_max_conns may be added to it. It may
+	// list several hosts (postgres://h1:5432,h2:5432/db): each connection
+	// goes to the first that accepts writes (see Open).
 	URL string
 	// KeyEncryptionKey is the 32-byte AES-256-GCM key that encrypts signing
 	// keys' private keys and shared secrets at rest. Every instance sharing
@@ -80,6 +83,9 @@ type Store struct {
 	// suspect is set while the LISTEN connection is lost: the server went
 	// away, so every idle pooled connection may be dead too (see open).
 	suspect atomic.Bool
+	// listening is the LISTEN connection while it is up (see
+	// leaveReadOnly).
+	listening atomic.Pointer[listening]
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -93,6 +99,16 @@ var _ storage.Store = (*Store)(nil)
 // after Open returns cannot miss a notification. It does not migrate: call
 // Migrate (or the migrate command) first. An unreachable database gives an
 // error wrapping storage.ErrUnavailable.
+//
+// Failover: every connection, pooled or LISTEN, goes to a server that
+// accepts writes (target_session_attrs=read-write unless the URL asks for
+// primary; any other value is refused), trying the URL's hosts in order,
+// so after a failover new connections find the new primary and never a
+// standby. A server that turns read-only under an open connection (an old
+// primary fenced or demoted in place) answers a write with SQLSTATE 25006:
+// that connection is closed rather than returned to the pool, and if the
+// LISTEN connection is on the same server it reconnects too, which resets
+// the pool (see leaveReadOnly).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return open(ctx, cfg, nil)
 }
@@ -123,6 +139,14 @@ func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store,
 		}
 		if cfg.StatementTimeout != 0 {
 			pc.ConnConfig.RuntimeParams["statement_timeout"] = milliseconds(max(cfg.StatementTimeout, 0))
+		}
+		onPgError := pc.ConnConfig.OnPgError
+		pc.ConnConfig.OnPgError = func(c *pgconn.PgConn, e *pgconn.PgError) bool {
+			if e.Code == sqlstateReadOnly {
+				s.leaveReadOnly(c)
+				return false // close it: its server no longer takes writes
+			}
+			return onPgError == nil || onPgError(c, e)
 		}
 		if tweak != nil {
 			tweak(pc)
@@ -171,11 +195,15 @@ func newPool(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*pgx
 		// with qrlogin bench: polls 1,948/s at 4 connections, 5,578/s at 32.
 		pcfg.MaxConns = DefaultMaxConns
 	}
+	if err := requireWritable(&pcfg.ConnConfig.Config); err != nil {
+		return nil, err
+	}
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
 		// Without connect_timeout in the URL, pgx waits for the operating
 		// system: a database host that drops packets would hold every
 		// request needing a new connection (and the LISTEN reconnect) for
-		// minutes. Bounded, those requests answer 503 instead.
+		// minutes. Bounded, those requests answer 503 instead. With several
+		// hosts the bound applies to each in turn.
 		pcfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if _, ok := pcfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
@@ -204,6 +232,48 @@ func newPool(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*pgx
 
 // milliseconds formats d as PostgreSQL reads a bare duration setting.
 func milliseconds(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// sqlstateReadOnly is read_only_sql_transaction: a write sent to a
+// standby, or to a primary made read-only (default_transaction_read_only).
+const sqlstateReadOnly = "25006"
+
+// requireWritable makes every connection of cfg check, before it is used,
+// that its server accepts writes, as libpq's target_session_attrs=read-write
+// does: qrlogin writes on nearly every request, and with several hosts in
+// the URL the default (any) would connect to a standby whenever it is
+// listed first or the primary is down. pgx runs the check on each host in
+// turn and keeps the first that passes. target_session_attrs=primary (not
+// in recovery) is kept if asked for; read-only, standby and prefer-standby
+// are refused.
+func requireWritable(cfg *pgconn.Config) error {
+	switch v := cfg.ValidateConnect; {
+	case v == nil: // any, or not given
+		cfg.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
+	case sameFunc(v, pgconn.ValidateConnectTargetSessionAttrsReadWrite),
+		sameFunc(v, pgconn.ValidateConnectTargetSessionAttrsPrimary):
+	default:
+		return errors.New("postgres: bad database URL: target_session_attrs must be read-write (the default) or primary: qrlogin writes on nearly every request")
+	}
+	return nil
+}
+
+// sameFunc reports whether f is the function g. pgconn records
+// target_session_attrs only as the validation function it chose.
+func sameFunc(f, g pgconn.ValidateConnectFunc) bool {
+	return reflect.ValueOf(f).Pointer() == reflect.ValueOf(g).Pointer()
+}
+
+// leaveReadOnly is called when a pooled connection met a read-only server.
+// The connection itself is closed by the caller. If the LISTEN connection
+// is on that server it is moved as well: it never writes, so it would stay
+// there, deaf to the notifications of the primary that took over, and its
+// reconnect resets the pool, dropping every other connection to that
+// server at once instead of one failed request each.
+func (s *Store) leaveReadOnly(c *pgconn.PgConn) {
+	if l := s.listening.Load(); l != nil && c.Conn() != nil && c.Conn().RemoteAddr().String() == l.addr {
+		l.stop(errListenReadOnly)
+	}
+}
 
 // Close stops the LISTEN connection and closes the pool. It waits for both,
 // and may be called more than once.
