@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -12,6 +14,16 @@ import (
 
 func TestMigrateCommand(t *testing.T) {
 	url := pgtest.NewEmptyDatabase(t)
+	// The same database behind a multi-host URL (a failover pair) whose
+	// first host is down, with the password given apart.
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	u.User = neturl.User(u.User.Username())
+	u.Host = closedPort(t) + "," + u.Host
+	multiHost := u.String()
 	tests := []struct {
 		name    string
 		args    []string
@@ -22,6 +34,8 @@ func TestMigrateCommand(t *testing.T) {
 		{"the first run applies every migration", []string{"--database-url", url}, nil, "applied 0001_init.sql\n", nil},
 		{"the environment supplies the URL, and a second run applies nothing", nil,
 			map[string]string{"QRLOGIN_DATABASE_URL": url}, "database schema is up to date\n", nil},
+		{"a multi-host URL whose first host is down reaches the next", []string{"--database-url", multiHost,
+			"--database-password", password}, nil, "database schema is up to date\n", nil},
 		{"no URL is a usage error", nil, nil, "", errUsage},
 		{"an argument is a usage error", []string{"--database-url", url, "extra"}, nil, "", errUsage},
 	}
@@ -38,4 +52,17 @@ func TestMigrateCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedPort returns a loopback address where nothing listens: connecting
+// is refused, as by a database host that is down.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

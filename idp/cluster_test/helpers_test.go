@@ -87,7 +87,13 @@ type cluster struct {
 // instance's idp.Config.
 func newCluster(t *testing.T, config func(*idp.Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dbURL: pgtest.NewDatabase(t), clock: &clock{t: time.Now()}, config: config}
+	return clusterOn(t, pgtest.NewDatabase(t), config)
+}
+
+// clusterOn is newCluster on a migrated database of the test's own.
+func clusterOn(t *testing.T, dbURL string, config func(*idp.Config)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dbURL: dbURL, clock: &clock{t: time.Now()}, config: config}
 	c.seed()
 	return c
 }

@@ -33,6 +33,16 @@
 // reset, so the connections to the server that went away are not handed
 // to requests after it returned.
 //
+// Failover: the URL may list several hosts (postgres://h1,h2/db), and
+// every connection must reach a server that accepts writes
+// (target_session_attrs=read-write is the default here, values that allow
+// a standby are refused), so after a failover new connections skip the
+// old primary and any standby and land on the new primary, and so does
+// the LISTEN connection's reconnect. A connection whose server turns
+// read-only under it (SQLSTATE 25006: an old primary fenced in place) is
+// closed instead of pooled; if the LISTEN connection is on that server it
+// moves as well, which resets the pool.
+//
 // Errors: a unique violation is storage.ErrConflict, no row is
 // storage.ErrNotFound, and anything that means "not now" (any connect
 // failure, lost connections, timeouts, PostgreSQL refusing connections,

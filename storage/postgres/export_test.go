@@ -8,12 +8,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// NotifyChannel and ListenAppName expose the LISTEN connection's identity
-// to the external tests.
-const (
-	NotifyChannel = notifyChannel
-	ListenAppName = listenAppName
-)
+// NotifyChannel exposes the LISTEN connection's channel to the external
+// tests.
+const NotifyChannel = notifyChannel
 
 // OpenCounting opens a Store with a single pooled connection whose network
 // writes are counted in writes: pgx sends each statement's messages in one

@@ -13,8 +13,10 @@ import (
 // the login's row id (storage.QRLogin.ID), which is not secret.
 const notifyChannel = "qrlogin_qr_login"
 
-// listenAppName marks the LISTEN connection in pg_stat_activity.
-const listenAppName = "qrlogin-listen"
+// ListenAppName is the application_name of each instance's LISTEN
+// connection: pg_stat_activity shows where every instance listens (after
+// a failover, on the new primary).
+const ListenAppName = "qrlogin-listen"
 
 // Reconnect backoff of the LISTEN connection.
 const (
@@ -34,7 +36,7 @@ const (
 // server would hear nothing.
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- error) {
 	defer close(s.done)
-	cfg.RuntimeParams["application_name"] = listenAppName
+	cfg.RuntimeParams["application_name"] = ListenAppName
 	first := true
 	backoff := minBackoff
 	for {
