@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,12 +13,7 @@ import (
 // phone's sign-in must stay on the issuer's host) and returns the issuer.
 func startBenchServer(t *testing.T, extra ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	issuer, _ := startServe(t, append([]string{"--addr", addr, "--issuer", "http://" + addr}, extra...)...)
 	return issuer
 }

@@ -22,7 +22,7 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	password, _ := u.User.Password()
 	u.User = neturl.User(u.User.Username())
-	u.Host = closedPort(t) + "," + u.Host
+	u.Host = freeAddr(t) + "," + u.Host
 	multiHost := u.String()
 	tests := []struct {
 		name    string
@@ -54,9 +54,10 @@ func TestMigrateCommand(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address where nothing listens: connecting
-// is refused, as by a database host that is down.
-func closedPort(t *testing.T) string {
+// freeAddr returns a loopback address where nothing listens (until a test
+// starts something there): connecting is refused, as by a host that is
+// down.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
