@@ -34,6 +34,11 @@ var adminStdin io.Reader = os.Stdin
 
 const defaultAdminURL = "http://127.0.0.1:8081"
 
+// defaultAdminClientID is the bootstrap admin client's id: serve's
+// --admin-client-id and the admin commands' default, so that setting the
+// secret alone is enough on both sides.
+const defaultAdminClientID = "admin"
+
 // adminTimeout bounds one admin command's HTTP exchanges.
 const adminTimeout = 30 * time.Second
 
@@ -85,7 +90,7 @@ func dispatch(ctx context.Context, group string, subs map[string]subcommand, arg
 		usage()
 		return fmt.Errorf("%w: qrlogin %s needs a subcommand", errUsage, group)
 	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
 		usage()
 		return nil
 	}
@@ -107,7 +112,7 @@ type adminFlags struct {
 
 func (f *adminFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "admin-url", defaultAdminURL, "base URL of the admin listener")
-	fs.StringVar(&f.clientID, "admin-client-id", "", "admin client ID")
+	fs.StringVar(&f.clientID, "admin-client-id", defaultAdminClientID, "admin client ID (serve's --admin-client-id)")
 	fs.StringVar(&f.clientSecret, "admin-client-secret", "", "admin client secret (prefer the environment variable: flags show in ps)")
 	fs.BoolVar(&f.json, "json", false, "print the API's JSON instead of a table")
 }
@@ -115,6 +120,12 @@ func (f *adminFlags) register(fs *flag.FlagSet) {
 // parseAdmin parses args (flags and positional arguments in any order)
 // and checks the number of positional arguments.
 func parseAdmin(fs *flag.FlagSet, args []string, env func(string) string, positional ...string) ([]string, error) {
+	if len(positional) > 0 {
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "usage: qrlogin %s [flags] <%s>\n\nflags:\n", fs.Name(), strings.Join(positional, "> <"))
+			fs.PrintDefaults()
+		}
+	}
 	if err := parseFlags(fs, permute(fs, args, len(positional)), env); err != nil {
 		return nil, err
 	}
@@ -133,7 +144,8 @@ func parseAdmin(fs *flag.FlagSet, args []string, env func(string) string, positi
 // positional argument. Everything after "--" is positional, and so is a
 // word that looks like a flag but names none while positional arguments
 // are still expected: generated ids are base64url and one in 64 begins
-// with "-".
+// with "-". The help flags (-h, -help, --help) are never an argument:
+// "clients delete --help" must print the usage, not delete "--help".
 func permute(fs *flag.FlagSet, args []string, positional int) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
@@ -153,7 +165,7 @@ func permute(fs *flag.FlagSet, args []string, positional int) []string {
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			if len(pos) < positional {
+			if len(pos) < positional && name != "h" && name != "help" {
 				flags = flags[:len(flags)-1]
 				pos = append(pos, a)
 			}

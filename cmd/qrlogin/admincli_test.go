@@ -340,6 +340,8 @@ func TestPermute(t *testing.T) {
 		{"name=value is one argument", []string{"id", "--name=x"}, []string{"--name=x", "--", "id"}, 1},
 		{"after -- everything is positional", []string{"--", "--json"}, []string{"--", "--json"}, 0},
 		{"a lone dash is positional", []string{"-"}, []string{"--", "-"}, 1},
+		{"--help is never the expected argument", []string{"--help"}, []string{"--help", "--"}, 1},
+		{"-h is never the expected argument", []string{"-h", "id"}, []string{"-h", "--", "id"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

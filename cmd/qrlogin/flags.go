@@ -14,11 +14,21 @@ import (
 )
 
 // newFlagSet returns a flag set whose errors are returned, not fatal.
+// Its usage (on -h, --help or a bad flag) goes to stderr.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: qrlogin %s [flags]\n\nflags:\n", name)
+		fs.PrintDefaults()
+	}
 	return fs
 }
+
+// errHelp is returned by a command whose flags asked for its usage (-h,
+// -help, --help): the usage is printed, nothing else was done, and run
+// reports success.
+var errHelp = errors.New("help requested")
 
 // envName is the environment fallback of a flag: --qr-ttl → QRLOGIN_QR_TTL.
 func envName(flagName string) string {
@@ -46,6 +56,9 @@ func parseFlags(fs *flag.FlagSet, args []string, env func(string) string) error 
 // them (serve's explicit).
 func loadFlags(fs *flag.FlagSet, args []string, env func(string) string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	set := map[string]bool{}
