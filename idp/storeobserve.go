@@ -291,3 +291,7 @@ func (o *observedStore) Notifications(ctx context.Context, subject string, limit
 func (o *observedStore) Notification(ctx context.Context, id string) (*storage.Notification, error) {
 	return observe1(o, ctx, "Notification", "", func(ctx context.Context) (*storage.Notification, error) { return o.Store.Notification(ctx, id) })
 }
+
+func (o *observedStore) UseDPoPProof(ctx context.Context, key []byte, until, now time.Time) error {
+	return observe0(o, ctx, "UseDPoPProof", "", func(ctx context.Context) error { return o.Store.UseDPoPProof(ctx, key, until, now) })
+}

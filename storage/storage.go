@@ -41,6 +41,7 @@ type Store interface {
 	AdminTokenStore
 	NotificationStore
 	BrowserSessionStore
+	DPoPProofStore
 
 	// Secret returns the shared secret called name, creating it with
 	// generate() if it does not exist yet. Every instance sharing the
@@ -557,4 +558,15 @@ type NotificationStore interface {
 	// most limit.
 	Notifications(ctx context.Context, subject string, limit int) ([]*Notification, error)
 	Notification(ctx context.Context, id string) (*Notification, error)
+}
+
+// DPoPProofStore spends DPoP proofs, so that a proof replayed within its
+// acceptance window is refused on every instance (RFC 9449 §11.1).
+type DPoPProofStore interface {
+	// UseDPoPProof records the proof named by key (a hash of its key's
+	// thumbprint and its jti) as spent until 'until'. ErrConflict if key
+	// was recorded before and that record is unexpired at now: a replay.
+	// Of concurrent calls with one key exactly one succeeds. DeleteExpired
+	// removes records past their until.
+	UseDPoPProof(ctx context.Context, key []byte, until, now time.Time) error
 }

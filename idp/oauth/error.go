@@ -38,6 +38,10 @@ const (
 	RequestURINotSupported  = "request_uri_not_supported"
 	LoginRequired           = "login_required"
 	InteractionRequired     = "interaction_required"
+
+	// InvalidDPoPProof: a DPoP proof is missing where one is required, or
+	// fails a check of RFC 9449 §4.3 (RFC 9449 §5, §7.1).
+	InvalidDPoPProof = "invalid_dpop_proof"
 )
 
 // Error is an OAuth error answer. Build a fresh value for every answer

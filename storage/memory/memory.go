@@ -52,6 +52,8 @@ type Store struct {
 	secrets         map[string][]byte
 
 	browser *browserSessions
+	// dpopProofs: string(key) → until when the spent proof is remembered.
+	dpopProofs map[string]time.Time
 }
 
 // accessToken is a stored access token; the contract's type has no revoked
@@ -97,6 +99,7 @@ func New() *Store {
 		bySubject:       make(map[string][]*storage.Notification),
 		secrets:         make(map[string][]byte),
 		browser:         newBrowserSessions(),
+		dpopProofs:      make(map[string]time.Time),
 	}
 }
 
@@ -1207,6 +1210,8 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 	total += deleteWhere(s.adminTokens, limit, func(t *storage.AdminToken) bool { return t.ExpiresAt.Before(before) },
 		func(key string) { delete(s.adminTokens, key) })
 	total += s.browser.deleteExpired(before, limit)
+	total += deleteWhere(s.dpopProofs, limit, func(until time.Time) bool { return until.Before(before) },
+		func(k string) { delete(s.dpopProofs, k) })
 	for id, until := range s.revokedSessions {
 		if until.Before(before) {
 			delete(s.revokedSessions, id)

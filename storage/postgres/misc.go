@@ -67,6 +67,7 @@ var expiring = []struct{ table, key, expires string }{
 	{"admin_tokens", "access_hash", "expires_at"},
 	{"revoked_sessions", "session_id", "until"},
 	{"browser_sessions", "id", "expires_at"},
+	{"dpop_proofs", "key", "until"},
 }
 
 // DeleteExpired implements storage.Store. Each table is one short

@@ -18,7 +18,7 @@ import (
 // in-memory one, may return the same store twice.
 func RunShared(t *testing.T, newStores func(t *testing.T) (storage.Store, storage.Store)) {
 	t.Helper()
-	for _, c := range sharedCases {
+	for _, c := range append(sharedCases, sharedDPoPCases...) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			a, b := newStores(t)
@@ -27,10 +27,13 @@ func RunShared(t *testing.T, newStores func(t *testing.T) (storage.Store, storag
 	}
 }
 
-var sharedCases = []struct {
+// sharedCase is a rule that spans two instances.
+type sharedCase struct {
 	name string
 	run  func(t *testing.T, a, b storage.Store)
-}{
+}
+
+var sharedCases = []sharedCase{
 	{"a subscriber on one instance is woken by scan, decision and redeem on the other", func(t *testing.T, a, b storage.Store) {
 		seed(t, a)
 		l := createLogin(t, a, newLogin(1))

@@ -43,6 +43,7 @@ func cases() []testCase {
 		userCases,
 		generalCases,
 		sessionCases,
+		dpopCases,
 	} {
 		all = append(all, group...)
 	}

@@ -1,0 +1,54 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// DPoP proofs spent (RFC 9449 §11.1). A proof's record lives until its
+// until; the suite's times are relative to base.
+var dpopCases = []testCase{
+	{"a DPoP proof is spent once: a second use before its until is a conflict, after it a new use succeeds", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		key := storage.Hash("jkt\x00jti-1")
+		must(t, s.UseDPoPProof(ctx, key, at(time.Minute), at(0)), "first use")
+		wantErr(t, s.UseDPoPProof(ctx, key, at(2*time.Minute), at(30*time.Second)), storage.ErrConflict, "a replay within the window")
+		wantErr(t, s.UseDPoPProof(ctx, key, at(2*time.Minute), at(time.Minute-time.Microsecond)), storage.ErrConflict, "a replay a microsecond before until")
+		must(t, s.UseDPoPProof(ctx, storage.Hash("jkt\x00jti-2"), at(time.Minute), at(30*time.Second)), "another proof")
+		must(t, s.UseDPoPProof(ctx, key, at(3*time.Minute), at(time.Minute)), "a use once the record's until has come")
+		wantErr(t, s.UseDPoPProof(ctx, key, at(4*time.Minute), at(2*time.Minute)), storage.ErrConflict, "a replay of the new record")
+	}},
+	{"50 goroutines spend one DPoP proof: exactly one wins", func(t *testing.T, s storage.Store) {
+		key := storage.Hash("jkt\x00jti-race")
+		errs := race(50, func(int) error { return s.UseDPoPProof(t.Context(), key, at(time.Minute), at(0)) })
+		oneWinner(t, errs, "UseDPoPProof", storage.ErrConflict)
+	}},
+	{"DeleteExpired removes spent DPoP proofs past their until and keeps live ones", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		old, live := storage.Hash("jkt\x00jti-old"), storage.Hash("jkt\x00jti-live")
+		must(t, s.UseDPoPProof(ctx, old, at(time.Minute), at(0)), "UseDPoPProof old")
+		must(t, s.UseDPoPProof(ctx, live, at(10*time.Minute), at(0)), "UseDPoPProof live")
+		n, err := s.DeleteExpired(ctx, at(5*time.Minute), 100)
+		must(t, err, "DeleteExpired")
+		if n != 1 {
+			t.Fatalf("DeleteExpired removed %d rows, want the one proof past its until", n)
+		}
+		wantErr(t, s.UseDPoPProof(ctx, live, at(11*time.Minute), at(5*time.Minute)), storage.ErrConflict, "the live proof after the cleanup")
+	}},
+}
+
+// sharedDPoPCases span two instances.
+var sharedDPoPCases = []sharedCase{
+	{"a DPoP proof spent on one instance is refused on the other, and 20 racing on two instances leave one winner", func(t *testing.T, a, b storage.Store) {
+		ctx := t.Context()
+		key := storage.Hash("jkt\x00jti-shared")
+		must(t, a.UseDPoPProof(ctx, key, at(time.Minute), at(0)), "use on a")
+		wantErr(t, b.UseDPoPProof(ctx, key, at(time.Minute), at(time.Second)), storage.ErrConflict, "replay on b")
+		raced := storage.Hash("jkt\x00jti-raced")
+		stores := []storage.Store{a, b}
+		errs := race(20, func(i int) error { return stores[i%2].UseDPoPProof(ctx, raced, at(time.Minute), at(0)) })
+		oneWinner(t, errs, "UseDPoPProof on two instances", storage.ErrConflict)
+	}},
+}
