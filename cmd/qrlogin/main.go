@@ -69,6 +69,7 @@ func commands() map[string]command {
 		"users":   {"manage users: create|list|delete", runUsers},
 		"keys":    {"manage signing keys: rotate|list", runKeys},
 		"bench":   {"drive complete QR logins against a running server", runBench},
+		"flood":   {"replay issue 8's floods against a running server and report its memory", runFlood},
 
 		"version": {"print the version", runVersion},
 	}

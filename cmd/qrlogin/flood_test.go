@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// qrlogin flood runs every case against a server with its default limits
+// and reports what the server answered and its memory. Small counts: it
+// checks what the command reports, not the server's figures (README has
+// those, from a full run).
+func TestFloodReportsEveryCase(t *testing.T) {
+	issuer := startBenchServer(t) // in this process: --pid is ours
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"flood", "--issuer", issuer, "--pid", strconv.Itoa(os.Getpid()),
+		"--count", "20", "--hold", "200ms"}, func(string) string { return "" }, &out, &errOut)
+	report := out.String() + errOut.String()
+	if err != nil {
+		t.Fatalf("flood: %v\n%s", err, report)
+	}
+	t.Logf("flood report:\n%s", report)
+	for _, want := range []string{
+		"authorize: 20 × /authorize", "900 KB state: 431", "2 KB state: 302",
+		"polls: 20 concurrent /login/status", "held until cut", // 3 held, the rest refused
+		"conns: 20 idle connections", "accepted, held until closed",
+		"2 KB password: 400", "wrong password, one account: 429",
+		"another address during the flood: 200", "server RSS: ",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if count(t, report, "held until cut") != 3 || count(t, report, "429") != 17 {
+		t.Errorf("20 long-polls on one login: want 3 held and 17 refused")
+	}
+}
+
+func TestFloodRefusesUnknownCases(t *testing.T) {
+	err := run(context.Background(), []string{"flood", "--case", "everything"}, func(string) string { return "" }, &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("an unknown case: %v, want a usage error", err)
+	}
+}
