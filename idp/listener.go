@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strconv"
@@ -64,7 +65,7 @@ type ConnListener struct {
 
 const (
 	maxRefusing  = 64
-	refusalDwell = time.Second
+	refusalDwell = time.Second // for the request's header, then again for the answer
 )
 
 // LimitListener wraps ln in the limits l. Refusals are counted by the
@@ -169,9 +170,10 @@ func (l *ConnListener) release(key string) {
 }
 
 // refuse answers a refused connection with Refusal and closes it. It
-// half-closes first and reads what the client sent for up to a second,
-// so that closing with unread data does not reset the connection before
-// the client has read the answer.
+// waits (up to refusalDwell in all) for the request's header first, so an
+// HTTP client reads the answer as the answer to its request, then
+// half-closes and reads what else comes, so that closing with unread data
+// does not reset the connection before the client has read the answer.
 func (l *ConnListener) refuse(c net.Conn) {
 	if l.limits.Refusal == nil || l.refusing.Add(1) > maxRefusing {
 		if l.limits.Refusal != nil {
@@ -184,13 +186,22 @@ func (l *ConnListener) refuse(c net.Conn) {
 		defer l.refusing.Add(-1)
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(refusalDwell))
+		buf := make([]byte, 4096)
+		var head []byte
+		for len(head) < len(buf) && !bytes.Contains(head, []byte("\r\n\r\n")) {
+			n, err := c.Read(buf[:len(buf)-len(head)])
+			head = append(head, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		_ = c.SetDeadline(time.Now().Add(refusalDwell))
 		if _, err := c.Write(l.limits.Refusal); err != nil {
 			return
 		}
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
-		buf := make([]byte, 4096)
 		for {
 			if _, err := c.Read(buf); err != nil {
 				return

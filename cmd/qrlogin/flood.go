@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -31,8 +33,8 @@ loopback addresses (127.0.0.10, .11, …) when the issuer is on loopback,
 so per-address limits meet many addresses. The server keeps its default
 limits; against the in-memory store's demo data:
 
-  qrlogin serve --addr 127.0.0.1:18080 --issuer http://127.0.0.1:18080 &
-  qrlogin flood --issuer http://127.0.0.1:18080 --pid $!
+  qrlogin serve --addr 127.0.0.1:18080 --issuer http://127.0.0.1:18080 --admin-addr 127.0.0.1:18081 &
+  qrlogin flood --issuer http://127.0.0.1:18080 --pid $! --metrics-url http://127.0.0.1:18081/metrics
 
 This is hostile traffic: point it only at your own server.
 
@@ -52,6 +54,8 @@ func runFlood(ctx context.Context, args []string, env func(string) string, stdou
 	fs.StringVar(&cfg.Issuer, "issuer", "http://localhost:8080", "the server's issuer URL; every request goes there")
 	fs.StringVar(&cases, "case", "all", "cases to run, comma-separated: "+strings.Join(load.FloodCases, ", ")+", or all")
 	fs.IntVar(&pid, "pid", 0, "the server's process id, for its memory (/proc/<pid>/status); 0: no memory figures")
+	var metricsURL string
+	fs.StringVar(&metricsURL, "metrics-url", "", "the server's /metrics (admin listener), for its refusals by limit and held long-polls; empty: none")
 	fs.IntVar(&cfg.Count, "count", 0, "requests, long-polls or connections per case (0: the figures of issue 8)")
 	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long held long-polls and connections are kept open")
 	fs.IntVar(&sources, "sources", 20, "loopback source addresses from 127.0.0.10 (loopback issuers only)")
@@ -79,6 +83,9 @@ func runFlood(ctx context.Context, args []string, env func(string) string, stdou
 	if pid > 0 {
 		cfg.Memory = load.ProcMemory(pid)
 	}
+	if metricsURL != "" {
+		cfg.Metrics = load.ScrapeMetrics(metricsURL)
+	}
 	run := load.FloodCases
 	if cases != "all" {
 		run = strings.Split(cases, ",")
@@ -88,6 +95,11 @@ func runFlood(ctx context.Context, args []string, env func(string) string, stdou
 			}
 		}
 	}
+	// net/http logs a 429 the listener sends on a connection the client
+	// dialled but had no request for ("Unsolicited response received on
+	// idle HTTP channel"): expected here, and not the report.
+	log.SetOutput(io.Discard)
+	defer log.SetOutput(os.Stderr)
 	fmt.Fprintf(stdout, "qrlogin flood against %s\n", cfg.Issuer)
 	for _, c := range run {
 		res, err := load.FloodCase(ctx, cfg, c)
@@ -107,6 +119,16 @@ func printFlood(w io.Writer, r *load.FloodResult, memory bool) {
 	fmt.Fprintf(&b, "\n%s: %s (%s)\n", r.Case, r.What, r.Elapsed.Round(time.Millisecond))
 	for _, k := range slices.Sorted(maps.Keys(r.Answers)) {
 		fmt.Fprintf(&b, "  %-48s %7d\n", k, r.Answers[k])
+	}
+	if len(r.Refused) > 0 {
+		b.WriteString("  the server counted refusals:")
+		for _, k := range slices.Sorted(maps.Keys(r.Refused)) {
+			fmt.Fprintf(&b, " %s %d;", k, r.Refused[k])
+		}
+		b.WriteString("\n")
+	}
+	if r.MaxHeld > 0 {
+		fmt.Fprintf(&b, "  the server held at most %d long-polls\n", r.MaxHeld)
 	}
 	if r.Probe != "" {
 		fmt.Fprintf(&b, "  %s\n", r.Probe)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -13,10 +14,12 @@ import (
 // checks what the command reports, not the server's figures (README has
 // those, from a full run).
 func TestFloodReportsEveryCase(t *testing.T) {
-	issuer := startBenchServer(t) // in this process: --pid is ours
+	admin := freeAddr(t)
+	issuer := startBenchServer(t, "--admin-addr", admin) // in this process: --pid is ours
 	var out, errOut syncBuffer
 	err := run(context.Background(), []string{"flood", "--issuer", issuer, "--pid", strconv.Itoa(os.Getpid()),
-		"--count", "20", "--hold", "200ms"}, func(string) string { return "" }, &out, &errOut)
+		"--metrics-url", "http://" + admin + "/metrics", "--count", "20", "--hold", "300ms"},
+		func(string) string { return "" }, &out, &errOut)
 	report := out.String() + errOut.String()
 	if err != nil {
 		t.Fatalf("flood: %v\n%s", err, report)
@@ -24,16 +27,17 @@ func TestFloodReportsEveryCase(t *testing.T) {
 	t.Logf("flood report:\n%s", report)
 	for _, want := range []string{
 		"authorize: 20 × /authorize", "900 KB state: 431", "2 KB state: 302",
-		"polls: 20 concurrent /login/status", "held until cut", // 3 held, the rest refused
-		"conns: 20 idle connections", "accepted, held until closed",
+		"polls: 20 concurrent /login/status", "unanswered until cut", "the server held at most 3 long-polls",
+		"conns: 20 keep-alive connections", "accepted (200), kept alive until the flood ended",
 		"2 KB password: 400", "wrong password, one account: 429",
+		"the server counted refusals: held_polls_per_login 17;", "password_per_account ",
 		"another address during the flood: 200", "server RSS: ",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
-	if count(t, report, "held until cut") != 3 || count(t, report, "429") != 17 {
+	if count(t, report, "unanswered until cut (held, or waiting for a connection)") != 3 || count(t, report, "429 from /login/status (held long-polls)") != 17 {
 		t.Errorf("20 long-polls on one login: want 3 held and 17 refused")
 	}
 }
@@ -43,4 +47,15 @@ func TestFloodRefusesUnknownCases(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Fatalf("an unknown case: %v, want a usage error", err)
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -28,6 +28,9 @@ func TestServeBoundsConnectionsPerAddress(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	b, _ := io.ReadAll(c)
 	if !strings.HasPrefix(string(b), "HTTP/1.1 429 ") {
 		t.Fatalf("a third connection from one address read %q", b)

@@ -58,6 +58,8 @@ type FloodConfig struct {
 	Hold time.Duration
 	// Memory reads the server's resident memory; nil: no memory figures.
 	Memory func() (MemoryUse, error)
+	// Metrics reads the server's counters (ScrapeMetrics); nil: none.
+	Metrics func() (map[string]float64, error)
 }
 
 // MemoryUse is the server process's memory as the kernel reports it.
@@ -76,6 +78,11 @@ type FloodResult struct {
 	Max     int64          // the largest RSS sampled while the case ran
 	After   MemoryUse      // when the case ended (its traffic released)
 	Elapsed time.Duration
+	// Refused is what the server counted, by limit, while the case ran
+	// (qrlogin_rate_limited_total); MaxHeld the most long-polls it held
+	// (qrlogin_long_polls). Empty without FloodConfig.Metrics.
+	Refused map[string]int
+	MaxHeld int
 }
 
 // FloodCase runs one case.
@@ -107,9 +114,25 @@ func FloodCase(ctx context.Context, cfg FloodConfig, name string) (*FloodResult,
 		stop := f.sample(ctx)
 		defer stop()
 	}
+	var before map[string]float64
+	if cfg.Metrics != nil {
+		if before, err = cfg.Metrics(); err != nil {
+			return nil, fmt.Errorf("reading the server's metrics: %w", err)
+		}
+		f.res.Refused = map[string]int{}
+	}
 	begin := time.Now()
 	err = run(ctx)
 	f.res.Elapsed = time.Since(begin)
+	if cfg.Metrics != nil {
+		if after, merr := cfg.Metrics(); merr == nil {
+			for k, v := range after {
+				if limit, ok := strings.CutPrefix(k, `qrlogin_rate_limited_total{limit="`); ok && v > before[k] {
+					f.res.Refused[strings.TrimSuffix(limit, `"}`)] = int(v - before[k])
+				}
+			}
+		}
+	}
 	if cfg.Memory != nil {
 		f.res.After, _ = cfg.Memory()
 		f.mu.Lock()
@@ -151,6 +174,34 @@ func (f *flood) sample(ctx context.Context) (stop func()) {
 				if m, err := f.cfg.Memory(); err == nil {
 					f.mu.Lock()
 					f.res.Max = max(f.res.Max, m.RSS)
+					f.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// watchHeld records the most long-polls the server held, every 100 ms
+// until stopped.
+func (f *flood) watchHeld(ctx context.Context) (stop func()) {
+	if f.cfg.Metrics == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if m, err := f.cfg.Metrics(); err == nil {
+					f.mu.Lock()
+					f.res.MaxHeld = max(f.res.MaxHeld, int(m["qrlogin_long_polls"]))
 					f.mu.Unlock()
 				}
 			}
@@ -273,11 +324,11 @@ func (f *flood) authorizeURL(state string) string {
 }
 
 // authorize: issue 8 sent 400 requests with a 900 KB state (632 MB on the
-// memory store's heap). This sends Count of those, then Count with the
-// largest state the server keeps (2,048 bytes), from every source.
+// memory store's heap). This sends Count of those from every source, then
+// Count with the largest state the server keeps (2,048 bytes) from one.
 func (f *flood) authorize(ctx context.Context) error {
 	n := orDefault(f.cfg.Count, 400)
-	f.res.What = fmt.Sprintf("%d × /authorize with a 900 KB state, then %d with a 2 KB state, from %d addresses", n, n, max(1, len(f.cfg.Sources)))
+	f.res.What = fmt.Sprintf("%d × /authorize with a 900 KB state from %d addresses, then %d with a 2 KB state from one", n, max(1, len(f.cfg.Sources)), n)
 	hcs := f.clients(nil, 8)
 	defer closeIdle(hcs)
 	huge := f.authorizeURL(strings.Repeat("s", 900<<10))
@@ -286,8 +337,8 @@ func (f *flood) authorize(ctx context.Context) error {
 		f.count("900 KB state: " + st)
 	})
 	long := strings.Repeat("s", 2048)
-	parallel(n, 16, func(i int) {
-		st, _, _ := get(ctx, hcs[i%len(hcs)], f.authorizeURL(long))
+	parallel(n, 16, func(int) {
+		st, _, _ := get(ctx, hcs[0], f.authorizeURL(long))
 		f.count("2 KB state: " + st)
 	})
 	f.probe(ctx)
@@ -338,15 +389,19 @@ func (f *flood) polls(ctx context.Context) error {
 	defer closeIdle(hcs)
 	held, cut := context.WithCancel(ctx)
 	defer cut()
+	stopWatching := f.watchHeld(ctx)
+	defer stopWatching()
 	var wg sync.WaitGroup
-	var answered atomic.Int64
 	for i := range n {
 		wg.Go(func() {
-			st, _, _ := get(held, hcs[i%len(hcs)], statusURL)
-			if st == "cancelled" {
-				st = "held until cut"
-			} else {
-				answered.Add(1)
+			st, body, _ := get(held, hcs[i%len(hcs)], statusURL)
+			switch {
+			case st == "cancelled":
+				st = "unanswered until cut (held, or waiting for a connection)"
+			case st == "429" && strings.Contains(string(body), "too many connections"):
+				st = "429 from the listener (connections per address)"
+			case st == "429":
+				st = "429 from /login/status (held long-polls)"
 			}
 			f.count(st)
 		})
@@ -362,15 +417,15 @@ func (f *flood) polls(ctx context.Context) error {
 
 // conns: issue 8 opened 19,900 idle keep-alive connections from one
 // address and the server ran out of file descriptors. This opens Count
-// idle connections from the first source, keeps them for Hold, and counts
-// those the server answered 429 and closed.
+// connections from the first source, each sending one request and then
+// staying idle, keeps them for Hold, and says what became of each.
 func (f *flood) conns(ctx context.Context) error {
 	n := orDefault(f.cfg.Count, 19900)
 	src := netip.Addr{}
 	if len(f.cfg.Sources) > 0 {
 		src = f.cfg.Sources[0]
 	}
-	f.res.What = fmt.Sprintf("%d idle connections from one address, kept %s", n, f.cfg.Hold)
+	f.res.What = fmt.Sprintf("%d keep-alive connections from one address, each one request then idle, kept %s", n, f.cfg.Hold)
 	d := dialer(src)
 	var mu sync.Mutex
 	var open []net.Conn
@@ -385,19 +440,10 @@ func (f *flood) conns(ctx context.Context) error {
 		open = append(open, c)
 		mu.Unlock()
 		readers.Go(func() {
-			// An accepted idle connection reads nothing until it is closed;
-			// a refused one reads the server's answer, then EOF.
-			line, err := bufio.NewReader(c).ReadString('\n')
-			switch {
-			case strings.HasPrefix(line, "HTTP/1.1 429"):
-				f.count("refused: 429 and closed")
-			case err != nil && errors.Is(err, net.ErrClosed):
-				f.count("accepted, held until closed")
-			case err == io.EOF:
-				f.count("closed by the server")
-			default:
-				f.count("other: " + strings.TrimSpace(line))
-			}
+			// One request, then the connection stays open and idle, as a
+			// browser's keep-alive connection does; a refused connection
+			// reads the listener's 429 instead, or is closed unanswered.
+			f.count(keepAlive(c, f.host))
 		})
 	})
 	if err := sleep(ctx, f.cfg.Hold); err != nil {
@@ -409,6 +455,31 @@ func (f *flood) conns(ctx context.Context) error {
 	}
 	readers.Wait()
 	return nil
+}
+
+// keepAlive sends one request on c, reads the answer and then waits,
+// idle, until c is closed; it says what happened.
+func keepAlive(c net.Conn, host string) string {
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\n\r\n"); err != nil {
+		return "closed by the server before the request"
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		return "no answer before the flood ended"
+	case err != nil:
+		return "closed by the server without an answer"
+	case resp.StatusCode == http.StatusTooManyRequests:
+		resp.Body.Close()
+		return "refused: 429 from the listener, closed"
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := br.ReadByte(); errors.Is(err, net.ErrClosed) {
+		return "accepted (" + strconv.Itoa(resp.StatusCode) + "), kept alive until the flood ended"
+	}
+	return "accepted (" + strconv.Itoa(resp.StatusCode) + "), then closed by the server while idle"
 }
 
 // passwords: issue 8 ran the dummy argon2id check outside the bound for
@@ -484,5 +555,38 @@ func ProcMemory(pid int) func() (MemoryUse, error) {
 			return m, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 		}
 		return m, nil
+	}
+}
+
+// ScrapeMetrics reads a Prometheus text exposition (the admin listener's
+// /metrics) into "name{labels}" → value, comments and histograms left out.
+func ScrapeMetrics(metricsURL string) func() (map[string]float64, error) {
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	return func() (map[string]float64, error) {
+		resp, err := hc.Get(metricsURL)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", metricsURL, resp.Status)
+		}
+		out := map[string]float64{}
+		sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" || line[0] == '#' || !strings.HasPrefix(line, "qrlogin_") {
+				continue
+			}
+			i := strings.LastIndexByte(line, ' ')
+			if i < 0 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				out[line[:i]] = v
+			}
+		}
+		return out, sc.Err()
 	}
 }
