@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -47,15 +46,4 @@ func TestFloodRefusesUnknownCases(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Fatalf("an unknown case: %v, want a usage error", err)
 	}
-}
-
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
