@@ -160,26 +160,13 @@ func (f *flood) count(answer string) {
 
 // sample records the server's largest RSS every 20 ms until stopped.
 func (f *flood) sample(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if m, err := f.cfg.Memory(); err == nil {
-					f.mu.Lock()
-					f.res.Max = max(f.res.Max, m.RSS)
-					f.mu.Unlock()
-				}
-			}
+	return every(ctx, 20*time.Millisecond, func() {
+		if m, err := f.cfg.Memory(); err == nil {
+			f.mu.Lock()
+			f.res.Max = max(f.res.Max, m.RSS)
+			f.mu.Unlock()
 		}
-	}()
-	return func() { cancel(); <-done }
+	})
 }
 
 // watchHeld records the most long-polls the server held, every 100 ms
@@ -188,22 +175,30 @@ func (f *flood) watchHeld(ctx context.Context) (stop func()) {
 	if f.cfg.Metrics == nil {
 		return func() {}
 	}
+	return every(ctx, 100*time.Millisecond, func() {
+		if m, err := f.cfg.Metrics(); err == nil {
+			f.mu.Lock()
+			f.res.MaxHeld = max(f.res.MaxHeld, int(m["qrlogin_long_polls"]))
+			f.mu.Unlock()
+		}
+	})
+}
+
+// every calls fn every d until stopped (or ctx ends); stop waits for the
+// last call to return.
+func every(ctx context.Context, d time.Duration, fn func()) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(100 * time.Millisecond)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if m, err := f.cfg.Metrics(); err == nil {
-					f.mu.Lock()
-					f.res.MaxHeld = max(f.res.MaxHeld, int(m["qrlogin_long_polls"]))
-					f.mu.Unlock()
-				}
+				fn()
 			}
 		}
 	}()
