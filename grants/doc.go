@@ -1,10 +1,13 @@
-// Package grants owns the QR login: its state machine (a pure function),
-// the identifiers it hands out (qr_id, device_code, user_code, ticket) and
-// the rules of starting, polling, scanning, confirming, denying and
-// redeeming (SPEC §2, RFC 8628).
+// Package grants owns the QR login: the identifiers it hands out (qr_id,
+// device_code, user_code, ticket) and starting, polling and long-polling,
+// scanning, confirming, denying and redeeming (SPEC §2, RFC 8628). Its state
+// machine is one table, in package grants/rules, which the stores apply.
 //
-// It decides; storage applies each decision as one atomic conditional
-// update; idp turns the results into HTTP answers and tokens. Nothing here
-// touches an http.ResponseWriter or mints a token: errors are *oauth.Error
-// values with the status the SPEC gives.
+// Each step is one store operation (storage.QRLoginStore.ApplyQR), whose
+// refusal grants explains from the table's guard that failed; idp turns the
+// results into HTTP answers, and mints the tokens a redeem inserts through
+// a Minter. Polls are answered from the instance's view of the logins it
+// deals with (view.go), kept current by the store's announcements. Nothing
+// here touches an http.ResponseWriter: errors are *oauth.Error values with
+// the status the SPEC gives.
 package grants

@@ -21,11 +21,12 @@ import (
 // (the token endpoint: authorization_pending with qr_status; the login
 // page: its status, asked to come back later) instead of holding.
 //
-// Learning of a change: all the long-polls of one login on an instance
-// share one watch, which subscribes to the login's changes once and reads
-// the row once per change, whatever the number of waiters. (Each waiter
-// used to read it itself: one scan of a login held 10,000 times cost as
-// many reads.)
+// Learning of a change: the long-polls of one login on an instance wait
+// on its view (view.go), which the store's announcements keep current and
+// which carry the new status: a change wakes them without a read. (Each
+// waiter used to read the row itself: one scan of a login held 10,000
+// times cost as many reads.) A held long-poll is its request's goroutine
+// blocked in one select with one timer: nothing else per poll.
 
 // Names of the limits, as README "Security" lists them; logs and metrics
 // count refusals by them.
@@ -87,148 +88,78 @@ func (q *QR) Held() int {
 	return q.held
 }
 
-// watch is an instance's shared view of one login for its long-polls.
-type watch struct {
-	id     string
-	refs   int // guarded by QR.mu
-	cancel context.CancelFunc
-
-	mu    sync.Mutex
-	cur   *storage.QRLogin // last read; nil before the first
-	err   error            // the last read failed: the watch is over
-	fresh chan struct{}    // closed when cur or err is replaced
-}
-
-func (w *watch) publish(l *storage.QRLogin, err error) {
-	w.mu.Lock()
-	w.cur, w.err = l, err
-	close(w.fresh)
-	w.fresh = make(chan struct{})
-	w.mu.Unlock()
-}
-
-func (w *watch) snapshot() (*storage.QRLogin, error, <-chan struct{}) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.cur, w.err, w.fresh
-}
-
-// join returns the watch of login id, starting it if there is none.
-func (q *QR) join(id string) *watch {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	w := q.watches[id]
-	if w == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		w = &watch{id: id, cancel: cancel, fresh: make(chan struct{})}
-		q.watches[id] = w
-		go q.run(ctx, w)
-	}
-	w.refs++
-	return w
-}
-
-func (q *QR) leave(w *watch) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if w.refs--; w.refs == 0 {
-		if q.watches[w.id] == w {
-			delete(q.watches, w.id)
-		}
-		w.cancel()
-	}
-}
-
-// run subscribes to the login's changes, then reads it, and again after
-// every change notified, until the last waiter leaves. Subscribing first
-// means a change between a waiter's own read and the watch's is not
-// missed. A failed read ends the watch (its waiters answer with the
-// error); the next waiter starts a new one.
-func (q *QR) run(ctx context.Context, w *watch) {
-	ch, unsubscribe := q.cfg.Store.SubscribeQRLogin(w.id)
-	defer unsubscribe()
-	for {
-		l, err := q.cfg.Store.QRLogin(ctx, w.id)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			q.mu.Lock()
-			if q.watches[w.id] == w {
-				delete(q.watches, w.id)
-			}
-			q.mu.Unlock()
-			w.publish(nil, err)
-			return
-		}
-		w.publish(l, nil)
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// WaitChange holds until login id is seen in a state other than status
-// (pending or scanned), d elapses, drain is closed (nil: never) or ctx
-// ends, and returns the login as last read: changed, or as it was when
-// the wait ended. The read is shared with every other long-poll of the
-// login on this instance. Call it within a Hold.
-//
-// A read older than the caller's own knowledge is not a change: a watch
-// that still says pending to a caller that saw scanned has a notification
-// on its way.
-func (q *QR) WaitChange(ctx context.Context, id string, status storage.Status, d time.Duration, drain <-chan struct{}) (*storage.QRLogin, error) {
-	w := q.join(id)
-	defer q.leave(w)
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		cur, err, fresh := w.snapshot()
-		if err != nil {
-			return nil, oauth.StoreError(err)
-		}
-		// Expiry is a time comparison: wake then, no read needed.
-		expiry := time.NewTimer(time.Hour)
-		if cur != nil {
-			s := cur.StatusAt(q.now())
-			if s != status && !(status == storage.StatusScanned && s == storage.StatusPending) {
-				expiry.Stop()
-				return cur, nil
-			}
-			expiry.Reset(cur.ExpiresAt.Sub(q.now()) + time.Millisecond)
-		}
-		select {
-		case <-fresh:
-		case <-expiry.C:
-		case <-deadline.C:
-			expiry.Stop()
-			return q.last(ctx, w, id)
-		case <-drain:
-			expiry.Stop()
-			return q.last(ctx, w, id)
-		case <-ctx.Done():
-			expiry.Stop()
-			return nil, ctx.Err()
-		}
-		expiry.Stop()
-	}
-}
-
-// last is the login as the watch last read it, when a wait ends without a
-// change; if the watch never read it (the wait ended first), one read.
-func (q *QR) last(ctx context.Context, w *watch, id string) (*storage.QRLogin, error) {
-	cur, err, _ := w.snapshot()
-	switch {
-	case err != nil:
-		return nil, oauth.StoreError(err)
-	case cur != nil:
-		return cur, nil
-	}
-	l, err := q.cfg.Store.QRLogin(ctx, id)
+// Wait is the one long-poll of QR logins, the token endpoint's and the
+// hosted login page's alike: it holds until login id is in a state other
+// than since, d elapses, drain is closed (nil: never) or ctx ends, and
+// returns the login's effective status then. A scanned caller is not told
+// of pending (a view that still says pending has the scan's announcement
+// on its way). Call it within a Hold; d is capped by Config.MaxWait.
+func (q *QR) Wait(ctx context.Context, id string, since storage.Status, d time.Duration, drain <-chan struct{}) (storage.Status, error) {
+	v, err := q.byID(ctx, id)
 	if err != nil {
-		return nil, oauth.StoreError(err)
+		return storage.StatusInvalid, oauth.StoreError(err)
 	}
-	return l, nil
+	return q.wait(ctx, v, since, min(d, q.cfg.MaxWait), drain)
+}
+
+// wait holds on view v (see Wait): one timer, for the end of the wait or
+// the login's expiry, whichever comes first; expiry is a time comparison,
+// so reaching it needs no read. The wait is measured on the wall clock
+// (the request's own duration); expiry on Config.Now, like every rule.
+func (q *QR) wait(ctx context.Context, v *view, since storage.Status, d time.Duration, drain <-chan struct{}) (storage.Status, error) {
+	start := time.Now()
+	var timer *time.Timer // Go 1.23 timers: Reset drops a stale expiry
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		q.mu.Lock()
+		if v.stale {
+			q.mu.Unlock()
+			// Changes may have been missed: read. A long-poll held through
+			// an outage stays held (it learns of the reconnect, which wakes
+			// it again); a new one answers 503 (Poll, Wait read first).
+			if _, err := q.byID(ctx, v.id); err != nil && !errors.Is(err, storage.ErrUnavailable) {
+				return storage.StatusInvalid, oauth.StoreError(err)
+			}
+			q.mu.Lock()
+		}
+		now := q.now()
+		s := v.statusAt(now)
+		left := d - time.Since(start)
+		if changedFrom(since, s) || left <= 0 {
+			q.mu.Unlock()
+			return s, nil
+		}
+		changed := v.changedCh()
+		q.mu.Unlock()
+		if untilExpiry := v.expiresAt.Sub(now) + time.Millisecond; untilExpiry < left {
+			left = untilExpiry
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+		} else {
+			timer.Reset(left)
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-drain:
+			q.mu.Lock()
+			s := v.statusAt(q.now())
+			q.mu.Unlock()
+			return s, nil
+		case <-ctx.Done():
+			return storage.StatusInvalid, ctx.Err()
+		}
+	}
+}
+
+// changedFrom reports whether s is news to a caller who knows since: any
+// other status, except pending to one who saw scanned (the announcement of
+// the scan has not reached this view yet).
+func changedFrom(since, s storage.Status) bool {
+	return s != since && !(since == storage.StatusScanned && s == storage.StatusPending)
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/qrlogin/qrlogin/grants/rules"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -22,15 +23,11 @@ type Store interface {
 	CreateQRLogin(ctx context.Context, l *storage.QRLogin) error
 	QRLogin(ctx context.Context, id string) (*storage.QRLogin, error)
 	QRLoginByQRIDHash(ctx context.Context, hash []byte) (*storage.QRLogin, error)
+	QRLoginByDeviceCode(ctx context.Context, hash []byte) (*storage.QRLogin, error)
 	QRLoginByTicketHash(ctx context.Context, hash []byte) (*storage.QRLogin, error)
 	QRLoginByUserCode(ctx context.Context, code string, now time.Time) (*storage.QRLogin, error)
-	PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*storage.QRLogin, error)
-	SetQRInterval(ctx context.Context, id string, interval time.Duration) error
-	RecordQRAnswer(ctx context.Context, id string, status storage.Status, at time.Time) error
-	ScanQRLogin(ctx context.Context, id string, s storage.Scan) (*storage.QRLogin, error)
-	DecideQRLogin(ctx context.Context, id string, d storage.Decision) (*storage.QRLogin, error)
-	RedeemQRLogin(ctx context.Context, id, ip string, now time.Time) (*storage.QRLogin, error)
-	SubscribeQRLogin(id string) (<-chan struct{}, func())
+	ApplyQR(ctx context.Context, a *storage.Attempt) (*storage.Applied, error)
+	SubscribeQRLogins(fn func(storage.QRChange)) (cancel func())
 }
 
 // Config configures the QR grant. Zero values mean the SPEC's defaults.
@@ -115,10 +112,15 @@ func end(span trace.Span, l *storage.QRLogin, err error) {
 type QR struct {
 	cfg Config
 
-	mu      sync.Mutex
-	holding map[string]int    // long-polls held per login on this instance
-	held    int               // long-polls held in all
-	watches map[string]*watch // the shared view of each login being waited on
+	mu       sync.Mutex
+	holding  map[string]int   // long-polls held per login on this instance
+	held     int              // long-polls held in all
+	views    map[string]*view // this instance's view of logins, by ID (view.go)
+	byDevice map[string]*view // the same, by string(DeviceCodeHash)
+	expiry   []*view          // views in (nearly) expiry order, for sweep
+	seq      uint64           // changes heard so far
+	log      [changeLog]change
+	unsub    func()
 
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
@@ -159,8 +161,14 @@ func New(cfg Config) (*QR, error) {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &QR{cfg: cfg, holding: map[string]int{}, watches: map[string]*watch{}, drain: make(chan struct{})}, nil
+	q := &QR{cfg: cfg, holding: map[string]int{}, views: map[string]*view{}, byDevice: map[string]*view{},
+		drain: make(chan struct{})}
+	q.unsub = cfg.Store.SubscribeQRLogins(q.heard)
+	return q, nil
 }
+
+// Close ends the grant's subscription to the store's announcements.
+func (q *QR) Close() { q.unsub() }
 
 // Drain starts this instance's graceful shutdown: every long-poll held
 // now is answered at once with its current state (authorization_pending
@@ -258,173 +266,112 @@ func (q *QR) Start(ctx context.Context, r StartRequest) (started *Started, err e
 			return nil, oauth.StoreError(err)
 		}
 		s.Login = l
+		if l.AuthRequestID == "" {
+			// Its polls come here first, most likely: answer them from
+			// memory. (The hosted page's login is tracked when waited on.)
+			q.mu.Lock()
+			q.track(l, q.seq)
+			q.mu.Unlock()
+		}
 		q.observe(ctx, StepStarted, l)
 		return s, nil
 	}
 }
 
-// PollRequest is one poll of the token endpoint for a QR login.
-type PollRequest struct {
-	DeviceCode string
-	ClientID   string // the authenticated client
-	Wait       time.Duration
+// Minter makes the tokens of a redeem. The redeem inserts them in the same
+// atomic operation (storage.Attempt.Tokens), only if it applies, so of
+// concurrent redeems only the winner's tokens ever exist: no loser mints
+// and revokes. Implemented by idp, which knows the token formats.
+type Minter interface {
+	// Tokens returns the token rows to insert with the redeem of a login
+	// issued to clientID with scopes.
+	Tokens(clientID string, scopes []string) (*storage.Tokens, error)
+	// Response is the client's answer for the applied redeem (its login
+	// and user) and the tokens inserted with it.
+	Response(ctx context.Context, a *storage.Applied, t *storage.Tokens) (any, error)
 }
 
-// Poll answers one poll (SPEC §2.2). It returns the confirmed login when
-// tokens are due: the caller mints them and then calls Redeem. Otherwise
-// an *oauth.Error: authorization_pending (with qr_status), slow_down,
-// access_denied, expired_token or invalid_grant.
-//
-// With Wait > 0 a pending or scanned login is held until it changes state
-// (on any instance) or Wait elapses.
-func (q *QR) Poll(ctx context.Context, p PollRequest) (*storage.QRLogin, error) {
-	if p.DeviceCode == "" {
-		return nil, oauth.New(oauth.InvalidRequest, "device_code is required")
-	}
-	now := q.now()
-	prev, err := q.cfg.Store.PollQRLogin(ctx, storage.Hash(p.DeviceCode), p.ClientID, now)
-	if errors.Is(err, storage.ErrNotFound) {
-		// Unknown, or issued to another client: one answer for both.
-		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
-	}
+// Redeem marks confirmed login id redeemed and, with a Minter, mints its
+// tokens in the same store operation and returns the client's answer. Of
+// concurrent callers exactly one succeeds; the others get the answer the
+// login's state calls for (invalid_grant once redeemed). The hosted login
+// page redeems without a Minter: its tokens come from the authorization
+// code.
+func (q *QR) Redeem(ctx context.Context, id, ip string, m Minter) (any, error) {
+	v, err := q.byID(ctx, id)
 	if err != nil {
-		return nil, oauth.StoreError(err)
+		return nil, notFoundAsInvalidGrant(err)
 	}
-	if prev.AuthRequestID != "" {
-		// Logins of the hosted page are finished by the page, not polled.
-		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
-	}
-	status := prev.StatusAt(now)
-	wait := min(p.Wait, q.cfg.MaxWait)
-	if q.early(prev, status, now, wait) {
-		// RFC 8628 §3.5: slow_down, and every later poll must wait 5 s more.
-		interval := prev.Interval + 5*time.Second
-		if err := q.cfg.Store.SetQRInterval(ctx, prev.ID, interval); err != nil {
-			return nil, oauth.StoreError(err)
-		}
-		return nil, oauth.New(oauth.SlowDown, "polling too fast").
-			With("interval", int(interval/time.Second))
-	}
-	// A long-poll is held only while nothing changed since the previous
-	// answer: a scan that happened between two polls is reported at once,
-	// not swallowed until the next change.
-	// Before any poll, what the client was last told is "pending" (by
-	// /qr/authorize).
-	reported := prev.LastPollStatus
-	if reported == storage.StatusInvalid {
-		reported = storage.StatusPending
-	}
-	changed := reported != prev.Status
-	if wait <= 0 || changed || status != storage.StatusPending && status != storage.StatusScanned {
-		if changed && (status == storage.StatusPending || status == storage.StatusScanned) {
-			if err := q.reportedChange(ctx, prev.ID, status); err != nil {
-				return nil, err
-			}
-		}
-		return answer(prev, status)
-	}
-	drain := q.drain
-	if q.draining() {
-		// Held only until the interval since the previous poll has passed:
-		// "poll again" at once, but not faster than the client may poll.
-		wait = min(wait, prev.Interval-now.Sub(prev.LastPollAt))
-		drain = nil
-		if wait <= 0 {
-			return answer(prev, status)
-		}
-	}
-	release, err := q.Hold(prev.ID)
-	if err != nil {
-		return answer(prev, status) // past a bound: at once, not held
-	}
-	defer release()
-	cur, err := q.WaitChange(ctx, prev.ID, status, wait, drain)
-	if err != nil {
-		return nil, err
-	}
-	s := cur.StatusAt(q.now())
-	if s == status || status == storage.StatusScanned && s == storage.StatusPending {
-		return answer(cur, status) // the wait ended, nothing changed
-	}
-	if s == storage.StatusPending || s == storage.StatusScanned {
-		if err := q.reportedChange(ctx, prev.ID, s); err != nil {
+	return q.redeem(ctx, v, ip, m)
+}
+
+// redeem is Redeem on a view.
+func (q *QR) redeem(ctx context.Context, v *view, ip string, m Minter) (resp any, err error) {
+	ctx, span := q.span(ctx, "qr.redeem")
+	span.SetAttributes(attribute.String(AttrLoginID, v.id))
+	var l *storage.QRLogin
+	defer func() { end(span, l, err) }()
+	a := &storage.Attempt{Event: storage.EventRedeem, ID: v.id, IP: ip, Now: q.now()}
+	if m != nil {
+		t, err := m.Tokens(v.clientID, v.scopes)
+		if err != nil {
 			return nil, err
 		}
+		a.Tokens = t
 	}
-	return answer(cur, s)
-}
-
-// reportedChange records that an answer reported a new status, with no
-// time: the client was told something changed and may come straight back
-// (never slow_down), and its next long-poll is held until the next change.
-// One write, at most once per state change of a login.
-func (q *QR) reportedChange(ctx context.Context, id string, s storage.Status) error {
-	if err := q.cfg.Store.RecordQRAnswer(ctx, id, s, time.Time{}); err != nil {
-		return oauth.StoreError(err)
-	}
-	return nil
-}
-
-// early reports whether this poll came sooner than the interval after the
-// previous one. The first poll is never early, nor is one whose previous
-// answer reported a state different from the current one (the client was
-// told something changed and may come straight back), nor one for a final
-// state, whose answer is more useful than slow_down. A long-poll that will
-// be held at least until the interval has passed is not early either: the
-// server paces it, and it is answered before then only if the state
-// changes.
-func (q *QR) early(prev *storage.QRLogin, status storage.Status, now time.Time, wait time.Duration) bool {
-	if prev.LastPollAt.IsZero() || status.Final() || prev.LastPollStatus != prev.Status {
-		return false
-	}
-	remaining := prev.Interval - now.Sub(prev.LastPollAt)
-	if remaining <= 0 {
-		return false
-	}
-	held := wait > 0 && (status == storage.StatusPending || status == storage.StatusScanned)
-	return !held || wait < remaining
-}
-
-func answer(l *storage.QRLogin, s storage.Status) (*storage.QRLogin, error) {
-	switch s {
-	case storage.StatusConfirmed:
-		return l, nil
-	case storage.StatusPending, storage.StatusScanned:
-		// SPEC §2.2: scanned says nothing about the user (F6).
-		return nil, oauth.New(oauth.AuthorizationPending, "the user has not confirmed yet").
-			With("qr_status", s.String())
-	case storage.StatusDenied:
-		return nil, oauth.New(oauth.AccessDenied, "the user denied the login")
-	case storage.StatusExpired:
-		return nil, oauth.New(oauth.ExpiredToken, "the QR login expired")
-	default: // redeemed (F2)
-		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
-	}
-}
-
-// Redeem marks a confirmed login redeemed. Of concurrent callers exactly
-// one succeeds; the others get invalid_grant and must discard what they
-// minted.
-func (q *QR) Redeem(ctx context.Context, id, ip string) (l *storage.QRLogin, err error) {
-	ctx, span := q.span(ctx, "qr.redeem")
-	span.SetAttributes(attribute.String(AttrLoginID, id))
-	defer func() { end(span, l, err) }()
-	l, err = q.cfg.Store.RedeemQRLogin(ctx, id, ip, q.now())
+	applied, err := q.cfg.Store.ApplyQR(ctx, a)
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
-		return nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
+		return nil, q.redeemRefused(ctx, v)
 	}
 	if err != nil {
 		return nil, oauth.StoreError(err)
 	}
+	l = applied.Login
+	q.mu.Lock()
+	v.learn(l.Status)
+	q.forget(v)
+	q.mu.Unlock()
 	q.observe(ctx, StepRedeemed, l)
-	return l, nil
+	if m == nil {
+		return applied, nil
+	}
+	return m.Response(ctx, applied, a.Tokens)
+}
+
+// redeemRefused explains a redeem the store refused from the login as it
+// is now: denied (voided meanwhile), expired, or already redeemed
+// (invalid_grant), or still confirmed when its session was revoked or its
+// user disabled (invalid_grant).
+func (q *QR) redeemRefused(ctx context.Context, v *view) error {
+	l, err := q.cfg.Store.QRLogin(ctx, v.id)
+	if err != nil {
+		return notFoundAsInvalidGrant(err)
+	}
+	q.mu.Lock()
+	q.merge(v, l.Status, q.seq)
+	q.mu.Unlock()
+	s := rules.StatusAt(l, q.now())
+	if rules.Allows(s, storage.EventRedeem) {
+		return oauth.New(oauth.InvalidGrant, "the grant is no longer valid (its session was revoked or its user disabled)")
+	}
+	return answer(s)
+}
+
+func notFoundAsInvalidGrant(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return oauth.New(oauth.InvalidGrant, "unknown device_code")
+	}
+	return oauth.StoreError(err)
 }
 
 // ScanRequest is a phone scanning a QR.
 type ScanRequest struct {
 	Subject string // from the phone's bearer token, never from the body (F5)
-	// Session is the scanning session (the bearer token's SessionID, or
-	// the phone browser's session): the ticket is bound to it.
+	// Bearer, when set, is the phone app's access token, checked in the
+	// same store operation as the scan (its session is the scanning one).
+	Bearer *storage.Bearer
+	// Session is the scanning session without a Bearer (the phone
+	// browser's session): the ticket is bound to it.
 	Session string
 	Payload string // the QR content or the bare qr_id
 	IP      string
@@ -445,7 +392,9 @@ func errNotFound() *oauth.Error {
 	return oauth.New(oauth.QRNotFound, "QR code not found or no longer valid").WithStatus(http.StatusNotFound)
 }
 
-// Scan binds the login to the user and hands out a ticket to confirm with.
+// Scan binds the login to the user and hands out a ticket to confirm with:
+// one store operation, which finds the login by its qr_id's hash and, with
+// a Bearer, checks the phone's token.
 func (q *QR) Scan(ctx context.Context, r ScanRequest) (res *ScanResult, err error) {
 	ctx, span := q.span(ctx, "qr.scan")
 	defer func() { end(span, scanned(res), err) }()
@@ -453,15 +402,7 @@ func (q *QR) Scan(ctx context.Context, r ScanRequest) (res *ScanResult, err erro
 	if !ok {
 		return nil, errNotFound()
 	}
-	l, err := q.cfg.Store.QRLoginByQRIDHash(ctx, storage.Hash(id))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound()
-	}
-	if err != nil {
-		return nil, oauth.StoreError(err)
-	}
-	span.SetAttributes(attribute.String(AttrLoginID, l.ID))
-	return q.scanLogin(ctx, l, r.Subject, r.Session, r.IP)
+	return q.scan(ctx, &storage.Attempt{QRIDHash: storage.Hash(id)}, r)
 }
 
 func scanned(res *ScanResult) *storage.QRLogin {
@@ -471,90 +412,106 @@ func scanned(res *ScanResult) *storage.QRLogin {
 	return res.Login
 }
 
-// ScanLogin scans a login already found (by qr_id or by user code) for
-// subject, binding the ticket to session.
-func (q *QR) ScanLogin(ctx context.Context, l *storage.QRLogin, subject, session, ip string) (res *ScanResult, err error) {
+// ScanLogin scans login id, found by other means (a typed user code),
+// for r (its Payload is ignored).
+func (q *QR) ScanLogin(ctx context.Context, id string, r ScanRequest) (res *ScanResult, err error) {
 	ctx, span := q.span(ctx, "qr.scan")
-	span.SetAttributes(attribute.String(AttrLoginID, l.ID))
+	span.SetAttributes(attribute.String(AttrLoginID, id))
 	defer func() { end(span, scanned(res), err) }()
-	return q.scanLogin(ctx, l, subject, session, ip)
+	return q.scan(ctx, &storage.Attempt{ID: id}, r)
 }
 
-func (q *QR) scanLogin(ctx context.Context, l *storage.QRLogin, subject, session, ip string) (*ScanResult, error) {
-	if subject == "" || session == "" {
+func (q *QR) scan(ctx context.Context, a *storage.Attempt, r ScanRequest) (*ScanResult, error) {
+	if r.Subject == "" || r.Session == "" && r.Bearer == nil {
 		return nil, errors.New("grants: a scan needs the subject and the session that scanned")
 	}
 	now := q.now()
-	if err := scanAllowed(l, subject, now); err != nil {
-		return nil, err
-	}
 	ticket := storage.NewSecret(32)
-	expires := now.Add(q.cfg.TicketTTL)
+	a.Event, a.Subject, a.Session, a.Bearer, a.IP, a.Now = storage.EventScan, r.Subject, r.Session, r.Bearer, r.IP, now
+	a.NewTicketHash, a.TicketExpiresAt = storage.Hash(ticket), now.Add(q.cfg.TicketTTL)
+	applied, err := q.cfg.Store.ApplyQR(ctx, a)
+	if err != nil {
+		return nil, q.scanRefused(ctx, a, err)
+	}
+	l := applied.Login
+	q.saw(l)
+	step := StepScanned
+	if applied.From == storage.StatusScanned {
+		step = StepRescanned
+	}
+	q.observe(ctx, step, l)
+	// The ticket lives TicketTTL, and never past the login: a decision
+	// needs both (rules.Table).
+	expires := l.TicketExpiresAt
 	if l.ExpiresAt.Before(expires) {
 		expires = l.ExpiresAt
 	}
-	updated, err := q.cfg.Store.ScanQRLogin(ctx, l.ID, storage.Scan{
-		Subject:         subject,
-		Session:         session,
-		TicketHash:      storage.Hash(ticket),
-		TicketExpiresAt: expires,
-		IP:              ip,
-		Now:             now,
-	})
-	if errors.Is(err, storage.ErrConflict) {
-		// Someone changed it between our read and our update: tell which.
-		cur, rerr := q.cfg.Store.QRLogin(ctx, l.ID)
-		if rerr != nil {
-			return nil, errNotFound()
-		}
-		if err := scanAllowed(cur, subject, now); err != nil {
-			return nil, err
-		}
-		return nil, errNotFound()
-	}
-	if err != nil {
-		return nil, oauth.StoreError(err)
-	}
-	step := StepScanned
-	if l.StatusAt(now) == storage.StatusScanned {
-		step = StepRescanned
-	}
-	q.observe(ctx, step, updated)
-	return &ScanResult{Ticket: ticket, ExpiresIn: expires.Sub(now), Login: updated}, nil
+	return &ScanResult{Ticket: ticket, ExpiresIn: expires.Sub(now), Login: l}, nil
 }
 
-func scanAllowed(l *storage.QRLogin, subject string, now time.Time) error {
-	s := l.StatusAt(now)
-	if s.Final() {
+// scanRefused explains a scan the store refused, from the login as it is
+// now and the table (SPEC §2.3): unknown, expired or finished → 404;
+// bound to another user → 409 qr_already_scanned; confirmed → 409
+// qr_already_decided. When the table would allow it now, the bearer was
+// refused or the login changed meanwhile: 404 (idp answers a refused
+// bearer first).
+func (q *QR) scanRefused(ctx context.Context, a *storage.Attempt, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
 		return errNotFound()
 	}
-	if s != storage.StatusPending && l.Subject != subject {
+	if !errors.Is(err, storage.ErrConflict) {
+		return oauth.StoreError(err)
+	}
+	var l *storage.QRLogin
+	if a.ID != "" {
+		l, err = q.cfg.Store.QRLogin(ctx, a.ID)
+	} else {
+		l, err = q.cfg.Store.QRLoginByQRIDHash(ctx, a.QRIDHash)
+	}
+	if err != nil {
+		return notFoundOr(err)
+	}
+	if rules.Final(rules.StatusAt(l, a.Now)) {
+		return errNotFound()
+	}
+	t, g := rules.Check(l, a, nil)
+	switch {
+	case g == rules.NoOtherUser:
 		// The binding never switches (SPEC §2.3).
 		return oauth.New(oauth.QRAlreadyScanned, "another account already scanned this QR code").WithStatus(http.StatusConflict)
-	}
-	if s == storage.StatusConfirmed {
+	case t == nil && l.Status == storage.StatusConfirmed:
 		return oauth.New(oauth.QRAlreadyDecided, "this login was already confirmed").WithStatus(http.StatusConflict)
 	}
-	if _, err := Next(s, EventScan); err != nil {
+	return errNotFound()
+}
+
+func notFoundOr(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
 		return errNotFound()
 	}
-	return nil
+	return oauth.StoreError(err)
 }
 
 // DecideRequest confirms or denies with a ticket.
 type DecideRequest struct {
 	Subject string // from the bearer token (F5)
-	Session string // the deciding session; must be the one that scanned
+	// Bearer, when set, is the phone app's access token, checked in the
+	// same store operation; its session must be the one that scanned.
+	Bearer *storage.Bearer
+	// Session is the deciding session without a Bearer; it must be the
+	// one that scanned.
+	Session string
 	Ticket  string
 	Confirm bool
 	IP      string
-	// Notify, for a confirmation, returns the sign-in notification to
-	// record atomically with it; ID, Subject, CreatedAt and (when empty)
-	// SessionID are filled in here. May be nil.
-	Notify func(*storage.QRLogin) *storage.Notification
+	// Notify records a sign-in notification with a confirmation, in the
+	// same store operation (storage.Attempt.NotificationID).
+	Notify bool
 }
 
-// Decide confirms or denies a scanned login.
+// Decide confirms or denies a scanned login: one store operation, which
+// finds the login by the ticket's hash and, with a Bearer, checks the
+// phone's token.
 func (q *QR) Decide(ctx context.Context, r DecideRequest) (decided *storage.QRLogin, err error) {
 	ctx, span := q.span(ctx, "qr.decide")
 	span.SetAttributes(attribute.Bool("qrlogin.confirm", r.Confirm))
@@ -562,77 +519,57 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (decided *storage.QRLo
 	if r.Ticket == "" || len(r.Ticket) > 256 {
 		return nil, errNotFound()
 	}
-	hash := storage.Hash(r.Ticket)
-	l, err := q.cfg.Store.QRLoginByTicketHash(ctx, hash)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound()
-	}
-	if err != nil {
-		return nil, oauth.StoreError(err)
-	}
-	span.SetAttributes(attribute.String(AttrLoginID, l.ID))
-	now := q.now()
-	if err := decideAllowed(l, r.Subject, r.Session, now); err != nil {
-		return nil, err
-	}
-	to, event := storage.StatusConfirmed, EventConfirm
+	a := &storage.Attempt{Event: storage.EventConfirm, TicketHash: storage.Hash(r.Ticket), Subject: r.Subject,
+		Session: r.Session, Bearer: r.Bearer, IP: r.IP, Now: q.now()}
 	if !r.Confirm {
-		to, event = storage.StatusDenied, EventDeny
+		a.Event = storage.EventDeny
+	} else if r.Notify {
+		a.NotificationID = storage.NewSecret(16)
 	}
-	if _, err := Next(storage.StatusScanned, event); err != nil {
-		return nil, err
-	}
-	d := storage.Decision{To: to, TicketHash: hash, Subject: r.Subject, Session: r.Session, IP: r.IP, Now: now}
-	if r.Confirm && r.Notify != nil {
-		n := *r.Notify(l)
-		n.ID = storage.NewSecret(16)
-		n.Subject = r.Subject
-		if n.SessionID == "" {
-			n.SessionID = l.ID // the QR grant's tokens belong to the login
-		}
-		n.CreatedAt = now
-		d.Notification = &n
-	}
-	updated, err := q.cfg.Store.DecideQRLogin(ctx, l.ID, d)
-	if errors.Is(err, storage.ErrConflict) {
-		cur, rerr := q.cfg.Store.QRLogin(ctx, l.ID)
-		if rerr != nil {
-			return nil, errNotFound()
-		}
-		if err := decideAllowed(cur, r.Subject, r.Session, now); err != nil {
-			return nil, err
-		}
-		return nil, errNotFound() // a rescan replaced the ticket
-	}
+	applied, err := q.cfg.Store.ApplyQR(ctx, a)
 	if err != nil {
-		return nil, oauth.StoreError(err)
+		return nil, q.decideRefused(ctx, a, err)
 	}
+	q.saw(applied.Login)
 	step := StepConfirmed
 	if !r.Confirm {
 		step = StepDenied
 	}
-	q.observe(ctx, step, updated)
-	return updated, nil
+	q.observe(ctx, step, applied.Login)
+	return applied.Login, nil
 }
 
-func decideAllowed(l *storage.QRLogin, subject, session string, now time.Time) error {
-	if l.Subject != subject {
-		return oauth.New(oauth.Forbidden, "this ticket belongs to another account").WithStatus(http.StatusForbidden)
-	}
-	// The ticket is the scanning session's: the same account signed in
-	// elsewhere (another phone, a stolen token) cannot replay it.
-	if session == "" || l.ScanSession != session {
-		return oauth.New(oauth.Forbidden, "this ticket belongs to another session").WithStatus(http.StatusForbidden)
-	}
-	switch l.StatusAt(now) {
-	case storage.StatusScanned:
-		if !now.Before(l.TicketExpiresAt) {
-			return errNotFound()
-		}
-		return nil
-	case storage.StatusConfirmed, storage.StatusDenied, storage.StatusRedeemed:
-		return oauth.New(oauth.QRAlreadyDecided, "this login was already decided").WithStatus(http.StatusConflict)
-	default:
+// decideRefused explains a decision the store refused, from the login
+// holding the ticket and the table (SPEC §2.3): another user's ticket or
+// another session's → 403 forbidden; decided already → 409
+// qr_already_decided; anything else (unknown, replaced or expired ticket,
+// expired login) → 404.
+func (q *QR) decideRefused(ctx context.Context, a *storage.Attempt, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
 		return errNotFound()
 	}
+	if !errors.Is(err, storage.ErrConflict) {
+		return oauth.StoreError(err)
+	}
+	l, err := q.cfg.Store.QRLoginByTicketHash(ctx, a.TicketHash)
+	if err != nil {
+		return notFoundOr(err)
+	}
+	if a.Bearer != nil {
+		// The token's session is not known here; idp answers a refused
+		// bearer first and asks again with the session (see idp).
+		a.Session = l.ScanSession
+	}
+	t, g := rules.Check(l, a, nil)
+	switch {
+	case g == rules.SameUser:
+		return oauth.New(oauth.Forbidden, "this ticket belongs to another account").WithStatus(http.StatusForbidden)
+	case g == rules.SameSession:
+		// The ticket is the scanning session's: the same account signed in
+		// elsewhere (another phone, a stolen token) cannot replay it.
+		return oauth.New(oauth.Forbidden, "this ticket belongs to another session").WithStatus(http.StatusForbidden)
+	case t == nil && rules.Rank(l.Status) > rules.Rank(storage.StatusScanned) && rules.StatusAt(l, a.Now) != storage.StatusExpired:
+		return oauth.New(oauth.QRAlreadyDecided, "this login was already decided").WithStatus(http.StatusConflict)
+	}
+	return errNotFound()
 }

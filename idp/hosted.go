@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/grants/rules"
 	"github.com/qrlogin/qrlogin/idp/display"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
@@ -98,7 +99,7 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 			return nil, "", err
 		}
 		if err == nil && l.AuthRequestID == a.ID {
-			switch st := l.StatusAt(s.cfg.Now()); st {
+			switch st := rules.StatusAt(l, s.cfg.Now()); st {
 			case storage.StatusConfirmed, storage.StatusRedeemed:
 				next, err := s.finishQR(ctx, r, sess, a, l)
 				return nil, next, err
@@ -171,7 +172,7 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 		return "", oauth.New(oauth.InvalidRequest, "this sign-in cannot be completed by QR").WithStatus(http.StatusBadRequest)
 	}
 	if l.Status == storage.StatusConfirmed {
-		if _, err := s.qr.Redeem(ctx, l.ID, clientIP(r)); err != nil {
+		if _, err := s.qr.Redeem(ctx, l.ID, clientIP(r), nil); err != nil {
 			var oe *oauth.Error
 			if !errors.As(err, &oe) {
 				return "", err
@@ -203,8 +204,9 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 // past the bound is answered 429 with Retry-After at once — one cookie
 // held 10,000 of them — and past the instance's bound
 // (held_polls_per_instance) it gets the current status at once, with
-// retry_after for the page. The requests held for one login share one
-// read per change (grants.QR.WaitChange).
+// retry_after for the page. The requests held for one login wait on the
+// instance's view of it, which the store's announcement of a change
+// updates with the new status: no read per change (grants.QR.Wait).
 func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -237,7 +239,7 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 			oauth.WriteError(w, s.log, s.mapErr(err))
 			return
 		}
-		s.loginStatusAnswer(w, r, sess, a, l, retryHeld)
+		s.loginStatusAnswer(w, r, sess, a, b.loginID, rules.StatusAt(l, s.cfg.Now()), retryHeld)
 		return
 	}
 	defer release()
@@ -251,27 +253,31 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	if s.draining() {
 		hold, drain = s.cfg.PollInterval, nil
 	}
-	l, err := s.qr.WaitChange(ctx, b.loginID, since, hold, drain)
+	st, err := s.qr.Wait(ctx, b.loginID, since, hold, drain)
 	if err != nil {
 		if ctx.Err() == nil {
 			oauth.WriteError(w, s.log, s.mapErr(err))
 		}
 		return
 	}
-	s.loginStatusAnswer(w, r, sess, a, l, 0)
+	s.loginStatusAnswer(w, r, sess, a, b.loginID, st, 0)
 }
 
 // retryHeld is the Retry-After of a status request past a bound on held
 // requests, in seconds.
 const retryHeld = 3
 
-// loginStatusAnswer tells the login page where login l stands: a
-// confirmation finishes the authorization request and gives the page
+// loginStatusAnswer tells the login page that its login is at status st:
+// a confirmation finishes the authorization request and gives the page
 // where to go; retryAfter, when positive, asks the page to wait that many
 // seconds before it asks again.
-func (s *Server) loginStatusAnswer(w http.ResponseWriter, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, l *storage.QRLogin, retryAfter int) {
-	st := l.StatusAt(s.cfg.Now())
+func (s *Server) loginStatusAnswer(w http.ResponseWriter, r *http.Request, sess *sessions.Session, a *storage.AuthRequest, loginID string, st storage.Status, retryAfter int) {
 	if st == storage.StatusConfirmed || st == storage.StatusRedeemed {
+		l, err := s.store.QRLogin(r.Context(), loginID)
+		if err != nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
 		next, err := s.finishQR(r.Context(), r, sess, a, l)
 		if err != nil {
 			oauth.WriteError(w, s.log, s.mapErr(err))
@@ -529,6 +535,6 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			Error: "That code is unknown or expired. Check it and try again."})
 		return
 	}
-	res, err := s.qr.ScanLogin(r.Context(), l, sub, sid, clientIP(r))
+	res, err := s.qr.ScanLogin(r.Context(), l.ID, grants.ScanRequest{Subject: sub, Session: sid, IP: clientIP(r)})
 	s.showConfirm(w, r, sess, res, err)
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -284,13 +283,14 @@ func (o *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 // qrTokenRequest is a redeemed QR login on its way to becoming tokens. It
 // implements op.AuthRequest (not only op.IDTokenRequest) so that zitadel
 // copies the nonce into the ID token and issues a refresh token for
-// offline_access, exactly as for the code flow.
+// offline_access, exactly as for the code flow. Its tokens were inserted
+// by the redeem itself (qrMinter): the storage methods zitadel calls hand
+// them back, and its user was read by the redeem too.
 type qrTokenRequest struct {
-	login *storage.QRLogin
-
-	mu     sync.Mutex
-	access []string // IDs minted for it, revoked if the redeem loses
-	reffam []string
+	login   *storage.QRLogin
+	user    *storage.User
+	tokens  *storage.Tokens
+	refresh string // the refresh token's secret; "" without one
 }
 
 var _ op.AuthRequest = (*qrTokenRequest)(nil)
@@ -311,15 +311,6 @@ func (r *qrTokenRequest) GetState() string                      { return "" }
 func (r *qrTokenRequest) GetSubject() string                    { return r.login.Subject }
 func (r *qrTokenRequest) Done() bool                            { return true }
 func (r *qrTokenRequest) sessionID() string                     { return r.login.ID }
-
-func (r *qrTokenRequest) minted(accessID, refreshID string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.access = append(r.access, accessID)
-	if refreshID != "" {
-		r.reffam = append(r.reffam, refreshID)
-	}
-}
 
 // refreshTokenRequest adapts a stored refresh token to op.RefreshTokenRequest.
 type refreshTokenRequest struct {
@@ -371,6 +362,12 @@ func (o *opStorage) newAccessToken(req op.TokenRequest, sessionID, refreshID str
 
 // CreateAccessToken implements op.AuthStorage.
 func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if q, ok := req.(*qrTokenRequest); ok {
+		if q.tokens.RefreshID != "" {
+			return "", time.Time{}, errNotMinted
+		}
+		return q.tokens.AccessID, q.tokens.AccessExpiresAt, nil // inserted by the redeem
+	}
 	origin, ok := req.(tokenOrigin)
 	if !ok {
 		return "", time.Time{}, fmt.Errorf("idp: unsupported token request %T", req)
@@ -378,9 +375,6 @@ func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	t := o.newAccessToken(req, origin.sessionID(), "")
 	if err := o.store.CreateAccessToken(ctx, t); err != nil {
 		return "", time.Time{}, o.mintErr(ctx, err)
-	}
-	if q, ok := req.(*qrTokenRequest); ok {
-		q.minted(t.ID, "")
 	}
 	return t.ID, t.ExpiresAt, nil
 }
@@ -390,6 +384,12 @@ func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 // joins its family in one atomic step (RFC 9700 §4.14.2). A rotation that
 // loses (the old token was used already) is reuse: the family is revoked.
 func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	if q, ok := req.(*qrTokenRequest); ok {
+		if q.tokens.RefreshID == "" || current != "" {
+			return "", "", time.Time{}, errNotMinted
+		}
+		return q.tokens.AccessID, q.refresh, q.tokens.AccessExpiresAt, nil // inserted by the redeem
+	}
 	origin, ok := req.(tokenOrigin)
 	if !ok {
 		return "", "", time.Time{}, fmt.Errorf("idp: unsupported token request %T", req)
@@ -432,9 +432,6 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	at := o.newAccessToken(req, origin.sessionID(), rt.ID)
 	if err := o.store.CreateAccessToken(ctx, at); err != nil {
 		return "", "", time.Time{}, o.mintErr(ctx, err)
-	}
-	if q, ok := req.(*qrTokenRequest); ok {
-		q.minted(at.ID, rt.ID)
 	}
 	return at.ID, secret, at.ExpiresAt, nil
 }
@@ -578,8 +575,14 @@ func (o *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 	return nil
 }
 
-// SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest.
+// SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest. A QR
+// redeem read its user in the same statement, which also required the
+// user to be active: no second read.
 func (o *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if q, ok := req.(*qrTokenRequest); ok && q.user != nil {
+		fillUserinfo(info, q.user, scopes)
+		return nil
+	}
 	return o.userinfo(ctx, info, req.GetSubject(), scopes)
 }
 
@@ -597,6 +600,12 @@ func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject s
 	if err != nil {
 		return o.errStore(ctx, err)
 	}
+	fillUserinfo(info, u, scopes)
+	return nil
+}
+
+// fillUserinfo sets the claims of u the scopes allow (OIDC Core §5.4).
+func fillUserinfo(info *oidc.UserInfo, u *storage.User, scopes []string) {
 	info.Subject = u.ID
 	for _, s := range scopes {
 		switch s {
@@ -608,7 +617,6 @@ func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject s
 			info.EmailVerified = oidc.Bool(u.EmailVerified)
 		}
 	}
-	return nil
 }
 
 // SetUserinfoFromToken implements op.OPStorage (/userinfo): the token must

@@ -445,13 +445,49 @@ type scanResponse struct {
 	CreatedAt time.Time     `json:"created_at"`
 }
 
-func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
+// phoneBearer reads the phone API's bearer token without the store: the
+// token ID and subject it carries (opaque tokens are encrypted and
+// authenticated by this OP, JWTs signed by it). Whether the token is still
+// live, has scope qr:approve and belongs to the first-party app is checked
+// by the store in the same statement as the scan or decision
+// (storage.Attempt.Bearer); when that statement is refused,
+// authenticatePhone says why.
+func (s *Server) phoneBearer(r *http.Request) (id, sub string, err error) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return "", "", invalidToken("a bearer token is required")
+	}
+	id, sub, ok := s.parseAccessToken(r.Context(), strings.TrimSpace(h[7:]))
+	if !ok {
+		return "", "", invalidToken("the access token is invalid")
+	}
+	return id, sub, nil
+}
+
+// phoneRefused explains a phone API step the store refused (err): a
+// refused bearer token first (RFC 6750 §3.1), read from the store as
+// authenticatePhone does; otherwise the token is good and the step is
+// tried again with the token's session, without the bearer, so grants
+// explains the refusal from the login itself. Both run only on this path.
+// A store failure is not a refusal: it is answered as it is.
+func (s *Server) phoneRefused(r *http.Request, err error, retry func(session string) error) error {
+	if e := s.mapErr(err); e.Status >= http.StatusInternalServerError {
+		return e
+	}
 	pt, err := s.authenticatePhone(r)
+	if err != nil {
+		return err
+	}
+	return retry(pt.token.SessionID)
+}
+
+func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
+	tokenID, sub, err := s.phoneBearer(r)
 	if err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	if err := s.rateLimit(limitScanAccount, "scan:"+pt.token.Subject); err != nil {
+	if err := s.rateLimit(limitScanAccount, "scan:"+sub); err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
@@ -462,8 +498,16 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 	}
 	// The ticket is bound to this phone session (the token's SessionID,
 	// which every refresh of it keeps), not only to the user.
-	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: pt.token.Subject, Session: pt.token.SessionID,
-		Payload: body.QR, IP: clientIP(r)})
+	req := grants.ScanRequest{Subject: sub, Bearer: &storage.Bearer{TokenID: tokenID, Scope: ScopeQRApprove},
+		Payload: body.QR, IP: clientIP(r)}
+	res, err := s.qr.Scan(r.Context(), req)
+	if err != nil {
+		err = s.phoneRefused(r, err, func(session string) error {
+			req.Bearer, req.Session = nil, session
+			res, err = s.qr.Scan(r.Context(), req)
+			return err
+		})
+	}
 	if err != nil {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
@@ -504,7 +548,7 @@ type ticketBody struct {
 
 func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		pt, err := s.authenticatePhone(r)
+		tokenID, sub, err := s.phoneBearer(r)
 		if err != nil {
 			oauth.WriteError(w, s.log, err)
 			return
@@ -514,7 +558,16 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 			oauth.WriteError(w, s.log, err)
 			return
 		}
-		l, err := s.decide(r.Context(), pt.token.Subject, pt.token.SessionID, body.Ticket, confirm, clientIP(r))
+		req := grants.DecideRequest{Subject: sub, Bearer: &storage.Bearer{TokenID: tokenID, Scope: ScopeQRApprove},
+			Ticket: body.Ticket, Confirm: confirm, IP: clientIP(r), Notify: true}
+		l, err := s.qr.Decide(r.Context(), req)
+		if err != nil {
+			err = s.phoneRefused(r, err, func(session string) error {
+				req.Bearer, req.Session = nil, session
+				l, err = s.qr.Decide(r.Context(), req)
+				return err
+			})
+		}
 		if err != nil {
 			oauth.WriteError(w, s.log, s.mapErr(err))
 			return
@@ -523,26 +576,11 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 	}
 }
 
-// decide confirms or denies as subject's session, recording the sign-in
-// notification with the confirmation.
+// decide confirms or denies as subject's browser session, recording the
+// sign-in notification with the confirmation.
 func (s *Server) decide(ctx context.Context, subject, session, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
 	return s.qr.Decide(ctx, grants.DecideRequest{
-		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, IP: ip,
-		Notify: func(l *storage.QRLogin) *storage.Notification {
-			n := &storage.Notification{ClientID: l.ClientID, ClientName: l.ClientID,
-				RequesterIP: l.RequesterIP, RequesterUserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported}
-			if c, err := s.clients.get(ctx, l.ClientID, false); err == nil {
-				n.ClientName = c.Name
-			}
-			// A login of the hosted page ends in the authorization
-			// request's tokens: "this wasn't me" must revoke that session.
-			if l.AuthRequestID != "" {
-				if a, err := s.store.AuthRequest(ctx, l.AuthRequestID, s.cfg.Now()); err == nil {
-					n.SessionID = a.SessionID
-				}
-			}
-			return n
-		},
+		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, IP: ip, Notify: true,
 	})
 }
 

@@ -57,6 +57,9 @@ func (s *observedStore) done(ctx context.Context, span trace.Span, op, loginID s
 	if l, ok := result.(*storage.QRLogin); ok && l != nil && err == nil {
 		loginID = l.ID
 	}
+	if a, ok := result.(*storage.Applied); ok && a != nil && err == nil {
+		loginID = a.Login.ID
+	}
 	if loginID != "" {
 		span.SetAttributes(attribute.String(grants.AttrLoginID, loginID))
 		if ri := infoOf(ctx); ri != nil && ri.span != nil {
@@ -160,30 +163,14 @@ func (o *observedStore) QRLoginByAuthRequest(ctx context.Context, authRequestID 
 	})
 }
 
-func (o *observedStore) PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*storage.QRLogin, error) {
-	return observe1(o, ctx, "PollQRLogin", "", func(ctx context.Context) (*storage.QRLogin, error) {
-		return o.Store.PollQRLogin(ctx, deviceCodeHash, clientID, now)
-	})
+func (o *observedStore) QRLoginByDeviceCode(ctx context.Context, hash []byte) (*storage.QRLogin, error) {
+	return observe1(o, ctx, "QRLoginByDeviceCode", "", func(ctx context.Context) (*storage.QRLogin, error) { return o.Store.QRLoginByDeviceCode(ctx, hash) })
 }
 
-func (o *observedStore) SetQRInterval(ctx context.Context, id string, interval time.Duration) error {
-	return observe0(o, ctx, "SetQRInterval", id, func(ctx context.Context) error { return o.Store.SetQRInterval(ctx, id, interval) })
-}
-
-func (o *observedStore) RecordQRAnswer(ctx context.Context, id string, status storage.Status, at time.Time) error {
-	return observe0(o, ctx, "RecordQRAnswer", id, func(ctx context.Context) error { return o.Store.RecordQRAnswer(ctx, id, status, at) })
-}
-
-func (o *observedStore) ScanQRLogin(ctx context.Context, id string, s storage.Scan) (*storage.QRLogin, error) {
-	return observe1(o, ctx, "ScanQRLogin", id, func(ctx context.Context) (*storage.QRLogin, error) { return o.Store.ScanQRLogin(ctx, id, s) })
-}
-
-func (o *observedStore) DecideQRLogin(ctx context.Context, id string, d storage.Decision) (*storage.QRLogin, error) {
-	return observe1(o, ctx, "DecideQRLogin", id, func(ctx context.Context) (*storage.QRLogin, error) { return o.Store.DecideQRLogin(ctx, id, d) })
-}
-
-func (o *observedStore) RedeemQRLogin(ctx context.Context, id string, ip string, now time.Time) (*storage.QRLogin, error) {
-	return observe1(o, ctx, "RedeemQRLogin", id, func(ctx context.Context) (*storage.QRLogin, error) { return o.Store.RedeemQRLogin(ctx, id, ip, now) })
+// ApplyQR is observed per event, op "ApplyQR.scan", "ApplyQR.redeem", …:
+// each event is its own statement, with its own cost.
+func (o *observedStore) ApplyQR(ctx context.Context, a *storage.Attempt) (*storage.Applied, error) {
+	return observe1(o, ctx, "ApplyQR."+a.Event.String(), a.ID, func(ctx context.Context) (*storage.Applied, error) { return o.Store.ApplyQR(ctx, a) })
 }
 
 func (o *observedStore) QRAuditEvents(ctx context.Context, qrLoginID string) ([]storage.AuditEvent, error) {

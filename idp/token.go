@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -106,7 +105,8 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		s.waiting.Add(1)
 		defer s.waiting.Add(-1)
 	}
-	login, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait})
+	resp, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait,
+		IP: clientIP(r), Mint: &qrMinter{s: s, c: c}})
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the client went away during a long-poll
@@ -116,53 +116,8 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	resp, err := s.redeem(ctx, c, login, clientIP(r))
-	if err != nil {
-		err = s.mapErr(err)
-		s.countAnswer(err)
-		oauth.WriteError(w, s.log, err)
-		return
-	}
 	s.metrics.answers.WithLabelValues("tokens").Inc()
 	oauth.WriteJSON(w, http.StatusOK, resp)
-}
-
-// redeem mints the tokens of a confirmed login through zitadel, then marks
-// the login redeemed. Minting first means a confirmed login is never lost:
-// if the store fails before the redeem, the login is still confirmed and
-// the next poll succeeds. Of concurrent redeems exactly one wins; a loser
-// revokes what it minted, which no one has seen.
-func (s *Server) redeem(ctx context.Context, c *storage.Client, login *storage.QRLogin, ip string) (any, error) {
-	req := &qrTokenRequest{login: login}
-	resp, err := op.CreateDeviceTokenResponse(ctx, req, s.provider, &client{c: c, cfg: &s.cfg})
-	if err != nil {
-		s.discard(req)
-		return nil, err
-	}
-	if _, err := s.qr.Redeem(ctx, login.ID, ip); err != nil {
-		s.discard(req)
-		return nil, err
-	}
-	return resp, nil
-}
-
-// discard revokes tokens minted for a redeem that did not happen. It uses
-// a fresh context: the request's may be the reason we are here.
-func (s *Server) discard(req *qrTokenRequest) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req.mu.Lock()
-	defer req.mu.Unlock()
-	for _, id := range req.access {
-		if err := s.store.RevokeAccessToken(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			s.log.Warn("revoking unused access token failed", "err", err)
-		}
-	}
-	for _, id := range req.reffam {
-		if err := s.store.RevokeRefreshToken(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			s.log.Warn("revoking unused refresh token failed", "err", err)
-		}
-	}
 }
 
 func (s *Server) countAnswer(err error) {

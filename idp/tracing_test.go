@@ -88,9 +88,9 @@ func TestTracingLinksThePCAndThePhone(t *testing.T) {
 	}
 	// The QR steps, each under its request's span, and store calls under
 	// them.
-	for _, name := range []string{"qr.start", "qr.scan", "qr.decide", "qr.redeem", "store.ScanQRLogin", "store.DecideQRLogin", "store.RedeemQRLogin", "store.PollQRLogin"} {
+	for _, name := range []string{"qr.start", "qr.scan", "qr.decide", "qr.redeem", "store.ApplyQR.scan", "store.ApplyQR.confirm", "store.ApplyQR.redeem"} {
 		got := byName[name]
-		if len(got) != 1 && !strings.HasPrefix(name, "store.PollQRLogin") {
+		if len(got) != 1 {
 			t.Errorf("%d spans %q, want 1", len(got), name)
 			continue
 		}

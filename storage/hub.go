@@ -1,80 +1,69 @@
 package storage
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
-// Hub fans change notifications out to in-process subscribers, keyed by QR
-// login ID. Backends embed one: the memory store notifies it on every
-// transition, the PostgreSQL store from its LISTEN connection.
+// Hub fans QR login changes out to in-process subscribers. Backends embed
+// one: the memory store notifies it after every transition, the PostgreSQL
+// store from its LISTEN connection.
+//
+// Subscribers are few (one per grants.QR, plus tests), so the list is
+// copied on change and read without a lock: Notify costs a load and the
+// calls.
 type Hub struct {
 	mu   sync.Mutex
-	subs map[string]map[*subscriber]struct{}
+	subs atomic.Pointer[[]*hubSub]
 }
 
-type subscriber struct{ ch chan struct{} }
+type hubSub struct{ fn func(QRChange) }
 
-// Subscribe implements QRLoginStore.SubscribeQRLogin.
-func (h *Hub) Subscribe(id string) (<-chan struct{}, func()) {
-	s := &subscriber{ch: make(chan struct{}, 1)}
+// Subscribe implements QRLoginStore.SubscribeQRLogins.
+func (h *Hub) Subscribe(fn func(QRChange)) (cancel func()) {
+	s := &hubSub{fn: fn}
 	h.mu.Lock()
-	if h.subs == nil {
-		h.subs = make(map[string]map[*subscriber]struct{})
+	var next []*hubSub
+	if cur := h.subs.Load(); cur != nil {
+		next = append(next, *cur...)
 	}
-	set := h.subs[id]
-	if set == nil {
-		set = make(map[*subscriber]struct{})
-		h.subs[id] = set
-	}
-	set[s] = struct{}{}
+	next = append(next, s)
+	h.subs.Store(&next)
 	h.mu.Unlock()
 	var once sync.Once
-	return s.ch, func() {
+	return func() {
 		once.Do(func() {
 			h.mu.Lock()
-			delete(set, s)
-			if len(set) == 0 && h.subs[id] != nil && len(h.subs[id]) == 0 {
-				delete(h.subs, id)
+			defer h.mu.Unlock()
+			cur := *h.subs.Load()
+			next := make([]*hubSub, 0, len(cur))
+			for _, o := range cur {
+				if o != s {
+					next = append(next, o)
+				}
 			}
-			h.mu.Unlock()
+			h.subs.Store(&next)
 		})
 	}
 }
 
-// Notify wakes every subscriber of id. It never blocks: a subscriber that
-// has not consumed its previous wake-up keeps just one pending.
-func (h *Hub) Notify(id string) {
-	h.mu.Lock()
-	for s := range h.subs[id] {
-		wake(s.ch)
-	}
-	h.mu.Unlock()
-}
-
-// NotifyAll wakes every subscriber; used when notifications may have been
-// lost (a reconnect), so each waiter re-reads its state.
-func (h *Hub) NotifyAll() {
-	h.mu.Lock()
-	for _, set := range h.subs {
-		for s := range set {
-			wake(s.ch)
+// Notify tells every subscriber of c.
+func (h *Hub) Notify(c QRChange) {
+	if subs := h.subs.Load(); subs != nil {
+		for _, s := range *subs {
+			s.fn(c)
 		}
 	}
-	h.mu.Unlock()
 }
 
-// Waiters reports how many subscriptions are open (for tests and metrics).
-func (h *Hub) Waiters() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, set := range h.subs {
-		n += len(set)
-	}
-	return n
-}
+// NotifyAll tells every subscriber that changes may have been missed (a
+// reconnect): each re-reads what it relies on.
+func (h *Hub) NotifyAll() { h.Notify(QRChange{}) }
 
-func wake(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
+// Subscribers reports how many subscriptions are open (tests).
+func (h *Hub) Subscribers() int {
+	if subs := h.subs.Load(); subs != nil {
+		return len(*subs)
 	}
+	return 0
 }

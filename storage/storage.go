@@ -172,7 +172,7 @@ type UserStore interface {
 }
 
 // Status is where a QR login is in its life. The zero value is invalid.
-// Transitions between statuses are decided by package grants.
+// Which status follows which is package grants/rules' table.
 type Status uint8
 
 const (
@@ -204,16 +204,34 @@ func ParseStatus(name string) Status {
 	return StatusInvalid
 }
 
-// Final reports whether no transition leaves s.
-func (s Status) Final() bool {
-	return s == StatusRedeemed || s == StatusDenied || s == StatusExpired
+// Event is what happens to a QR login. Which event moves which status
+// where, and under which conditions, is package grants/rules' table.
+type Event uint8
+
+const (
+	EventInvalid Event = iota
+	EventScan          // a signed-in phone scans the QR
+	EventConfirm       // the user confirms on the phone
+	EventDeny          // the user denies on the phone
+	EventRedeem        // the PC receives the tokens (or the hosted page continues)
+	EventVoid          // the user's sign-out denies it (SignOut)
+	EventExpire        // expires_at passes (DeleteExpired records it)
+)
+
+var eventNames = [...]string{"invalid", "scan", "confirm", "deny", "redeem", "void", "expire"}
+
+func (e Event) String() string {
+	if int(e) < len(eventNames) {
+		return eventNames[e]
+	}
+	return "invalid"
 }
 
 // QRLogin is one QR login: one row, one status. Secrets (qr_id,
 // device_code, ticket) are kept only as SHA-256 hashes.
 type QRLogin struct {
 	// ID is the row's internal identifier: random, not secret, never in the
-	// QR. Wake-up notifications and audit events refer to it.
+	// QR. Change notifications and audit events refer to it.
 	ID             string
 	QRIDHash       []byte
 	DeviceCodeHash []byte
@@ -234,7 +252,7 @@ type QRLogin struct {
 	// rather than observed by the server.
 	RequesterReported bool
 
-	// Status is the stored status; use StatusAt for the effective one.
+	// Status is the stored status; rules.StatusAt gives the effective one.
 	Status Status
 	// Subject is the user who scanned; set once, never switched.
 	Subject string
@@ -249,55 +267,119 @@ type QRLogin struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	ScannedAt  time.Time
-	DecidedAt  time.Time // confirmation (auth_time) or denial
+	DecidedAt  time.Time // confirmation (auth_time), denial or voiding
 	RedeemedAt time.Time
 
-	// Interval is the current minimum poll interval (RFC 8628 §3.5).
+	// Interval is the minimum poll interval the login was started with
+	// (RFC 8628 §3.2). slow_down raises it per instance, in memory (grants).
 	Interval time.Duration
-	// LastPollAt and LastPollStatus describe the previous poll.
-	LastPollAt     time.Time
-	LastPollStatus Status
 }
 
-// StatusAt is the effective status at now: a login that is not final and
-// is past ExpiresAt is expired, whatever is stored. Expiry is a time
-// comparison, never a background job that might lag.
-func (l *QRLogin) StatusAt(now time.Time) Status {
-	if !l.Status.Final() && !now.Before(l.ExpiresAt) {
-		return StatusExpired
-	}
-	return l.Status
-}
-
-// Scan binds a QR login to the user who scanned it.
-type Scan struct {
-	Subject         string
-	Session         string // see QRLogin.ScanSession
-	TicketHash      []byte
-	TicketExpiresAt time.Time
-	IP              string // for the audit trail
-	Now             time.Time
-}
-
-// Decision confirms or denies a scanned QR login.
-type Decision struct {
-	To         Status // StatusConfirmed or StatusDenied
+// Attempt is one event applied to a QR login (QRLoginStore.ApplyQR). It
+// applies only when package grants/rules' table has a transition from the
+// login's stored status on Event whose guards all hold; which fields a
+// guard or a record reads is said there.
+type Attempt struct {
+	Event Event
+	// The login: by ID; for a scan, by QRIDHash instead; for a decision
+	// (confirm, deny), by TicketHash, the ticket presented, which must also
+	// be the login's current one. Exactly one is set.
+	ID         string
+	QRIDHash   []byte
 	TicketHash []byte
-	Subject    string
-	Session    string // must equal the login's ScanSession
-	IP         string
-	Now        time.Time
-	// Notification, when set, is recorded in the same atomic operation as
-	// the confirmation.
-	Notification *Notification
+
+	// Bearer, when set, authenticates the attempt with a phone app's
+	// access token in the same atomic operation: the token must exist,
+	// not be revoked, be unexpired at Now, belong to Subject, carry
+	// Bearer.Scope and have been issued to a first-party client. The
+	// attempt's session is then the token's SessionID (Session is
+	// ignored). A refused bearer refuses the attempt.
+	Bearer *Bearer
+	// Subject is who attempts it: the scanning or deciding user, or for a
+	// void the user signed out.
+	Subject string
+	// Session is the session attempting a scan or a decision (see
+	// QRLogin.ScanSession) when there is no Bearer.
+	Session string
+	// KeepSession (void only): the session a sign-out spares.
+	KeepSession string
+
+	// A scan's new ticket; the login's old one becomes void.
+	NewTicketHash   []byte
+	TicketExpiresAt time.Time
+	// NotificationID (confirm only), when set, records a sign-in
+	// notification with that ID in the same atomic operation: Kind
+	// sign_in, Subject the login's, ClientID the login's and ClientName the
+	// client's name (its ID if the client is gone), the login's requester
+	// fields, SessionID the session its tokens will belong to (the
+	// authorization request's for a login of the hosted page, else the
+	// login's ID), CreatedAt Now.
+	NotificationID string
+	// Tokens (redeem only), when set, are inserted in the same atomic
+	// operation, only if the redeem applies.
+	Tokens *Tokens
+
+	IP  string // for the audit trail
+	Now time.Time
+}
+
+// Bearer is a phone app access token presented with an attempt.
+type Bearer struct {
+	TokenID string
+	Scope   string
+}
+
+// Tokens are what a redeem mints. Everything else about them comes from
+// the login, as Tokens.For says: a backend inserts exactly those rows.
+type Tokens struct {
+	AccessID        string
+	AccessExpiresAt time.Time
+	// RefreshID is empty when no refresh token is issued.
+	RefreshID        string
+	RefreshHash      []byte
+	RefreshExpiresAt time.Time
+	AMR              []string
+}
+
+// For returns the token rows t stands for, minted at now for login l: the
+// login's client (the only audience), subject and scopes; its ID as the
+// session ("this wasn't me" revokes it); its confirmation as auth time.
+// refresh is nil without a RefreshID.
+func (t *Tokens) For(l *QRLogin, now time.Time) (access *AccessToken, refresh *RefreshToken) {
+	aud := []string{l.ClientID}
+	access = &AccessToken{ID: t.AccessID, ClientID: l.ClientID, Subject: l.Subject, Audience: aud,
+		Scopes: l.Scopes, SessionID: l.ID, RefreshTokenID: t.RefreshID, CreatedAt: now, ExpiresAt: t.AccessExpiresAt}
+	if t.RefreshID != "" {
+		refresh = &RefreshToken{ID: t.RefreshID, TokenHash: t.RefreshHash, SessionID: l.ID, ClientID: l.ClientID,
+			Subject: l.Subject, Audience: aud, Scopes: l.Scopes, AMR: t.AMR, AuthTime: l.DecidedAt,
+			CreatedAt: now, ExpiresAt: t.RefreshExpiresAt}
+	}
+	return access, refresh
+}
+
+// Applied is an attempt that applied.
+type Applied struct {
+	Login *QRLogin // as it is now
+	From  Status   // its stored status before
+	// User is the subject, for a redeem (the ID token's claims).
+	User *User
+}
+
+// QRChange is a committed change of a QR login, as subscribers hear it.
+// ID "" means that changes may have been missed (a reconnect): every
+// login may have changed. Status is the new stored status, or
+// StatusInvalid when the notifier did not say (read the login).
+type QRChange struct {
+	ID     string
+	Status Status
 }
 
 // AuditEvent is one entry of a QR login's audit trail.
 type AuditEvent struct {
 	QRLoginID string
-	// Event is created, scanned, confirmed, denied, redeemed, expired, or
-	// voided (denied because the user's password changed or the user was
-	// disabled: see SignOut).
+	// Event is created, or a transition's audit event (grants/rules):
+	// scanned, confirmed, denied, redeemed, voided (denied by a sign-out:
+	// see SignOut) or expired.
 	Event    string
 	ClientID string
 	Subject  string
@@ -305,9 +387,9 @@ type AuditEvent struct {
 	At       time.Time
 }
 
-// QRLoginStore keeps QR logins. Each transition method appends its audit
-// event in the same atomic operation and wakes the login's subscribers on
-// every instance.
+// QRLoginStore keeps QR logins. Each transition appends its audit event in
+// the same atomic operation and is announced to the subscribers of every
+// instance sharing the backend.
 type QRLoginStore interface {
 	// CreateQRLogin inserts l (audit: created, with RequesterIP and no
 	// subject); ErrConflict if a hash collides, or if the user code is held
@@ -315,6 +397,8 @@ type QRLoginStore interface {
 	CreateQRLogin(ctx context.Context, l *QRLogin) error
 	QRLogin(ctx context.Context, id string) (*QRLogin, error)
 	QRLoginByQRIDHash(ctx context.Context, hash []byte) (*QRLogin, error)
+	// QRLoginByDeviceCode finds the login with that device code hash.
+	QRLoginByDeviceCode(ctx context.Context, hash []byte) (*QRLogin, error)
 	// QRLoginByTicketHash finds the login holding that ticket, also after
 	// the ticket was spent by a decision (so a second confirm can be told
 	// qr_already_decided); a ticket replaced by a rescan is not found.
@@ -325,40 +409,18 @@ type QRLoginStore interface {
 	// authorization request.
 	QRLoginByAuthRequest(ctx context.Context, authRequestID string) (*QRLogin, error)
 
-	// PollQRLogin finds the login with that device code hash issued to
-	// clientID and, in the same atomic operation, records now and the
-	// login's stored status as its last poll. It returns the login as it
-	// was before this poll was recorded. ErrNotFound if no such login.
-	PollQRLogin(ctx context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*QRLogin, error)
-	// SetQRInterval sets the poll interval (slow_down bookkeeping).
-	SetQRInterval(ctx context.Context, id string, interval time.Duration) error
-	// RecordQRAnswer overwrites the last poll's record: the status the poll
-	// was answered with, and when (the zero time records no time: the next
-	// poll is not early). Used when an answer reports a change that
-	// PollQRLogin's record, made at the poll's arrival, did not capture.
-	RecordQRAnswer(ctx context.Context, id string, status Status, at time.Time) error
+	// ApplyQR applies a scan, confirmation, denial or redeem (see Attempt)
+	// atomically: the transition of grants/rules' table, what it records,
+	// its audit event and its announcement. ErrNotFound when no login has
+	// the key; ErrConflict when the table refuses the attempt or its bearer
+	// is refused. Nothing changed then.
+	ApplyQR(ctx context.Context, a *Attempt) (*Applied, error)
 
-	// ScanQRLogin applies a scan when the login is unexpired at s.Now and
-	// either pending, or scanned by s.Subject (a rescan: new ticket, old
-	// one void). Result: scanned, bound to s.Subject, its ticket bound to
-	// s.Session. Otherwise ErrConflict. Audit: scanned.
-	ScanQRLogin(ctx context.Context, id string, s Scan) (*QRLogin, error)
-	// DecideQRLogin applies d when the login is scanned, unexpired, bound
-	// to d.Subject, scanned by session d.Session, and holds ticket
-	// d.TicketHash unexpired at d.Now. The
-	// ticket is spent. Otherwise ErrConflict. Audit: confirmed or denied.
-	DecideQRLogin(ctx context.Context, id string, d Decision) (*QRLogin, error)
-	// RedeemQRLogin moves a confirmed, unexpired login to redeemed.
-	// Of any number of concurrent calls exactly one succeeds; the others
-	// get ErrConflict. Audit: redeemed.
-	RedeemQRLogin(ctx context.Context, id, ip string, now time.Time) (*QRLogin, error)
-
-	// SubscribeQRLogin returns a channel that receives a value whenever
-	// the login changes, on any instance sharing the backend, or when
-	// changes may have been missed (after a reconnect). The channel has a
-	// buffer of one and is never closed; cancel releases it. Subscribe
-	// before reading the state you wait on.
-	SubscribeQRLogin(id string) (ch <-chan struct{}, cancel func())
+	// SubscribeQRLogins calls fn with every committed change of any QR
+	// login, made on any instance sharing the backend, and with ID "" when
+	// changes may have been missed. fn runs on the notifier's goroutine and
+	// must not block. cancel ends the subscription; it may be called twice.
+	SubscribeQRLogins(fn func(QRChange)) (cancel func())
 
 	// QRAuditEvents lists the login's audit trail, oldest first.
 	QRAuditEvents(ctx context.Context, qrLoginID string) ([]AuditEvent, error)

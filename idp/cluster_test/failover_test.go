@@ -151,7 +151,9 @@ func TestPostgresFailover(t *testing.T) {
 		pc, phoneAt := pair[0], pair[1]
 		l := qrStart(t, pc)
 		ticket := scan(t, phoneAt, ld.phone, l)
-		if r := must(t)(poll(ctx, pc, l, "0")); !strings.Contains(string(r.body), `"scanned"`) {
+		// A long-poll: the scan made at the other instance reaches this
+		// one's view of the login with its NOTIFY.
+		if r := must(t)(poll(ctx, pc, l, "5")); !strings.Contains(string(r.body), `"scanned"`) {
 			t.Fatalf("poll after the scan: %v", r)
 		}
 		held := make(chan reply, 1)

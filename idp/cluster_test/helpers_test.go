@@ -356,7 +356,24 @@ func loginByQR(t testing.TB, pc, phoneAt *instance, phone string) *tokens {
 	t.Helper()
 	l := qrStart(t, pc)
 	confirm(t, phoneAt, phone, scan(t, phoneAt, phone, l))
-	return tokensOf(t, pc.name+" redeem", must(t)(poll(context.Background(), pc, l, "")))
+	return tokensOf(t, pc.name+" redeem", redeemAt(t, pc, l))
+}
+
+// redeemAt long-polls pc for l's tokens as a PC does: an instance answers
+// polls from its view of the login, which a change made on another
+// instance reaches through the database's announcement (milliseconds
+// later); a long-poll is answered when it arrives, and a poll that
+// reports a change ("scanned") is followed at once by the next.
+func redeemAt(t testing.TB, pc *instance, l *qrLogin) reply {
+	t.Helper()
+	for range 5 {
+		r := must(t)(poll(context.Background(), pc, l, "5"))
+		if r.json()["error"] != "authorization_pending" {
+			return r
+		}
+	}
+	t.Fatalf("%s: no tokens after 5 long-polls", pc.name)
+	return reply{}
 }
 
 // wantError checks an OAuth error answer (RFC 6749 §5.2).
@@ -391,11 +408,11 @@ func redeemedCount(t testing.TB, s storage.Store, l *qrLogin) int {
 }
 
 // waitHeld returns once in holds n long-polls: then a change cannot be
-// missed because the poll had not subscribed yet.
+// missed because the poll had not started waiting yet.
 func waitHeld(t testing.TB, in *instance, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for in.store.Waiters() < n {
+	for in.srv.QR().Held() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: the long-poll was never held", in.name)
 		}

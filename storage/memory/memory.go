@@ -4,21 +4,21 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/qrlogin/qrlogin/grants/rules"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
 // Store is an in-memory storage.Store. The zero value is not usable; call
 // New. All methods are safe for concurrent use.
 type Store struct {
-	// Hub wakes SubscribeQRLogin waiters after every QR transition.
-	storage.Hub
+	// hub announces every QR transition (SubscribeQRLogins).
+	hub storage.Hub
 
 	mu sync.RWMutex
 
@@ -163,7 +163,6 @@ func cloneLogin(l *storage.QRLogin) *storage.QRLogin {
 	x.ScannedAt = ut(l.ScannedAt)
 	x.DecidedAt = ut(l.DecidedAt)
 	x.RedeemedAt = ut(l.RedeemedAt)
-	x.LastPollAt = ut(l.LastPollAt)
 	return &x
 }
 
@@ -375,337 +374,6 @@ func (s *Store) DeleteUser(_ context.Context, id string) error {
 	return nil
 }
 
-// ---- QR logins ----
-
-// CreateQRLogin implements storage.QRLoginStore. A user code collides with
-// a login that is still unexpired at l.CreatedAt: the creation time is the
-// "now" of the insert.
-func (s *Store) CreateQRLogin(_ context.Context, l *storage.QRLogin) error {
-	if l == nil || l.ID == "" || len(l.QRIDHash) == 0 {
-		return invalid("QR login without id or qr id hash")
-	}
-	l = cloneLogin(l)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.logins[l.ID]; ok {
-		return conflict("QR login id taken")
-	}
-	if _, ok := s.byQRID[string(l.QRIDHash)]; ok {
-		return conflict("qr id taken")
-	}
-	if len(l.DeviceCodeHash) > 0 {
-		if _, ok := s.byDeviceCode[string(l.DeviceCodeHash)]; ok {
-			return conflict("device code taken")
-		}
-	}
-	if len(l.TicketHash) > 0 {
-		if _, ok := s.byTicket[string(l.TicketHash)]; ok {
-			return conflict("ticket taken")
-		}
-	}
-	if l.UserCode != "" {
-		for _, id := range s.byUserCode[l.UserCode] {
-			if s.logins[id].ExpiresAt.After(l.CreatedAt) {
-				return conflict("user code in use")
-			}
-		}
-	}
-	s.logins[l.ID] = l
-	s.byQRID[string(l.QRIDHash)] = l.ID
-	if len(l.DeviceCodeHash) > 0 {
-		s.byDeviceCode[string(l.DeviceCodeHash)] = l.ID
-	}
-	if len(l.TicketHash) > 0 {
-		s.byTicket[string(l.TicketHash)] = l.ID
-	}
-	if l.UserCode != "" {
-		s.byUserCode[l.UserCode] = append(s.byUserCode[l.UserCode], l.ID)
-	}
-	if l.AuthRequestID != "" {
-		s.byAuthRequest[l.AuthRequestID] = append(s.byAuthRequest[l.AuthRequestID], l.ID)
-	}
-	s.appendAudit(l, "created", "", l.RequesterIP, l.CreatedAt)
-	return nil
-}
-
-// appendAudit records event for l; the caller holds s.mu.
-func (s *Store) appendAudit(l *storage.QRLogin, event, subject, ip string, at time.Time) {
-	s.audit[l.ID] = append(s.audit[l.ID], storage.AuditEvent{
-		QRLoginID: l.ID,
-		Event:     event,
-		ClientID:  l.ClientID,
-		Subject:   subject,
-		IP:        ip,
-		At:        at,
-	})
-}
-
-// loginBy returns a copy of the login the index maps key to.
-func (s *Store) loginBy(index map[string]string, key []byte) (*storage.QRLogin, error) {
-	if len(key) == 0 {
-		return nil, notFound("QR login")
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	id, ok := index[string(key)]
-	if !ok {
-		return nil, notFound("QR login")
-	}
-	return cloneLogin(s.logins[id]), nil
-}
-
-// QRLogin implements storage.QRLoginStore.
-func (s *Store) QRLogin(_ context.Context, id string) (*storage.QRLogin, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	l, ok := s.logins[id]
-	if !ok {
-		return nil, notFound("QR login")
-	}
-	return cloneLogin(l), nil
-}
-
-// QRLoginByQRIDHash implements storage.QRLoginStore.
-func (s *Store) QRLoginByQRIDHash(_ context.Context, hash []byte) (*storage.QRLogin, error) {
-	return s.loginBy(s.byQRID, hash)
-}
-
-// QRLoginByTicketHash implements storage.QRLoginStore. A spent ticket still
-// finds its login (so a second confirm can be told it was already decided);
-// a ticket voided by a rescan does not.
-func (s *Store) QRLoginByTicketHash(_ context.Context, hash []byte) (*storage.QRLogin, error) {
-	return s.loginBy(s.byTicket, hash)
-}
-
-// QRLoginByUserCode implements storage.QRLoginStore.
-func (s *Store) QRLoginByUserCode(_ context.Context, code string, now time.Time) (*storage.QRLogin, error) {
-	now = ut(now)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var found *storage.QRLogin
-	for _, id := range s.byUserCode[code] {
-		l := s.logins[id]
-		if now.Before(l.ExpiresAt) && (found == nil || !l.CreatedAt.Before(found.CreatedAt)) {
-			found = l
-		}
-	}
-	if found == nil {
-		return nil, notFound("QR login")
-	}
-	return cloneLogin(found), nil
-}
-
-// QRLoginByAuthRequest implements storage.QRLoginStore.
-func (s *Store) QRLoginByAuthRequest(_ context.Context, authRequestID string) (*storage.QRLogin, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var found *storage.QRLogin
-	for _, id := range s.byAuthRequest[authRequestID] {
-		if l := s.logins[id]; found == nil || !l.CreatedAt.Before(found.CreatedAt) {
-			found = l
-		}
-	}
-	if found == nil {
-		return nil, notFound("QR login")
-	}
-	return cloneLogin(found), nil
-}
-
-// PollQRLogin implements storage.QRLoginStore. A login issued to another
-// client reads as not found, so a device code is useless to anyone but
-// its client (RFC 8628 §3.4 binds the device code to the client).
-func (s *Store) PollQRLogin(_ context.Context, deviceCodeHash []byte, clientID string, now time.Time) (*storage.QRLogin, error) {
-	if len(deviceCodeHash) == 0 {
-		return nil, notFound("QR login")
-	}
-	now = ut(now)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.byDeviceCode[string(deviceCodeHash)]
-	if !ok {
-		return nil, notFound("QR login")
-	}
-	l := s.logins[id]
-	if l.ClientID != clientID {
-		return nil, notFound("QR login")
-	}
-	before := cloneLogin(l)
-	l.LastPollAt = now
-	l.LastPollStatus = l.Status
-	return before, nil
-}
-
-// SetQRInterval implements storage.QRLoginStore.
-func (s *Store) SetQRInterval(_ context.Context, id string, interval time.Duration) error {
-	if interval < 0 {
-		return invalid("negative poll interval")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.logins[id]
-	if !ok {
-		return notFound("QR login")
-	}
-	l.Interval = interval
-	return nil
-}
-
-// RecordQRAnswer implements storage.QRLoginStore.
-func (s *Store) RecordQRAnswer(_ context.Context, id string, status storage.Status, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.logins[id]
-	if !ok {
-		return notFound("QR login")
-	}
-	l.LastPollStatus = status
-	l.LastPollAt = ut(at)
-	return nil
-}
-
-// ScanQRLogin implements storage.QRLoginStore.
-func (s *Store) ScanQRLogin(_ context.Context, id string, sc storage.Scan) (*storage.QRLogin, error) {
-	if sc.Subject == "" || len(sc.TicketHash) == 0 {
-		return nil, invalid("scan without subject or ticket")
-	}
-	now := ut(sc.Now)
-	out, err := func() (*storage.QRLogin, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		l, ok := s.logins[id]
-		if !ok {
-			return nil, notFound("QR login")
-		}
-		if !now.Before(l.ExpiresAt) {
-			return nil, conflict("QR login expired")
-		}
-		// SPEC §2: the first scan binds the user; only that user may scan
-		// again (a new ticket), and the binding never switches.
-		rescan := l.Status == storage.StatusScanned && l.Subject == sc.Subject
-		if l.Status != storage.StatusPending && !rescan {
-			return nil, conflict("QR login not scannable")
-		}
-		if other, ok := s.byTicket[string(sc.TicketHash)]; ok && other != id {
-			return nil, conflict("ticket taken")
-		}
-		if len(l.TicketHash) > 0 {
-			delete(s.byTicket, string(l.TicketHash)) // the old ticket is void
-		}
-		l.Status = storage.StatusScanned
-		l.Subject = sc.Subject
-		l.ScanSession = sc.Session
-		l.TicketHash = cloneBytes(sc.TicketHash)
-		l.TicketExpiresAt = ut(sc.TicketExpiresAt)
-		l.ScannedAt = now
-		s.byTicket[string(l.TicketHash)] = id
-		s.appendAudit(l, "scanned", l.Subject, sc.IP, now)
-		return cloneLogin(l), nil
-	}()
-	if err != nil {
-		return nil, err
-	}
-	s.Notify(id)
-	return out, nil
-}
-
-// DecideQRLogin implements storage.QRLoginStore. The ticket is compared in
-// constant time, although it is a hash, so that no timing reveals how much
-// of a guess matched (SPEC §7).
-func (s *Store) DecideQRLogin(_ context.Context, id string, d storage.Decision) (*storage.QRLogin, error) {
-	if d.To != storage.StatusConfirmed && d.To != storage.StatusDenied {
-		return nil, invalid("a decision is confirmed or denied, not " + d.To.String())
-	}
-	var note *storage.Notification
-	if d.Notification != nil {
-		if d.Notification.ID == "" {
-			return nil, invalid("notification without id")
-		}
-		note = cloneNotification(d.Notification)
-	}
-	now := ut(d.Now)
-	out, err := func() (*storage.QRLogin, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		l, ok := s.logins[id]
-		if !ok {
-			return nil, notFound("QR login")
-		}
-		switch {
-		case l.Status != storage.StatusScanned:
-			return nil, conflict("QR login not awaiting a decision")
-		case !now.Before(l.ExpiresAt):
-			return nil, conflict("QR login expired")
-		case l.Subject != d.Subject:
-			return nil, conflict("QR login bound to another user")
-		case l.ScanSession != d.Session:
-			return nil, conflict("ticket bound to another session")
-		case len(d.TicketHash) == 0 || subtle.ConstantTimeCompare(l.TicketHash, d.TicketHash) != 1:
-			return nil, conflict("wrong ticket")
-		case !now.Before(l.TicketExpiresAt):
-			return nil, conflict("ticket expired")
-		}
-		if note != nil {
-			if _, ok := s.notifications[note.ID]; ok {
-				return nil, conflict("notification id taken")
-			}
-		}
-		l.Status = d.To
-		l.DecidedAt = now
-		if note != nil {
-			s.insertNotification(note)
-		}
-		s.appendAudit(l, d.To.String(), l.Subject, d.IP, now)
-		return cloneLogin(l), nil
-	}()
-	if err != nil {
-		return nil, err
-	}
-	s.Notify(id)
-	return out, nil
-}
-
-// RedeemQRLogin implements storage.QRLoginStore.
-func (s *Store) RedeemQRLogin(_ context.Context, id, ip string, now time.Time) (*storage.QRLogin, error) {
-	now = ut(now)
-	out, err := func() (*storage.QRLogin, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		l, ok := s.logins[id]
-		if !ok {
-			return nil, notFound("QR login")
-		}
-		if l.Status != storage.StatusConfirmed {
-			return nil, conflict("QR login not confirmed")
-		}
-		if !now.Before(l.ExpiresAt) {
-			return nil, conflict("QR login expired")
-		}
-		l.Status = storage.StatusRedeemed
-		l.RedeemedAt = now
-		s.appendAudit(l, "redeemed", l.Subject, ip, now)
-		return cloneLogin(l), nil
-	}()
-	if err != nil {
-		return nil, err
-	}
-	s.Notify(id)
-	return out, nil
-}
-
-// SubscribeQRLogin implements storage.QRLoginStore. Every change happens in
-// this process, so no wake-up is ever missed.
-func (s *Store) SubscribeQRLogin(id string) (<-chan struct{}, func()) {
-	return s.Subscribe(id)
-}
-
-// QRAuditEvents implements storage.QRLoginStore; an unknown login has an
-// empty trail.
-func (s *Store) QRAuditEvents(_ context.Context, qrLoginID string) ([]storage.AuditEvent, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Clone(s.audit[qrLoginID]), nil
-}
-
 // ---- authorization requests ----
 
 // CreateAuthRequest implements storage.AuthRequestStore.
@@ -851,6 +519,12 @@ func (s *Store) CreateAccessToken(_ context.Context, t *storage.AccessToken) err
 	if _, ok := s.access[t.ID]; ok {
 		return conflict("access token id taken")
 	}
+	s.insertAccess(t)
+	return nil
+}
+
+// insertAccess stores t, whose session is live; the caller holds s.mu.
+func (s *Store) insertAccess(t *storage.AccessToken) {
 	s.access[t.ID] = &accessToken{AccessToken: *t}
 	if t.SessionID != "" {
 		s.session(t.SessionID).access[t.ID] = struct{}{}
@@ -863,7 +537,6 @@ func (s *Store) CreateAccessToken(_ context.Context, t *storage.AccessToken) err
 		}
 		set[t.ID] = struct{}{}
 	}
-	return nil
 }
 
 // AccessToken implements storage.TokenStore.
@@ -1198,9 +871,11 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 	defer s.mu.Unlock()
 	total := deleteWhere(s.logins, limit, func(l *storage.QRLogin) bool { return l.ExpiresAt.Before(before) }, func(id string) {
 		l := s.logins[id]
-		if l.Status != storage.StatusRedeemed && l.Status != storage.StatusDenied {
-			s.audit[id] = append(s.audit[id], storage.AuditEvent{QRLoginID: id, Event: "expired",
-				ClientID: l.ClientID, Subject: l.Subject, At: l.ExpiresAt})
+		// A login removed before it reached a final status leaves the
+		// expire transition's audit event.
+		a := &storage.Attempt{Event: storage.EventExpire, Now: before}
+		if t, g := rules.Check(l, a, nil); t != nil && g == 0 {
+			s.audit[id] = append(s.audit[id], rules.AuditEvent(l, t, a))
 		}
 		s.deleteLogin(id)
 	})

@@ -35,8 +35,13 @@ func login(n int) *storage.QRLogin {
 	}
 }
 
-func scan(subject string, ticket []byte) storage.Scan {
-	return storage.Scan{Subject: subject, TicketHash: ticket, TicketExpiresAt: now.Add(time.Minute), Now: now}
+func scan(id, subject string, ticket []byte) *storage.Attempt {
+	return &storage.Attempt{Event: storage.EventScan, ID: id, Subject: subject, Session: "s-" + subject,
+		NewTicketHash: ticket, TicketExpiresAt: now.Add(time.Minute), Now: now}
+}
+
+func decide(id, subject string, ticket []byte) *storage.Attempt {
+	return &storage.Attempt{Event: storage.EventConfirm, ID: id, TicketHash: ticket, Subject: subject, Session: "s-" + subject, Now: now}
 }
 
 // Input no caller should send is an error, never a panic (a nil pointer
@@ -58,18 +63,23 @@ func TestBadInputIsAnError(t *testing.T) {
 		{"a nil QR login", func() error { return s.CreateQRLogin(ctx, nil) }},
 		{"a QR login without qr id hash", func() error { return s.CreateQRLogin(ctx, &storage.QRLogin{ID: "x"}) }},
 		{"a scan without subject", func() error {
-			_, err := s.ScanQRLogin(ctx, "login-1", scan("", storage.Hash("t")))
+			_, err := s.ApplyQR(ctx, scan("login-1", "", storage.Hash("t")))
 			return err
 		}},
 		{"a scan without ticket", func() error {
-			_, err := s.ScanQRLogin(ctx, "login-1", scan("alice", nil))
+			_, err := s.ApplyQR(ctx, scan("login-1", "alice", nil))
 			return err
 		}},
-		{"a decision with a notification without id", func() error {
-			_, err := s.DecideQRLogin(ctx, "login-1", storage.Decision{To: storage.StatusConfirmed, Notification: &storage.Notification{}})
+		{"an attempt without a key", func() error {
+			_, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, Now: now})
 			return err
 		}},
-		{"a negative poll interval", func() error { return s.SetQRInterval(ctx, "login-1", -time.Second) }},
+		{"a bearer without token", func() error {
+			a := scan("login-1", "alice", storage.Hash("t"))
+			a.Bearer = &storage.Bearer{}
+			_, err := s.ApplyQR(ctx, a)
+			return err
+		}},
 		{"a nil auth request", func() error { return s.CreateAuthRequest(ctx, nil) }},
 		{"an empty auth code", func() error { return s.SaveAuthCode(ctx, "x", nil) }},
 		{"a completion without subject", func() error { return s.CompleteAuthRequest(ctx, "x", "", now, nil) }},
@@ -104,10 +114,10 @@ func TestTicketOfAnotherLoginIsAConflict(t *testing.T) {
 		}
 	}
 	ticket := storage.Hash("ticket")
-	if _, err := s.ScanQRLogin(ctx, "login-1", scan("alice", ticket)); err != nil {
+	if _, err := s.ApplyQR(ctx, scan("login-1", "alice", ticket)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.ScanQRLogin(ctx, "login-2", scan("bob", ticket))
+	_, err := s.ApplyQR(ctx, scan("login-2", "bob", ticket))
 	if !errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("scan with another login's ticket: %v, want ErrConflict", err)
 	}
@@ -124,18 +134,17 @@ func TestDecisionWithATakenNotificationIDChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ticket := storage.Hash("ticket")
-	if _, err := s.ScanQRLogin(ctx, "login-1", scan("alice", ticket)); err != nil {
+	if _, err := s.ApplyQR(ctx, scan("login-1", "alice", ticket)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateNotification(ctx, &storage.Notification{ID: "n", Subject: "bob", CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.DecideQRLogin(ctx, "login-1", storage.Decision{
-		To: storage.StatusConfirmed, TicketHash: ticket, Subject: "alice", Now: now,
-		Notification: &storage.Notification{ID: "n", Subject: "alice", CreatedAt: now},
-	})
+	confirm := decide("login-1", "alice", ticket)
+	confirm.NotificationID = "n"
+	_, err := s.ApplyQR(ctx, confirm)
 	if !errors.Is(err, storage.ErrConflict) {
-		t.Fatalf("DecideQRLogin: %v, want ErrConflict", err)
+		t.Fatalf("confirm: %v, want ErrConflict", err)
 	}
 	got, _ := s.QRLogin(ctx, "login-1")
 	if got.Status != storage.StatusScanned {
@@ -156,7 +165,7 @@ func TestDeleteExpiredForgetsIndexes(t *testing.T) {
 	if err := s.CreateQRLogin(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ScanQRLogin(ctx, old.ID, scan("alice", storage.Hash("ticket"))); err != nil {
+	if _, err := s.ApplyQR(ctx, scan(old.ID, "alice", storage.Hash("ticket"))); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.DeleteExpired(ctx, old.ExpiresAt.Add(time.Second), 10); err != nil || n != 1 {
@@ -167,7 +176,7 @@ func TestDeleteExpiredForgetsIndexes(t *testing.T) {
 		"by ticket":   errOf(s.QRLoginByTicketHash(ctx, storage.Hash("ticket"))),
 		"by code":     errOf(s.QRLoginByUserCode(ctx, old.UserCode, now)),
 		"by auth req": errOf(s.QRLoginByAuthRequest(ctx, "ar")),
-		"by poll":     errOf(s.PollQRLogin(ctx, old.DeviceCodeHash, "rp", now)),
+		"by device":   errOf(s.QRLoginByDeviceCode(ctx, old.DeviceCodeHash)),
 	} {
 		if !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("lookup %s after deletion: %v, want ErrNotFound", what, err)
@@ -202,7 +211,7 @@ func TestDeleteExpiredWithoutLimitDeletesNothing(t *testing.T) {
 // packages' benchmarks, so its hot paths (the poll, the lookups by hash and
 // one login's whole life) are measured here.
 
-func BenchmarkPollQRLogin(b *testing.B) {
+func BenchmarkQRLoginByDeviceCode(b *testing.B) {
 	ctx := b.Context()
 	s := memory.New()
 	const logins = 1000
@@ -219,7 +228,7 @@ func BenchmarkPollQRLogin(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := s.PollQRLogin(ctx, hashes[i%logins], "rp", now); err != nil {
+			if _, err := s.QRLoginByDeviceCode(ctx, hashes[i%logins]); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -247,6 +256,9 @@ func BenchmarkQRLoginByQRIDHash(b *testing.B) {
 func BenchmarkQRLoginLife(b *testing.B) {
 	ctx := b.Context()
 	s := memory.New()
+	if err := s.CreateUser(ctx, &storage.User{ID: "alice", Username: "alice", CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		l := login(i)
@@ -254,13 +266,13 @@ func BenchmarkQRLoginLife(b *testing.B) {
 		if err := s.CreateQRLogin(ctx, l); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.ScanQRLogin(ctx, l.ID, scan("alice", ticket)); err != nil {
+		if _, err := s.ApplyQR(ctx, scan(l.ID, "alice", ticket)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.DecideQRLogin(ctx, l.ID, storage.Decision{To: storage.StatusConfirmed, TicketHash: ticket, Subject: "alice", Now: now}); err != nil {
+		if _, err := s.ApplyQR(ctx, decide(l.ID, "alice", ticket)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.RedeemQRLogin(ctx, l.ID, "192.0.2.1", now); err != nil {
+		if _, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: l.ID, IP: "192.0.2.1", Now: now}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 
+	"github.com/qrlogin/qrlogin/grants/rules"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -10,7 +11,7 @@ import (
 // happen under one lock: no token of the user can be minted or refreshed
 // between them.
 func (s *Store) UpdateUser(_ context.Context, id string, u storage.UserUpdate) (*storage.User, error) {
-	var woken []string
+	var woken []*storage.QRLogin
 	out, err := func() (*storage.User, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -39,14 +40,14 @@ func (s *Store) UpdateUser(_ context.Context, id string, u storage.UserUpdate) (
 		return cloneUser(cur), nil
 	}()
 	for _, l := range woken {
-		s.Notify(l)
+		s.hub.Notify(storage.QRChange{ID: l.ID, Status: l.Status})
 	}
 	return out, err
 }
 
 // signOut applies storage.SignOut to subject and returns the QR logins it
-// voided, to wake their subscribers; the caller holds s.mu.
-func (s *Store) signOut(subject string, so storage.SignOut) []string {
+// voided, to announce them; the caller holds s.mu.
+func (s *Store) signOut(subject string, so storage.SignOut) []*storage.QRLogin {
 	now, until := ut(so.Now), ut(so.Until)
 	revoke := map[string]bool{}
 	spared := func(session string) bool { return so.KeepSession != "" && session == so.KeepSession }
@@ -67,20 +68,23 @@ func (s *Store) signOut(subject string, so storage.SignOut) []string {
 			revoke[a.SessionID] = true
 		}
 	}
-	var voided []string
-	for id, l := range s.logins {
-		if l.Subject != subject || spared(l.ScanSession) || !now.Before(l.ExpiresAt) ||
-			(l.Status != storage.StatusScanned && l.Status != storage.StatusConfirmed) {
+	var voided []*storage.QRLogin
+	void := &storage.Attempt{Event: storage.EventVoid, Subject: subject, KeepSession: so.KeepSession, Now: now}
+	for _, l := range s.logins {
+		if l.Subject != subject {
 			continue
 		}
-		l.Status = storage.StatusDenied
-		l.DecidedAt = now
-		s.appendAudit(l, "voided", subject, "", now)
-		revoke[id] = true // the QR grant's tokens belong to the login
-		if a, ok := s.authRequests[l.AuthRequestID]; ok {
-			revoke[a.SessionID] = true
+		applied, t, err := s.apply(l, void)
+		if err != nil {
+			continue // the table does not void it
 		}
-		voided = append(voided, id)
+		if t.Records&rules.RecordRevokeSession != 0 {
+			revoke[l.ID] = true // the QR grant's tokens belong to the login
+			if a, ok := s.authRequests[l.AuthRequestID]; ok {
+				revoke[a.SessionID] = true
+			}
+		}
+		voided = append(voided, applied.Login)
 	}
 	delete(revoke, "")
 	for session := range revoke {

@@ -18,8 +18,9 @@ func benchStore(b *testing.B) (storage.Store, string) {
 	return pgtest.OpenStore(b, url+"&pool_max_conns=16"), url
 }
 
-// BenchmarkPollQRLogin: each goroutine polls its own login, as PCs do.
-func BenchmarkPollQRLogin(b *testing.B) {
+// BenchmarkQRLoginByDeviceCode: each goroutine reads its own login, as
+// the first poll of a PC at an instance that has not seen it does.
+func BenchmarkQRLoginByDeviceCode(b *testing.B) {
 	s, _ := benchStore(b)
 	ctx := context.Background()
 	var n atomic.Int64
@@ -31,10 +32,8 @@ func BenchmarkPollQRLogin(b *testing.B) {
 			b.Error(err)
 			return
 		}
-		i := 0
 		for pb.Next() {
-			i++
-			if _, err := s.PollQRLogin(ctx, l.DeviceCodeHash, l.ClientID, t0.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			if _, err := s.QRLoginByDeviceCode(ctx, l.DeviceCodeHash); err != nil {
 				b.Error(err)
 				return
 			}
@@ -43,7 +42,7 @@ func BenchmarkPollQRLogin(b *testing.B) {
 }
 
 // BenchmarkRedeemQRLogin redeems b.N distinct confirmed logins, inserted
-// beforehand in bulk.
+// beforehand in bulk, each with its access token: the redeem statement.
 func BenchmarkRedeemQRLogin(b *testing.B) {
 	s, url := benchStore(b)
 	ctx := context.Background()
@@ -53,6 +52,9 @@ func BenchmarkRedeemQRLogin(b *testing.B) {
 		SELECT 'r' || i, sha256(('q' || i)::bytea), sha256(('d' || i)::bytea), 'C' || i, 'rp',
 			'confirmed', 'alice', $1::timestamptz, $1::timestamptz + interval '1 hour'
 		FROM generate_series(1, $2::int) i`, t0, b.N); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, &storage.User{ID: "alice", Username: "alice", CreatedAt: t0}); err != nil {
 		b.Fatal(err)
 	}
 	// Statistics, as autovacuum would gather them on a live table.
@@ -65,7 +67,8 @@ func BenchmarkRedeemQRLogin(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("r%d", next.Add(1))
-			if _, err := s.RedeemQRLogin(ctx, id, "192.0.2.7", t0); err != nil {
+			if _, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: id, IP: "192.0.2.7", Now: t0,
+				Tokens: &storage.Tokens{AccessID: "at-" + id, AccessExpiresAt: t0.Add(time.Hour)}}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -2,20 +2,25 @@
 // and pgxpool. It owns the SQL that reads and writes the schema in package
 // sql, the migration runner, the LISTEN connection that wakes long-polls
 // across instances, and the encryption at rest of signing keys and shared
-// secrets. It holds no policy: which transition is allowed is decided by
-// package grants, and this package only applies each one atomically.
+// secrets. It holds no policy: which transition is allowed is the table of
+// package grants/rules; the WHERE clauses of ApplyQR's statements are this
+// package's mechanism for it, and storagetest's cases, generated from the
+// table, hold them to its rows.
 //
-// Every hot path is one SQL statement, one network round trip: a QR
-// transition is a conditional UPDATE … WHERE id = $1 AND status = … joined by
-// CTEs to its audit insert and its pg_notify, so the three commit together
-// or not at all. A poll reads the previous poll and records the new one in
-// the same statement.
+// Every hot path is one SQL statement, one network round trip, one
+// transaction: a QR step (ApplyQR) finds the login by its key, locks it,
+// checks the phone's bearer token, applies the conditional UPDATE and, as
+// CTEs over its RETURNING, inserts the audit row, the sign-in notification
+// or the redeem's tokens and sends the pg_notify, so they commit together
+// or not at all, and a refused step writes nothing.
 //
-// Wake-ups: each Store keeps one dedicated connection outside the pool that
-// LISTENs on the channel qrlogin_qr_login; the payload of each NOTIFY is
-// the QR login's row id, fanned out through a storage.Hub. When that
-// connection is lost the Store reconnects with backoff and then wakes every
-// waiter, because notifications sent meanwhile are gone. LISTEN needs a
+// Announcements: each Store keeps one dedicated connection outside the pool
+// that LISTENs on the channel qrlogin_qr_login; the payload of each NOTIFY
+// is the QR login's row id and its new status, fanned out through a
+// storage.Hub. The connection is pinged after listenQuiet of silence. When
+// it is lost (or a ping goes unanswered) the Store announces that changes
+// may have been missed, reconnects with backoff and announces it again,
+// because notifications sent meanwhile are gone. LISTEN needs a
 // session: point the URL at PostgreSQL or at a session-pooling proxy, never
 // at PgBouncer in transaction pooling mode, where notifications are silently
 // lost.

@@ -157,13 +157,12 @@ func TestWritesFollowTheServerThatAcceptsThem(t *testing.T) {
 		return listenersOn(t, standby, db) == 1 && listenersOn(t, primary, db) == 0
 	})
 
-	ch, cancel := s.SubscribeQRLogin(after.ID)
-	defer cancel()
+	ch := subscribe(t, s, after.ID)
 	other := pgtest.OpenStore(t, standby.URL(db))
-	if _, err := other.ScanQRLogin(ctx, after.ID, scan("alice", "t1", t0)); err != nil {
+	if _, err := other.ApplyQR(ctx, scan(after.ID, "alice", "t1", t0)); err != nil {
 		t.Fatal(err)
 	}
-	waitWake(t, ch, "a scan committed on the new primary")
+	waitChange(t, ch, storage.QRChange{ID: after.ID, Status: storage.StatusScanned}, "a scan committed on the new primary")
 }
 
 // waitFor polls cond until it holds; the bound only keeps a broken run

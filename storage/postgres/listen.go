@@ -4,13 +4,20 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/qrlogin/qrlogin/storage"
 )
 
-// notifyChannel is the NOTIFY channel of QR login changes; the payload is
-// the login's row id (storage.QRLogin.ID), which is not secret.
+// notifyChannel is the NOTIFY channel of QR login changes. The payload is
+// the login's row id (storage.QRLogin.ID, not secret), a space and its new
+// status, so a woken waiter knows the answer without reading the row. A
+// payload without a status (an older instance during a rolling upgrade)
+// announces a change of unknown status: read the row.
 const notifyChannel = "qrlogin_qr_login"
 
 // ListenAppName is the application_name of each instance's LISTEN
@@ -25,9 +32,11 @@ const (
 )
 
 // listen owns the LISTEN connection until ctx ends. It reports the first
-// LISTEN's outcome on ready, then keeps reconnecting with backoff; after
-// each reconnect it wakes every waiter, since notifications sent while no
-// connection listened are lost and each waiter must re-read its state.
+// LISTEN's outcome on ready, then keeps reconnecting with backoff. When the
+// connection is lost, and again after each reconnect, it announces that
+// changes may have been missed (storage.QRChange with no ID): notifications
+// sent while no connection listened are lost, and every subscriber must
+// read what it relies on again.
 //
 // After a failover the reconnect lands on the new primary (the connection
 // config requires a server that accepts writes and tries the URL's hosts
@@ -65,7 +74,12 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 		if ctx.Err() != nil {
 			return
 		}
-		s.suspect.Store(true)
+		if !s.suspect.Swap(true) {
+			// From now on changes may go unheard: every subscriber stops
+			// trusting what it knows (grants reads again, and its
+			// long-polls wake to do so), until the reconnect says so again.
+			s.hub.NotifyAll()
+		}
 		s.log.Warn("postgres listen connection lost; reconnecting", "error", err, "backoff", backoff)
 		// Jitter keeps instances that lost the database together from
 		// reconnecting in lockstep.
@@ -104,15 +118,28 @@ type listening struct {
 	stop context.CancelCauseFunc
 }
 
-// receive fans notifications out to the hub until the connection fails,
-// its server turns read-only, or ctx ends.
+// listenQuiet is how long the LISTEN connection may stay silent before it
+// is asked to answer a ping; listenPingTimeout bounds the answer. A host
+// that vanished without closing the connection (a partition, a black hole)
+// is so found within about their sum, instead of after TCP keep-alive's
+// dozen seconds, during which announcements would be lost unnoticed and
+// the instance would trust its views of QR logins (grants).
+const (
+	listenQuiet       = 2 * time.Second
+	listenPingTimeout = 2 * time.Second
+)
+
+// receive fans notifications out to the hub until the connection fails
+// (or does not answer a ping), its server turns read-only, or ctx ends.
 func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
 	rctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	s.listening.Store(&listening{addr: conn.PgConn().Conn().RemoteAddr().String(), stop: stop})
 	defer s.listening.Store(nil)
 	for {
-		n, err := conn.WaitForNotification(rctx)
+		wait, cancel := context.WithTimeout(rctx, listenQuiet)
+		n, err := conn.WaitForNotification(wait)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -120,10 +147,24 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
 			if cause := context.Cause(rctx); errors.Is(cause, errListenReadOnly) {
 				return cause
 			}
+			if pgconn.Timeout(err) && rctx.Err() == nil {
+				ping, cancel := context.WithTimeout(rctx, listenPingTimeout)
+				err = conn.Ping(ping)
+				cancel()
+				if err == nil {
+					continue
+				}
+			}
 			return err
 		}
 		if n.Channel == notifyChannel {
-			s.hub.Notify(n.Payload)
+			s.hub.Notify(parseChange(n.Payload))
 		}
 	}
+}
+
+// parseChange reads a notification's payload (see notifyChannel).
+func parseChange(payload string) storage.QRChange {
+	id, status, _ := strings.Cut(payload, " ")
+	return storage.QRChange{ID: id, Status: storage.ParseStatus(status)}
 }

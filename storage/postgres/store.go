@@ -295,14 +295,13 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	return Migrate(ctx, s.pool)
 }
 
-// SubscribeQRLogin implements storage.QRLoginStore. Wake-ups come from the
-// LISTEN connection, so they arrive for changes made by any instance.
-func (s *Store) SubscribeQRLogin(id string) (<-chan struct{}, func()) {
-	return s.hub.Subscribe(id)
-}
+// SubscribeQRLogins implements storage.QRLoginStore. Changes come from the
+// LISTEN connection, so they arrive for changes made by any instance; after
+// a reconnect, a change with no ID says that some may have been missed.
+func (s *Store) SubscribeQRLogins(fn func(storage.QRChange)) func() { return s.hub.Subscribe(fn) }
 
-// Waiters reports how many QR login subscriptions are open (for metrics).
-func (s *Store) Waiters() int { return s.hub.Waiters() }
+// Subscribers reports how many subscriptions are open (tests).
+func (s *Store) Subscribers() int { return s.hub.Subscribers() }
 
 // mapErr turns a pgx error into the storage contract's errors. op names the
 // operation for logs; the database's own text stays in the wrapped chain

@@ -31,7 +31,7 @@ const qSignOut = `WITH v AS (
 ), a AS (
 	INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at)
 	SELECT id, 'voided', client_id, subject, '', $2 FROM v
-	RETURNING pg_notify('` + notifyChannel + `', qr_login_id)
+	RETURNING pg_notify('` + notifyChannel + `', qr_login_id || ' denied')
 ), sessions AS (
 	SELECT id AS session_id FROM v
 	UNION SELECT r.session_id FROM auth_requests r JOIN v ON r.id = v.auth_request_id

@@ -20,10 +20,12 @@ var qrConcurrencyCases = []testCase{
 			ips[i] = fmt.Sprintf("192.0.2.%d", i+1)
 		}
 		errs := race(len(ips), func(i int) error {
-			_, err := s.RedeemQRLogin(ctx, l.ID, ips[i], at(redeemAfter))
+			// Each brings its tokens: only the winner's may exist after.
+			_, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: l.ID, IP: ips[i], Now: at(redeemAfter),
+				Tokens: &storage.Tokens{AccessID: fmt.Sprintf("at-%d", i), AccessExpiresAt: at(time.Hour)}})
 			return err
 		})
-		winner := oneWinner(t, errs, "RedeemQRLogin", storage.ErrConflict)
+		winner := oneWinner(t, errs, "redeem", storage.ErrConflict)
 		got := getLogin(t, s, l.ID)
 		if got.Status != storage.StatusRedeemed {
 			t.Fatalf("status after the race = %v, want redeemed", got.Status)
@@ -37,6 +39,12 @@ var qrConcurrencyCases = []testCase{
 		wantSame(t, redeemed, []storage.AuditEvent{{
 			QRLoginID: l.ID, Event: "redeemed", ClientID: clientRP, Subject: alice, IP: ips[winner], At: at(redeemAfter),
 		}}, "redeemed audit events")
+		for i := range ips {
+			_, err := s.AccessToken(ctx, fmt.Sprintf("at-%d", i), at(redeemAfter))
+			if (err == nil) != (i == winner) {
+				t.Fatalf("access token of redeemer %d (winner %d): %v", i, winner, err)
+			}
+		}
 	}},
 	{"two users scan one QR concurrently: exactly one wins and the binding never switches", func(t *testing.T, s storage.Store) {
 		seed(t, s)
@@ -49,7 +57,7 @@ var qrConcurrencyCases = []testCase{
 				_, err := scanAt(t, s, l.ID, users[i], "ticket-"+users[i], at(scanAfter))
 				return err
 			})
-			w := oneWinner(t, errs, fmt.Sprintf("round %d: ScanQRLogin", round), storage.ErrConflict)
+			w := oneWinner(t, errs, fmt.Sprintf("round %d: scan", round), storage.ErrConflict)
 			winner, loser := users[w], users[1-w]
 			if got := getLogin(t, s, l.ID).Subject; got != winner {
 				t.Fatalf("round %d: bound to %q, want the winner %q", round, got, winner)
@@ -84,7 +92,7 @@ var qrConcurrencyCases = []testCase{
 			_, err := decideAt(t, s, l.ID, to[i%2], alice, goodTicket, at(decideAfter))
 			return err
 		})
-		w := oneWinner(t, errs, "DecideQRLogin", storage.ErrConflict)
+		w := oneWinner(t, errs, "decision", storage.ErrConflict)
 		if got := getLogin(t, s, l.ID).Status; got != to[w%2] {
 			t.Fatalf("status = %v, want the winner's %v", got, to[w%2])
 		}

@@ -40,10 +40,10 @@ var generalCases = []testCase{
 		unfinished, denied := newLogin(1), newLogin(2)
 		createLogin(t, s, unfinished)
 		createLogin(t, s, denied)
-		_, err := s.ScanQRLogin(ctx, denied.ID, storage.Scan{Subject: alice, TicketHash: storage.Hash("t-2"), TicketExpiresAt: at(time.Minute), Now: at(time.Second)})
-		must(t, err, "ScanQRLogin")
-		_, err = s.DecideQRLogin(ctx, denied.ID, storage.Decision{To: storage.StatusDenied, TicketHash: storage.Hash("t-2"), Subject: alice, Now: at(2 * time.Second)})
-		must(t, err, "DecideQRLogin")
+		_, err := scanAt(t, s, denied.ID, alice, goodTicket, at(time.Second))
+		must(t, err, "scan")
+		_, err = decideAt(t, s, denied.ID, storage.StatusDenied, alice, goodTicket, at(2*time.Second))
+		must(t, err, "deny")
 
 		cutoff := unfinished.ExpiresAt.Add(time.Hour)
 		if _, err := s.DeleteExpired(ctx, cutoff, 100); err != nil {
@@ -190,13 +190,13 @@ var generalCases = []testCase{
 		wantTime(gl.CreatedAt, "QRLogin.CreatedAt")
 		wantTime(gl.ExpiresAt.Add(-qrTTL), "QRLogin.ExpiresAt-qrTTL")
 		for name, z := range map[string]time.Time{"ScannedAt": gl.ScannedAt, "DecidedAt": gl.DecidedAt,
-			"RedeemedAt": gl.RedeemedAt, "LastPollAt": gl.LastPollAt, "TicketExpiresAt": gl.TicketExpiresAt} {
+			"RedeemedAt": gl.RedeemedAt, "TicketExpiresAt": gl.TicketExpiresAt} {
 			if !z.IsZero() {
 				t.Fatalf("unset QRLogin.%s reads back as %v, want the zero time", name, z)
 			}
 		}
 		sc, err := scanAt(t, s, l.ID, alice, goodTicket, odd.Add(time.Second))
-		must(t, err, "ScanQRLogin")
+		must(t, err, "scan")
 		wantTime(sc.ScannedAt.Add(-time.Second), "ScannedAt-1s (returned)")
 		wantTime(getLogin(t, s, l.ID).ScannedAt.Add(-time.Second), "ScannedAt-1s (stored)")
 
@@ -285,10 +285,11 @@ var generalCases = []testCase{
 		l.Scopes[0], l.QRIDHash[0] = "admin", l.QRIDHash[0]^0xff
 		wantSame(t, getLogin(t, s, l.ID), wantLogin, "QRLogin")
 
-		scan := storage.Scan{Subject: alice, TicketHash: ticketHash(l.ID, goodTicket), TicketExpiresAt: at(scanAfter + ticketTTL), IP: scanIP, Now: at(scanAfter)}
-		_, err = s.ScanQRLogin(ctx, l.ID, scan)
-		must(t, err, "ScanQRLogin")
-		scan.TicketHash[0] ^= 0xff
+		scan := &storage.Attempt{Event: storage.EventScan, ID: l.ID, Subject: alice, Session: sessionOf(alice),
+			NewTicketHash: ticketHash(l.ID, goodTicket), TicketExpiresAt: at(scanAfter + ticketTTL), IP: scanIP, Now: at(scanAfter)}
+		_, err = s.ApplyQR(ctx, scan)
+		must(t, err, "scan")
+		scan.NewTicketHash[0] ^= 0xff
 		_, err = s.QRLoginByTicketHash(ctx, ticketHash(l.ID, goodTicket))
 		must(t, err, "QRLoginByTicketHash after mutating the scan's ticket hash")
 

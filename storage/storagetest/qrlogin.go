@@ -67,25 +67,52 @@ func ticketHash(id, name string) []byte {
 func sessionOf(subject string) string { return "phone-session-of-" + subject }
 
 func scanAt(t *testing.T, s storage.Store, id, subject, ticket string, now time.Time) (*storage.QRLogin, error) {
-	return s.ScanQRLogin(t.Context(), id, storage.Scan{
+	return applied(s.ApplyQR(t.Context(), &storage.Attempt{
+		Event:           storage.EventScan,
+		ID:              id,
 		Subject:         subject,
 		Session:         sessionOf(subject),
-		TicketHash:      ticketHash(id, ticket),
+		NewTicketHash:   ticketHash(id, ticket),
 		TicketExpiresAt: now.Add(ticketTTL),
 		IP:              scanIP,
 		Now:             now,
-	})
+	}))
+}
+
+// decision is the event that decides to status to: confirm or deny, and
+// for any other status an event ApplyQR must refuse.
+func decision(to storage.Status) storage.Event {
+	switch to {
+	case storage.StatusConfirmed:
+		return storage.EventConfirm
+	case storage.StatusDenied:
+		return storage.EventDeny
+	}
+	return storage.EventInvalid
 }
 
 func decideAt(t *testing.T, s storage.Store, id string, to storage.Status, subject, ticket string, now time.Time) (*storage.QRLogin, error) {
-	return s.DecideQRLogin(t.Context(), id, storage.Decision{
-		To:         to,
+	return applied(s.ApplyQR(t.Context(), &storage.Attempt{
+		Event:      decision(to),
+		ID:         id,
 		TicketHash: ticketHash(id, ticket),
 		Subject:    subject,
 		Session:    sessionOf(subject),
 		IP:         decideIP,
 		Now:        now,
-	})
+	}))
+}
+
+func redeemAt(t *testing.T, s storage.Store, id, ip string, now time.Time) (*storage.QRLogin, error) {
+	return applied(s.ApplyQR(t.Context(), &storage.Attempt{Event: storage.EventRedeem, ID: id, IP: ip, Now: now}))
+}
+
+// applied is the login an ApplyQR call left, or its error.
+func applied(a *storage.Applied, err error) (*storage.QRLogin, error) {
+	if err != nil {
+		return nil, err
+	}
+	return a.Login, nil
 }
 
 // scannedLogin creates login n and lets alice scan it with goodTicket.
@@ -93,7 +120,7 @@ func scannedLogin(t *testing.T, s storage.Store, n int) *storage.QRLogin {
 	t.Helper()
 	l := createLogin(t, s, newLogin(n))
 	got, err := scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
-	must(t, err, "ScanQRLogin")
+	must(t, err, "scan")
 	return got
 }
 
@@ -102,7 +129,7 @@ func confirmedLogin(t *testing.T, s storage.Store, n int) *storage.QRLogin {
 	t.Helper()
 	l := scannedLogin(t, s, n)
 	got, err := decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-	must(t, err, "DecideQRLogin")
+	must(t, err, "confirm")
 	return got
 }
 
@@ -128,7 +155,7 @@ func unchanged(t *testing.T, s storage.Store, before *storage.QRLogin, events []
 }
 
 var qrLoginCases = []testCase{
-	{"a created QR login reads back by id, by qr id hash and by device code poll", func(t *testing.T, s storage.Store) {
+	{"a created QR login reads back by id, by qr id hash and by device code", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		ctx := t.Context()
 		l := createLogin(t, s, newLogin(1))
@@ -138,9 +165,9 @@ var qrLoginCases = []testCase{
 		got, err = s.QRLoginByQRIDHash(ctx, l.QRIDHash)
 		must(t, err, "QRLoginByQRIDHash")
 		wantSame(t, got, l, "QRLoginByQRIDHash")
-		got, err = s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, at(time.Second))
-		must(t, err, "PollQRLogin")
-		wantSame(t, got, l, "PollQRLogin")
+		got, err = s.QRLoginByDeviceCode(ctx, l.DeviceCodeHash)
+		must(t, err, "QRLoginByDeviceCode")
+		wantSame(t, got, l, "QRLoginByDeviceCode")
 	}},
 	{"unknown ids and hashes are not found", func(t *testing.T, s storage.Store) {
 		seed(t, s)
@@ -156,8 +183,8 @@ var qrLoginCases = []testCase{
 		wantErr(t, err, storage.ErrNotFound, "QRLoginByUserCode")
 		_, err = s.QRLoginByAuthRequest(ctx, "authreq-missing")
 		wantErr(t, err, storage.ErrNotFound, "QRLoginByAuthRequest")
-		_, err = s.PollQRLogin(ctx, storage.Hash("device-code-missing"), clientRP, base)
-		wantErr(t, err, storage.ErrNotFound, "PollQRLogin")
+		_, err = s.QRLoginByDeviceCode(ctx, storage.Hash("device-code-missing"))
+		wantErr(t, err, storage.ErrNotFound, "QRLoginByDeviceCode")
 	}},
 	{"an empty hash matches no login, not even one whose hash is unset", func(t *testing.T, s storage.Store) {
 		// A pending login has no ticket and a hosted-page login has no
@@ -173,8 +200,8 @@ var qrLoginCases = []testCase{
 		for _, h := range [][]byte{nil, {}} {
 			_, err := s.QRLoginByTicketHash(ctx, h)
 			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("QRLoginByTicketHash(%#v)", h))
-			_, err = s.PollQRLogin(ctx, h, clientRP, at(time.Second))
-			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("PollQRLogin(%#v)", h))
+			_, err = s.QRLoginByDeviceCode(ctx, h)
+			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("QRLoginByDeviceCode(%#v)", h))
 		}
 	}},
 	{"creating a QR login whose id, hash or live user code is taken fails with ErrConflict and stores nothing", func(t *testing.T, s storage.Store) {
@@ -260,78 +287,5 @@ var qrLoginCases = []testCase{
 		got, err = s.QRLoginByAuthRequest(ctx, a2.ID)
 		must(t, err, "QRLoginByAuthRequest(a2)")
 		wantSame(t, got, logins[2], "QRLoginByAuthRequest(a2)")
-	}},
-	{"PollQRLogin returns the login as before the poll and records the poll's time and stored status", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		ctx := t.Context()
-		l := createLogin(t, s, newLogin(1))
-		poll := func(now time.Time) *storage.QRLogin {
-			t.Helper()
-			got, err := s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, now)
-			must(t, err, "PollQRLogin")
-			return got
-		}
-		want := copyLogin(l)
-		wantSame(t, poll(at(1*time.Second)), want, "first poll")
-		want.LastPollAt, want.LastPollStatus = at(1*time.Second), storage.StatusPending
-		wantSame(t, poll(at(3*time.Second)), want, "second poll")
-
-		sc, err := scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
-		must(t, err, "ScanQRLogin")
-		want = copyLogin(sc)
-		want.LastPollAt, want.LastPollStatus = at(3*time.Second), storage.StatusPending
-		wantSame(t, poll(at(11*time.Second)), want, "poll after the scan")
-		want.LastPollAt, want.LastPollStatus = at(11*time.Second), storage.StatusScanned
-		wantSame(t, poll(at(12*time.Second)), want, "second poll after the scan")
-		want.LastPollAt = at(12 * time.Second)
-		wantSame(t, getLogin(t, s, l.ID), want, "QRLogin after the polls")
-
-		// Past ExpiresAt the effective status is expired, but the poll
-		// records the stored one (the contract says so; StatusAt derives
-		// the rest).
-		poll(at(qrTTL + time.Second))
-		want.LastPollAt = at(qrTTL + time.Second)
-		wantSame(t, poll(at(qrTTL+2*time.Second)), want, "poll after expiry")
-	}},
-	{"PollQRLogin by another client is not found and records nothing", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		l := createLogin(t, s, newLogin(1))
-		_, err := s.PollQRLogin(t.Context(), l.DeviceCodeHash, clientOther, at(time.Second))
-		wantErr(t, err, storage.ErrNotFound, "PollQRLogin(other client)")
-		wantSame(t, getLogin(t, s, l.ID), l, "login after the foreign poll")
-	}},
-	{"RecordQRAnswer overwrites the last poll's status and time, the zero time as none", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		ctx := t.Context()
-		l := createLogin(t, s, newLogin(1))
-		_, err := s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, at(time.Second))
-		must(t, err, "PollQRLogin")
-		must(t, s.RecordQRAnswer(ctx, l.ID, storage.StatusScanned, time.Time{}), "RecordQRAnswer")
-		got := getLogin(t, s, l.ID)
-		if !got.LastPollAt.IsZero() || got.LastPollStatus != storage.StatusScanned {
-			t.Fatalf("after RecordQRAnswer: LastPollAt %v, LastPollStatus %v", got.LastPollAt, got.LastPollStatus)
-		}
-		must(t, s.RecordQRAnswer(ctx, l.ID, storage.StatusPending, at(2*time.Second)), "RecordQRAnswer")
-		prev, err := s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, at(3*time.Second))
-		must(t, err, "PollQRLogin")
-		if !prev.LastPollAt.Equal(at(2*time.Second)) || prev.LastPollStatus != storage.StatusPending {
-			t.Fatalf("poll saw LastPollAt %v, LastPollStatus %v", prev.LastPollAt, prev.LastPollStatus)
-		}
-		wantErrOneOf(t, s.RecordQRAnswer(ctx, "no-such-login", storage.StatusPending, at(time.Second)), "RecordQRAnswer(unknown)", storage.ErrNotFound)
-	}},
-	{"SetQRInterval persists the poll interval", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		ctx := t.Context()
-		l := createLogin(t, s, newLogin(1))
-		must(t, s.SetQRInterval(ctx, l.ID, 6*time.Second), "SetQRInterval")
-		if got := getLogin(t, s, l.ID).Interval; got != 6*time.Second {
-			t.Fatalf("Interval = %v, want 6s", got)
-		}
-		must(t, s.SetQRInterval(ctx, l.ID, 11*time.Second), "SetQRInterval")
-		got, err := s.PollQRLogin(ctx, l.DeviceCodeHash, clientRP, at(time.Second))
-		must(t, err, "PollQRLogin")
-		if got.Interval != 11*time.Second {
-			t.Fatalf("polled Interval = %v, want 11s", got.Interval)
-		}
 	}},
 }

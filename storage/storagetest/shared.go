@@ -34,30 +34,29 @@ type sharedCase struct {
 }
 
 var sharedCases = []sharedCase{
-	{"a subscriber on one instance is woken by scan, decision and redeem on the other", func(t *testing.T, a, b storage.Store) {
+	{"a subscriber on one instance hears scan, decision and redeem on the other, with the new status", func(t *testing.T, a, b storage.Store) {
 		seed(t, a)
 		l := createLogin(t, a, newLogin(1))
-		ch, cancel := a.SubscribeQRLogin(l.ID)
-		defer cancel()
+		ch := watch(t, a, l.ID)
 		_, err := scanAt(t, b, l.ID, alice, goodTicket, at(scanAfter))
 		must(t, err, "scan on b")
-		wantWake(t, ch, "the scan on the other instance")
+		wantChange(t, ch, storage.StatusScanned, "the scan on the other instance")
 		_, err = decideAt(t, b, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
 		must(t, err, "confirm on b")
-		wantWake(t, ch, "the confirmation on the other instance")
-		_, err = b.RedeemQRLogin(t.Context(), l.ID, redeemIP, at(redeemAfter))
+		wantChange(t, ch, storage.StatusConfirmed, "the confirmation on the other instance")
+		_, err = redeemAt(t, b, l.ID, redeemIP, at(redeemAfter))
 		must(t, err, "redeem on b")
-		wantWake(t, ch, "the redeem on the other instance")
+		wantChange(t, ch, storage.StatusRedeemed, "the redeem on the other instance")
 	}},
 	{"50 goroutines on two instances redeem one confirmed login: exactly one wins", func(t *testing.T, a, b storage.Store) {
 		seed(t, a)
 		l := confirmedLogin(t, a, 1)
 		stores := []storage.Store{a, b}
 		errs := race(50, func(i int) error {
-			_, err := stores[i%2].RedeemQRLogin(t.Context(), l.ID, fmt.Sprintf("192.0.2.%d", i+1), at(redeemAfter))
+			_, err := redeemAt(t, stores[i%2], l.ID, fmt.Sprintf("192.0.2.%d", i+1), at(redeemAfter))
 			return err
 		})
-		oneWinner(t, errs, "RedeemQRLogin", storage.ErrConflict)
+		oneWinner(t, errs, "redeem", storage.ErrConflict)
 	}},
 	{"two users scan one QR on two instances: exactly one wins and the binding never switches", func(t *testing.T, a, b storage.Store) {
 		seed(t, a)
@@ -68,7 +67,7 @@ var sharedCases = []sharedCase{
 				_, err := scanAt(t, stores[i], l.ID, users[i], "ticket-"+users[i], at(scanAfter))
 				return err
 			})
-			w := oneWinner(t, errs, fmt.Sprintf("round %d: ScanQRLogin", round), storage.ErrConflict)
+			w := oneWinner(t, errs, fmt.Sprintf("round %d: scan", round), storage.ErrConflict)
 			for _, s := range stores {
 				if got := getLogin(t, s, l.ID).Subject; got != users[w] {
 					t.Fatalf("round %d: bound to %q, want the winner %q", round, got, users[w])

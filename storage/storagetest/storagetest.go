@@ -33,6 +33,7 @@ type testCase struct {
 
 func cases() []testCase {
 	all := []testCase{{"a new store is empty", testEmpty}}
+	all = append(all, tableCases()...)
 	for _, group := range [][]testCase{
 		qrLoginCases,
 		qrTransitionCases,

@@ -7,87 +7,110 @@ import (
 	"github.com/qrlogin/qrlogin/storage"
 )
 
-// wakeTimeout bounds how long a subscriber may wait for a wake-up. It is a
-// liveness bound (a lost wake-up fails the test instead of hanging it), not
-// a latency requirement.
-const wakeTimeout = 2 * time.Second
+// The rules of the transitions are checked by the cases generated from the
+// table (table.go). These check ApplyQR's mechanism: how an attempt finds
+// its login, its bearer token, what a confirmation and a redeem write
+// besides the login, and the announcements.
 
-func wantWake(t *testing.T, ch <-chan struct{}, after string) {
+// phoneToken creates a live access token of the first-party app for
+// subject, with scope qr:approve, in session.
+func phoneToken(t *testing.T, s storage.Store, id, subject, session string) *storage.AccessToken {
 	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(wakeTimeout):
-		t.Fatalf("subscriber not woken within %v after %s", wakeTimeout, after)
-	}
+	tok := newAccessToken(id, session, "", subject, clientApp)
+	tok.Scopes = []string{"openid", "qr:approve"}
+	return createAccess(t, s, tok)
 }
 
 var qrTransitionCases = []testCase{
-	{"a scan binds the pending login to the user and its ticket", func(t *testing.T, s storage.Store) {
+	{"ApplyQR finds a scan's login by qr id hash and a decision's by the ticket presented", func(t *testing.T, s storage.Store) {
 		seed(t, s)
+		ctx := t.Context()
 		l := createLogin(t, s, newLogin(1))
-		got, err := scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
-		must(t, err, "ScanQRLogin")
-		want := copyLogin(l)
-		want.Status = storage.StatusScanned
-		want.Subject = alice
-		want.ScanSession = sessionOf(alice)
-		want.TicketHash = ticketHash(l.ID, goodTicket)
-		want.TicketExpiresAt = at(scanAfter + ticketTTL)
-		want.ScannedAt = at(scanAfter)
-		wantSame(t, got, want, "ScanQRLogin result")
-		wantSame(t, getLogin(t, s, l.ID), want, "QRLogin after the scan")
-		byTicket, err := s.QRLoginByTicketHash(t.Context(), ticketHash(l.ID, goodTicket))
-		must(t, err, "QRLoginByTicketHash")
-		wantSame(t, byTicket, want, "QRLoginByTicketHash")
-	}},
-	{"a scan fails with ErrConflict unless the login is pending, or scanned by the same user, and unexpired", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		for i, c := range []struct {
-			name  string
-			setup func(t *testing.T, id string)
-			now   time.Time
-		}{
-			{"pending but expired", func(t *testing.T, id string) {}, at(qrTTL)},
-			{"scanned by another user", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, bob, "ticket-bob", at(scanAfter))
-				must(t, err, "scan by bob")
-			}, at(scanAfter + time.Second)},
-			{"scanned by the same user but expired", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, "ticket-alice", at(scanAfter))
-				must(t, err, "scan by alice")
-			}, at(qrTTL)},
-			{"confirmed", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-				_, err = decideAt(t, s, id, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-				must(t, err, "confirm")
-			}, at(decideAfter + time.Second)},
-			{"denied", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-				_, err = decideAt(t, s, id, storage.StatusDenied, alice, goodTicket, at(decideAfter))
-				must(t, err, "deny")
-			}, at(decideAfter + time.Second)},
-			{"redeemed", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-				_, err = decideAt(t, s, id, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-				must(t, err, "confirm")
-				_, err = s.RedeemQRLogin(t.Context(), id, redeemIP, at(redeemAfter))
-				must(t, err, "redeem")
-			}, at(redeemAfter + time.Second)},
-		} {
-			t.Run(c.name, func(t *testing.T) {
-				l := createLogin(t, s, newLogin(i+1))
-				c.setup(t, l.ID)
-				before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
-				_, err := scanAt(t, s, l.ID, alice, "ticket-late", c.now)
-				wantErr(t, err, storage.ErrConflict, "ScanQRLogin")
-				unchanged(t, s, before, events)
-				_, err = s.QRLoginByTicketHash(t.Context(), ticketHash(l.ID, "ticket-late"))
-				wantErr(t, err, storage.ErrNotFound, "QRLoginByTicketHash(rejected ticket)")
-			})
+		a, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventScan, QRIDHash: l.QRIDHash, Subject: alice,
+			Session: sessionOf(alice), NewTicketHash: ticketHash(l.ID, goodTicket), TicketExpiresAt: at(scanAfter + ticketTTL),
+			IP: scanIP, Now: at(scanAfter)})
+		must(t, err, "scan by qr id hash")
+		if a.Login.ID != l.ID || a.From != storage.StatusPending || a.Login.Status != storage.StatusScanned {
+			t.Fatalf("scan by qr id hash: %+v from %s", a.Login, a.From)
 		}
+		a, err = s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventConfirm, TicketHash: ticketHash(l.ID, goodTicket),
+			Subject: alice, Session: sessionOf(alice), IP: decideIP, Now: at(decideAfter)})
+		must(t, err, "confirm by ticket")
+		if a.Login.ID != l.ID || a.From != storage.StatusScanned || a.Login.Status != storage.StatusConfirmed {
+			t.Fatalf("confirm by ticket: %+v from %s", a.Login, a.From)
+		}
+	}},
+	{"ApplyQR with an unknown key is ErrNotFound and changes nothing", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		l := scannedLogin(t, s, 1)
+		before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
+		for name, a := range map[string]*storage.Attempt{
+			"scan by id": {Event: storage.EventScan, ID: "qrlogin-missing", Subject: alice, Session: sessionOf(alice),
+				NewTicketHash: storage.Hash("t"), TicketExpiresAt: at(time.Minute), Now: at(scanAfter)},
+			"scan by qr id hash": {Event: storage.EventScan, QRIDHash: storage.Hash("qr-id-missing"), Subject: alice,
+				Session: sessionOf(alice), NewTicketHash: storage.Hash("t"), TicketExpiresAt: at(time.Minute), Now: at(scanAfter)},
+			"confirm by ticket": {Event: storage.EventConfirm, TicketHash: storage.Hash("ticket-missing"), Subject: alice,
+				Session: sessionOf(alice), Now: at(decideAfter)},
+			"redeem by id": {Event: storage.EventRedeem, ID: "qrlogin-missing", Now: at(redeemAfter)},
+		} {
+			_, err := s.ApplyQR(ctx, a)
+			wantErr(t, err, storage.ErrNotFound, "ApplyQR("+name+")")
+		}
+		unchanged(t, s, before, events)
+	}},
+	{"ApplyQR refuses the events it does not apply, and changes nothing", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		l := confirmedLogin(t, s, 1)
+		before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
+		for _, e := range []storage.Event{storage.EventInvalid, storage.EventVoid, storage.EventExpire, storage.Event(200)} {
+			if _, err := s.ApplyQR(t.Context(), &storage.Attempt{Event: e, ID: l.ID, Subject: alice, Now: at(qrTTL + time.Hour)}); err == nil {
+				t.Fatalf("ApplyQR(%s) succeeded", e)
+			}
+			unchanged(t, s, before, events)
+		}
+	}},
+	{"a scan with a bearer token applies only for a live token of that user with the scope from a first-party client, and binds the token's session", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		phoneToken(t, s, "at-phone", alice, "phone-session-a")
+		expired := newAccessToken("at-expired", "phone-session-x", "", alice, clientApp)
+		expired.Scopes, expired.ExpiresAt = []string{"qr:approve"}, at(scanAfter)
+		createAccess(t, s, expired)
+		noScope := createAccess(t, s, newAccessToken("at-noscope", "phone-session-y", "", alice, clientApp))
+		thirdParty := newAccessToken("at-rp", "rp-session", "", alice, clientRP)
+		thirdParty.Scopes = []string{"qr:approve"}
+		createAccess(t, s, thirdParty)
+		revoked := phoneToken(t, s, "at-revoked", alice, "phone-session-z")
+		must(t, s.RevokeAccessToken(ctx, revoked.ID), "RevokeAccessToken")
+
+		l := createLogin(t, s, newLogin(1))
+		scan := func(token, subject string) *storage.Attempt {
+			return &storage.Attempt{Event: storage.EventScan, QRIDHash: l.QRIDHash, Bearer: &storage.Bearer{TokenID: token, Scope: "qr:approve"},
+				Subject: subject, Session: "ignored-with-a-bearer", NewTicketHash: ticketHash(l.ID, goodTicket),
+				TicketExpiresAt: at(scanAfter + ticketTTL), IP: scanIP, Now: at(scanAfter)}
+		}
+		before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
+		for name, a := range map[string]*storage.Attempt{
+			"unknown token":           scan("at-unknown", alice),
+			"expired token":           scan(expired.ID, alice),
+			"token without the scope": scan(noScope.ID, alice),
+			"third-party token":       scan(thirdParty.ID, alice),
+			"revoked token":           scan(revoked.ID, alice),
+			"another user's token":    scan("at-phone", bob),
+		} {
+			_, err := s.ApplyQR(ctx, a)
+			wantErr(t, err, storage.ErrConflict, "scan with "+name)
+			unchanged(t, s, before, events)
+		}
+		got, err := s.ApplyQR(ctx, scan("at-phone", alice))
+		must(t, err, "scan with the phone's token")
+		wantSame(t, got.Login.ScanSession, "phone-session-a", "ScanSession: the token's session")
+		confirm := &storage.Attempt{Event: storage.EventConfirm, TicketHash: ticketHash(l.ID, goodTicket), Subject: alice,
+			Bearer: &storage.Bearer{TokenID: "at-phone", Scope: "qr:approve"}, IP: decideIP, Now: at(decideAfter)}
+		got, err = s.ApplyQR(ctx, confirm)
+		must(t, err, "confirm with the phone's token")
+		wantSame(t, got.Login.Status, storage.StatusConfirmed, "status after the confirmation")
 	}},
 	{"a rescan by the same user issues a new ticket and voids the old one", func(t *testing.T, s storage.Store) {
 		seed(t, s)
@@ -95,126 +118,28 @@ var qrTransitionCases = []testCase{
 		l := scannedLogin(t, s, 1)
 		got, err := scanAt(t, s, l.ID, alice, secondTicket, at(scanAfter+5*time.Second))
 		must(t, err, "rescan")
-		if got.Subject != alice || got.Status != storage.StatusScanned {
-			t.Fatalf("after rescan: subject %q status %v, want %q scanned", got.Subject, got.Status, alice)
-		}
 		wantSame(t, got.TicketHash, ticketHash(l.ID, secondTicket), "TicketHash after rescan")
-		wantSame(t, got.TicketExpiresAt, at(scanAfter+5*time.Second+ticketTTL), "TicketExpiresAt after rescan")
 		_, err = s.QRLoginByTicketHash(ctx, ticketHash(l.ID, goodTicket))
 		wantErr(t, err, storage.ErrNotFound, "QRLoginByTicketHash(old ticket)")
-		_, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-		wantErr(t, err, storage.ErrConflict, "confirm with the old ticket")
+		_, err = s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventConfirm, TicketHash: ticketHash(l.ID, goodTicket),
+			Subject: alice, Session: sessionOf(alice), Now: at(decideAfter)})
+		wantErrOneOf(t, err, "confirm by the old ticket", storage.ErrNotFound, storage.ErrConflict)
 		_, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, secondTicket, at(decideAfter))
 		must(t, err, "confirm with the new ticket")
-	}},
-	{"a decision fails with ErrConflict when made by another session of the user who scanned", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		l := scannedLogin(t, s, 1)
-		before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
-		for _, to := range []storage.Status{storage.StatusConfirmed, storage.StatusDenied} {
-			_, err := s.DecideQRLogin(t.Context(), l.ID, storage.Decision{To: to, TicketHash: ticketHash(l.ID, goodTicket),
-				Subject: alice, Session: "another-phone-session-of-alice", IP: decideIP, Now: at(decideAfter)})
-			wantErr(t, err, storage.ErrConflict, "DecideQRLogin("+to.String()+") from another session")
-			unchanged(t, s, before, events)
-		}
-		_, err := decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-		must(t, err, "DecideQRLogin by the session that scanned")
 	}},
 	{"a rescan by another session of the same user moves the ticket to that session", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		l := scannedLogin(t, s, 1)
-		got, err := s.ScanQRLogin(t.Context(), l.ID, storage.Scan{Subject: alice, Session: "second-session", TicketHash: ticketHash(l.ID, secondTicket),
-			TicketExpiresAt: at(scanAfter + 5*time.Second + ticketTTL), IP: scanIP, Now: at(scanAfter + 5*time.Second)})
+		got, err := s.ApplyQR(t.Context(), &storage.Attempt{Event: storage.EventScan, ID: l.ID, Subject: alice, Session: "second-session",
+			NewTicketHash: ticketHash(l.ID, secondTicket), TicketExpiresAt: at(scanAfter + 5*time.Second + ticketTTL), IP: scanIP,
+			Now: at(scanAfter + 5*time.Second)})
 		must(t, err, "rescan from a second session")
-		wantSame(t, got.ScanSession, "second-session", "ScanSession after the rescan")
+		wantSame(t, got.Login.ScanSession, "second-session", "ScanSession after the rescan")
 		_, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, secondTicket, at(decideAfter))
 		wantErr(t, err, storage.ErrConflict, "confirm by the first session with the second session's ticket")
-		_, err = s.DecideQRLogin(t.Context(), l.ID, storage.Decision{To: storage.StatusConfirmed, TicketHash: ticketHash(l.ID, secondTicket),
+		_, err = s.ApplyQR(t.Context(), &storage.Attempt{Event: storage.EventConfirm, ID: l.ID, TicketHash: ticketHash(l.ID, secondTicket),
 			Subject: alice, Session: "second-session", IP: decideIP, Now: at(decideAfter)})
 		must(t, err, "confirm by the second session")
-	}},
-	{"a decision moves the scanned login to confirmed or denied", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		for i, to := range []storage.Status{storage.StatusConfirmed, storage.StatusDenied} {
-			t.Run(to.String(), func(t *testing.T) {
-				l := scannedLogin(t, s, i+1)
-				got, err := decideAt(t, s, l.ID, to, alice, goodTicket, at(decideAfter))
-				must(t, err, "DecideQRLogin")
-				want := copyLogin(l)
-				want.Status = to
-				want.DecidedAt = at(decideAfter)
-				wantSame(t, got, want, "DecideQRLogin result")
-				wantSame(t, getLogin(t, s, l.ID), want, "QRLogin after the decision")
-			})
-		}
-	}},
-	{"a decision fails with ErrConflict unless the login is scanned by that user with that unexpired ticket, and changes nothing", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		for i, c := range []struct {
-			name    string
-			scanned bool          // whether alice scans first, at scanAt
-			scanAt  time.Duration // when alice scans; her ticket lasts ticketTTL
-			ticket  string        // "" sends no ticket hash at all
-			subject string
-			now     time.Duration
-		}{
-			{"wrong ticket", true, scanAfter, "ticket-wrong", alice, decideAfter},
-			{"no ticket", true, scanAfter, "", alice, decideAfter},
-			{"ticket expired", true, scanAfter, goodTicket, alice, scanAfter + ticketTTL},
-			{"another user", true, scanAfter, goodTicket, bob, decideAfter},
-			{"login expired while the ticket is not", true, qrTTL - 10*time.Second, goodTicket, alice, qrTTL},
-			{"login still pending", false, 0, goodTicket, alice, decideAfter},
-		} {
-			for _, to := range []storage.Status{storage.StatusConfirmed, storage.StatusDenied} {
-				t.Run(c.name+" ("+to.String()+")", func(t *testing.T) {
-					l := createLogin(t, s, newLogin(10*i+int(to)))
-					if c.scanned {
-						_, err := scanAt(t, s, l.ID, alice, goodTicket, at(c.scanAt))
-						must(t, err, "ScanQRLogin")
-					}
-					before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
-					d := storage.Decision{To: to, Subject: c.subject, IP: decideIP, Now: at(c.now)}
-					if c.ticket != "" {
-						d.TicketHash = ticketHash(l.ID, c.ticket)
-					}
-					_, err := s.DecideQRLogin(t.Context(), l.ID, d)
-					wantErr(t, err, storage.ErrConflict, "DecideQRLogin")
-					unchanged(t, s, before, events)
-				})
-			}
-		}
-	}},
-	{"a decision to a status other than confirmed or denied is rejected and changes nothing", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		l := scannedLogin(t, s, 1)
-		before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
-		for _, to := range []storage.Status{storage.StatusInvalid, storage.StatusPending, storage.StatusScanned,
-			storage.StatusRedeemed, storage.StatusExpired, storage.Status(200)} {
-			if _, err := decideAt(t, s, l.ID, to, alice, goodTicket, at(decideAfter)); err == nil {
-				t.Fatalf("DecideQRLogin(To: %d) succeeded", to)
-			}
-			unchanged(t, s, before, events)
-		}
-		_, err := decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-		must(t, err, "a valid decision afterwards")
-	}},
-	{"a second decision fails with ErrConflict and the first one stands", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		n := 0
-		for _, first := range []storage.Status{storage.StatusConfirmed, storage.StatusDenied} {
-			for _, second := range []storage.Status{storage.StatusConfirmed, storage.StatusDenied} {
-				n++
-				t.Run(first.String()+" then "+second.String(), func(t *testing.T) {
-					l := scannedLogin(t, s, n)
-					_, err := decideAt(t, s, l.ID, first, alice, goodTicket, at(decideAfter))
-					must(t, err, "first decision")
-					before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
-					_, err = decideAt(t, s, l.ID, second, alice, goodTicket, at(decideAfter+time.Second))
-					wantErr(t, err, storage.ErrConflict, "second decision")
-					unchanged(t, s, before, events)
-				})
-			}
-		}
 	}},
 	{"a decided login is still found by its spent ticket", func(t *testing.T, s storage.Store) {
 		// SPEC §2.3: a second confirm answers 409 qr_already_decided, so the
@@ -225,113 +150,84 @@ var qrTransitionCases = []testCase{
 		must(t, err, "QRLoginByTicketHash(spent ticket)")
 		wantSame(t, got, l, "QRLoginByTicketHash(spent ticket)")
 	}},
-	{"a confirmation records its notification in the same operation", func(t *testing.T, s storage.Store) {
+	{"a confirmation records its sign-in notification in the same operation: the client's name, the login's requester and session", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		ctx := t.Context()
-		l := scannedLogin(t, s, 1)
-		n := newNotification(1, alice, at(decideAfter))
-		_, err := s.DecideQRLogin(ctx, l.ID, storage.Decision{
-			To: storage.StatusConfirmed, TicketHash: ticketHash(l.ID, goodTicket), Subject: alice,
-			Session: sessionOf(alice), IP: decideIP, Now: at(decideAfter), Notification: n,
-		})
-		must(t, err, "DecideQRLogin")
-		got, err := s.Notification(ctx, n.ID)
-		must(t, err, "Notification")
-		wantSame(t, got, n, "Notification")
+		a := newAuthRequest(1)
+		mustCreateAuthRequest(t, s, a)
+		hosted := newLogin(2)
+		hosted.DeviceCodeHash, hosted.AuthRequestID = nil, a.ID
+		createLogin(t, s, hosted)
+		for i, l := range []*storage.QRLogin{scannedLogin(t, s, 1), hosted} {
+			if l.Status == storage.StatusPending {
+				_, err := scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
+				must(t, err, "scan")
+			}
+			id := []string{"n-device", "n-hosted"}[i]
+			_, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventConfirm, ID: l.ID, TicketHash: ticketHash(l.ID, goodTicket),
+				Subject: alice, Session: sessionOf(alice), IP: decideIP, Now: at(decideAfter), NotificationID: id})
+			must(t, err, "confirm")
+			session := l.ID
+			if l.AuthRequestID != "" {
+				session = a.SessionID // the tokens will be the authorization request's
+			}
+			got, err := s.Notification(ctx, id)
+			must(t, err, "Notification")
+			wantSame(t, got, &storage.Notification{ID: id, Subject: alice, Kind: storage.NotificationSignIn, ClientID: clientRP,
+				ClientName: "Relying Party", RequesterIP: requesterIP, RequesterUserAgent: requesterUA, ReportedByClient: true,
+				SessionID: session, CreatedAt: at(decideAfter)}, "the notification of "+l.ID)
+		}
 		list, err := s.Notifications(ctx, alice, 10)
 		must(t, err, "Notifications")
-		wantSame(t, list, []*storage.Notification{n}, "Notifications(alice)")
-	}},
-	{"a failed decision records no notification", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		ctx := t.Context()
-		l := scannedLogin(t, s, 1)
-		n := newNotification(1, alice, at(decideAfter))
-		_, err := s.DecideQRLogin(ctx, l.ID, storage.Decision{
-			To: storage.StatusConfirmed, TicketHash: ticketHash(l.ID, "ticket-wrong"), Subject: alice,
-			IP: decideIP, Now: at(decideAfter), Notification: n,
-		})
-		wantErr(t, err, storage.ErrConflict, "DecideQRLogin(wrong ticket)")
-		_, err = s.Notification(ctx, n.ID)
-		wantErr(t, err, storage.ErrNotFound, "Notification after the failed decision")
-		list, err := s.Notifications(ctx, alice, 10)
-		must(t, err, "Notifications")
-		if len(list) != 0 {
-			t.Fatalf("Notifications(alice) = %d entries after a failed decision, want 0", len(list))
+		if len(list) != 2 {
+			t.Fatalf("Notifications(alice) = %d entries, want 2", len(list))
 		}
 	}},
-	{"a redeem moves the confirmed login to redeemed", func(t *testing.T, s storage.Store) {
+	{"a refused confirmation records no notification", func(t *testing.T, s storage.Store) {
 		seed(t, s)
+		ctx := t.Context()
+		l := scannedLogin(t, s, 1)
+		_, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventConfirm, ID: l.ID, TicketHash: ticketHash(l.ID, "ticket-wrong"),
+			Subject: alice, Session: sessionOf(alice), IP: decideIP, Now: at(decideAfter), NotificationID: "n-1"})
+		wantErr(t, err, storage.ErrConflict, "confirm with a wrong ticket")
+		_, err = s.Notification(ctx, "n-1")
+		wantErr(t, err, storage.ErrNotFound, "Notification after the refused confirmation")
+	}},
+	{"a redeem inserts its tokens in the same operation and returns the user; a refused one inserts none", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
 		l := confirmedLogin(t, s, 1)
-		got, err := s.RedeemQRLogin(t.Context(), l.ID, redeemIP, at(redeemAfter))
-		must(t, err, "RedeemQRLogin")
-		want := copyLogin(l)
-		want.Status = storage.StatusRedeemed
-		want.RedeemedAt = at(redeemAfter)
-		wantSame(t, got, want, "RedeemQRLogin result")
-		wantSame(t, getLogin(t, s, l.ID), want, "QRLogin after the redeem")
-	}},
-	{"a redeem fails with ErrConflict unless the login is confirmed and unexpired, and changes nothing", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		for i, c := range []struct {
-			name  string
-			setup func(t *testing.T, id string)
-			now   time.Time
-		}{
-			{"pending", func(t *testing.T, id string) {}, at(redeemAfter)},
-			{"pending and expired", func(t *testing.T, id string) {}, at(qrTTL)},
-			{"scanned", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-			}, at(redeemAfter)},
-			{"denied", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-				_, err = decideAt(t, s, id, storage.StatusDenied, alice, goodTicket, at(decideAfter))
-				must(t, err, "deny")
-			}, at(redeemAfter)},
-			{"confirmed but expired", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-				_, err = decideAt(t, s, id, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-				must(t, err, "confirm")
-			}, at(qrTTL)},
-			{"already redeemed", func(t *testing.T, id string) {
-				_, err := scanAt(t, s, id, alice, goodTicket, at(scanAfter))
-				must(t, err, "scan")
-				_, err = decideAt(t, s, id, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-				must(t, err, "confirm")
-				_, err = s.RedeemQRLogin(t.Context(), id, redeemIP, at(redeemAfter))
-				must(t, err, "redeem")
-			}, at(redeemAfter + time.Second)},
-		} {
-			t.Run(c.name, func(t *testing.T) {
-				l := createLogin(t, s, newLogin(i+1))
-				c.setup(t, l.ID)
-				before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
-				_, err := s.RedeemQRLogin(t.Context(), l.ID, redeemIP, c.now)
-				wantErr(t, err, storage.ErrConflict, "RedeemQRLogin")
-				unchanged(t, s, before, events)
-			})
+		tokens := func(n string) *storage.Tokens {
+			return &storage.Tokens{AccessID: "at-" + n, AccessExpiresAt: at(time.Hour), RefreshID: "rt-" + n,
+				RefreshHash: storage.Hash("refresh-" + n), RefreshExpiresAt: at(48 * time.Hour), AMR: []string{"qr"}}
 		}
-	}},
-	{"transitions of an unknown login fail", func(t *testing.T, s storage.Store) {
-		// The contract names no sentinel for a missing row here; either
-		// ErrNotFound or ErrConflict lets the caller answer "not found".
-		seed(t, s)
-		ctx := t.Context()
-		_, err := scanAt(t, s, "qrlogin-missing", alice, goodTicket, at(scanAfter))
-		wantErrOneOf(t, err, "ScanQRLogin", storage.ErrNotFound, storage.ErrConflict)
-		_, err = decideAt(t, s, "qrlogin-missing", storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-		wantErrOneOf(t, err, "DecideQRLogin", storage.ErrNotFound, storage.ErrConflict)
-		_, err = s.RedeemQRLogin(ctx, "qrlogin-missing", redeemIP, at(redeemAfter))
-		wantErrOneOf(t, err, "RedeemQRLogin", storage.ErrNotFound, storage.ErrConflict)
+		got, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: l.ID, IP: redeemIP, Now: at(redeemAfter), Tokens: tokens("won")})
+		must(t, err, "redeem")
+		u, err := s.User(ctx, alice)
+		must(t, err, "User")
+		wantSame(t, got.User, u, "the redeem's user")
+		access, refresh := tokens("won").For(got.Login, at(redeemAfter))
+		wantAccess(t, s, access.ID, access)
+		wantRefresh(t, s, refresh, false)
+
+		_, err = s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: l.ID, IP: redeemIP, Now: at(redeemAfter), Tokens: tokens("lost")})
+		wantErr(t, err, storage.ErrConflict, "second redeem")
+		wantAccess(t, s, "at-lost", nil)
+		_, err = s.RefreshTokenByHash(ctx, storage.Hash("refresh-lost"))
+		wantErr(t, err, storage.ErrNotFound, "the refused redeem's refresh token")
+
+		noRefresh := confirmedLogin(t, s, 2)
+		tk := &storage.Tokens{AccessID: "at-only", AccessExpiresAt: at(time.Hour)}
+		got, err = s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: noRefresh.ID, Now: at(redeemAfter), Tokens: tk})
+		must(t, err, "redeem without refresh token")
+		access, _ = tk.For(got.Login, at(redeemAfter))
+		wantAccess(t, s, "at-only", access)
 	}},
 	{"the audit trail lists created, scanned, confirmed and redeemed in order with client, subject and ip", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		l := confirmedLogin(t, s, 1)
-		_, err := s.RedeemQRLogin(t.Context(), l.ID, redeemIP, at(redeemAfter))
-		must(t, err, "RedeemQRLogin")
+		_, err := redeemAt(t, s, l.ID, redeemIP, at(redeemAfter))
+		must(t, err, "redeem")
 		wantSame(t, auditEvents(t, s, l.ID), []storage.AuditEvent{
 			{QRLoginID: l.ID, Event: "created", ClientID: clientRP, IP: requesterIP, At: base},
 			{QRLoginID: l.ID, Event: "scanned", ClientID: clientRP, Subject: alice, IP: scanIP, At: at(scanAfter)},
@@ -353,51 +249,32 @@ var qrTransitionCases = []testCase{
 			{QRLoginID: l.ID, Event: "denied", ClientID: clientRP, Subject: alice, IP: decideIP, At: at(decideAfter)},
 		}, "QRAuditEvents")
 	}},
-	{"a subscriber is woken by scan, decision and redeem", func(t *testing.T, s storage.Store) {
+	{"a subscriber hears scan, confirmation and redeem with the new status, and nothing once cancelled", func(t *testing.T, s storage.Store) {
 		seed(t, s)
-		ctx := t.Context()
 		l := createLogin(t, s, newLogin(1))
-		ch, cancel := s.SubscribeQRLogin(l.ID)
-		defer cancel()
+		ch := make(chan storage.QRChange, 8)
+		cancel := s.SubscribeQRLogins(func(c storage.QRChange) {
+			if c.ID == l.ID {
+				ch <- c
+			}
+		})
 		_, err := scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
 		must(t, err, "scan")
-		wantWake(t, ch, "the scan")
+		wantChange(t, ch, storage.StatusScanned, "the scan")
 		_, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
 		must(t, err, "confirm")
-		wantWake(t, ch, "the confirmation")
-		_, err = s.RedeemQRLogin(ctx, l.ID, redeemIP, at(redeemAfter))
+		wantChange(t, ch, storage.StatusConfirmed, "the confirmation")
+		_, err = redeemAt(t, s, l.ID, redeemIP, at(redeemAfter))
 		must(t, err, "redeem")
-		wantWake(t, ch, "the redeem")
-	}},
-	{"a subscriber is woken by a denial", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		l := scannedLogin(t, s, 1)
-		ch, cancel := s.SubscribeQRLogin(l.ID)
-		defer cancel()
-		_, err := decideAt(t, s, l.ID, storage.StatusDenied, alice, goodTicket, at(decideAfter))
-		must(t, err, "deny")
-		wantWake(t, ch, "the denial")
-	}},
-	{"cancel releases a subscription and may be called twice", func(t *testing.T, s storage.Store) {
-		seed(t, s)
-		l := createLogin(t, s, newLogin(1))
-		// Backends that embed storage.Hub expose Waiters; the count is the
-		// direct evidence that cancel released the subscription.
-		w, counted := s.(interface{ Waiters() int })
-		ch, cancel := s.SubscribeQRLogin(l.ID)
-		if counted && w.Waiters() != 1 {
-			t.Fatalf("Waiters() = %d with one subscription, want 1", w.Waiters())
-		}
+		wantChange(t, ch, storage.StatusRedeemed, "the redeem")
 		cancel()
 		cancel()
-		if counted && w.Waiters() != 0 {
-			t.Fatalf("Waiters() = %d after cancel, want 0", w.Waiters())
-		}
-		_, err := scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
-		must(t, err, "scan")
+		l2 := createLogin(t, s, newLogin(2))
+		_, err = scanAt(t, s, l2.ID, alice, goodTicket, at(scanAfter))
+		must(t, err, "scan after cancel")
 		select {
-		case _, open := <-ch:
-			t.Fatalf("cancelled subscription received a wake-up (channel open: %v)", open)
+		case c := <-ch:
+			t.Fatalf("a cancelled subscription heard %+v", c)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}},

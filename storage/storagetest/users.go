@@ -53,20 +53,19 @@ var userCases = []testCase{
 		scanned := scannedLogin(t, s, 1)
 		confirmed := confirmedLogin(t, s, 2)
 		fromKept := createLogin(t, s, newLogin(3))
-		_, err := s.ScanQRLogin(ctx, fromKept.ID, storage.Scan{Subject: alice, Session: keep, TicketHash: ticketHash(fromKept.ID, goodTicket),
-			TicketExpiresAt: at(scanAfter + ticketTTL), IP: scanIP, Now: at(scanAfter)})
+		_, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventScan, ID: fromKept.ID, Subject: alice, Session: keep,
+			NewTicketHash: ticketHash(fromKept.ID, goodTicket), TicketExpiresAt: at(scanAfter + ticketTTL), IP: scanIP, Now: at(scanAfter)})
 		must(t, err, "scan from the kept session")
 		pending := createLogin(t, s, newLogin(4))
 		bobs := createLogin(t, s, newLogin(5))
 		_, err = scanAt(t, s, bobs.ID, bob, goodTicket, at(scanAfter))
 		must(t, err, "bob's scan")
-		wake, cancel := s.SubscribeQRLogin(scanned.ID)
-		defer cancel()
+		wake := watch(t, s, scanned.ID)
 
 		_, err = s.UpdateUser(ctx, alice, storage.UserUpdate{PasswordHash: ptr("$argon2id$changed"),
 			SignOut: &storage.SignOut{KeepSession: keep, Now: now, Until: until}})
 		must(t, err, "UpdateUser with SignOut")
-		wantWake(t, wake, "a sign-out voided the login")
+		wantChange(t, wake, storage.StatusDenied, "a sign-out voided the login")
 
 		wantAccess(t, s, at1.ID, nil)
 		wantRefresh(t, s, rt1, true)
@@ -95,7 +94,7 @@ var userCases = []testCase{
 		}
 		_, err = decideAt(t, s, scanned.ID, storage.StatusConfirmed, alice, goodTicket, now)
 		wantErr(t, err, storage.ErrConflict, "confirm with a voided ticket")
-		_, err = s.RedeemQRLogin(ctx, confirmed.ID, redeemIP, now)
+		_, err = redeemAt(t, s, confirmed.ID, redeemIP, now)
 		wantErr(t, err, storage.ErrConflict, "redeem of a voided confirmation")
 		for l, want := range map[string]storage.Status{fromKept.ID: storage.StatusScanned, pending.ID: storage.StatusPending, bobs.ID: storage.StatusScanned} {
 			if got := getLogin(t, s, l).Status; got != want {

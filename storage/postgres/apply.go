@@ -1,0 +1,227 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// ApplyQR is one statement, one round trip, one transaction, whatever the
+// attempt: the lookup of the login by its key (locked: concurrent attempts
+// on one login queue, and each sees the row the one before it left), the
+// bearer check, the conditional UPDATE whose WHERE is the table's guards
+// for the event (grants/rules; storagetest generates the cases that hold
+// these clauses to the table's rows), the audit insert, the notification
+// or token inserts, and the pg_notify carrying the new status. The
+// inserts are data-modifying CTEs over the UPDATE's RETURNING, so they
+// happen exactly when the update applied: a refused attempt writes
+// nothing, and a redeem that loses never mints. NOTIFY is delivered at
+// commit, never for a rolled-back change.
+//
+// The statement text depends only on the attempt's shape (event, key,
+// bearer, notification, tokens), so pgx prepares each shape once per
+// connection.
+func (s *Store) ApplyQR(ctx context.Context, a *storage.Attempt) (*storage.Applied, error) {
+	q, err := applyStatement(a)
+	if err != nil {
+		return nil, err
+	}
+	out := &storage.Applied{}
+	var from string
+	extra := []any{&from}
+	var u storage.User
+	if a.Event == storage.EventRedeem {
+		extra = append(extra, &u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &u.EmailVerified, &u.CreatedAt, &u.Disabled)
+	}
+	out.Login, err = readQR(s.pool.QueryRow(ctx, q.sql.String(), q.args...), extra...)
+	if err != nil {
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, mapErr("apply "+a.Event.String(), err)
+		}
+		return nil, s.refused(ctx, a)
+	}
+	out.From = storage.ParseStatus(from)
+	if a.Event == storage.EventRedeem {
+		u.CreatedAt = u.CreatedAt.UTC()
+		out.User = &u
+	}
+	return out, nil
+}
+
+// refused maps an attempt that matched no row: ErrNotFound when no login
+// has its key, ErrConflict otherwise (a guard or the bearer refused). The
+// extra query runs only on this path.
+func (s *Store) refused(ctx context.Context, a *storage.Attempt) error {
+	col, key := loginKey(a)
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM qr_logins WHERE `+col+` = $1)`, key).Scan(&exists); err != nil {
+		return mapErr("apply "+a.Event.String(), err)
+	}
+	if !exists {
+		return fmt.Errorf("postgres: apply %s: %w", a.Event, storage.ErrNotFound)
+	}
+	return fmt.Errorf("postgres: apply %s: refused: %w", a.Event, storage.ErrConflict)
+}
+
+// loginKey is the column and value an attempt finds its login by.
+func loginKey(a *storage.Attempt) (string, any) {
+	switch {
+	case a.ID != "":
+		return "id", a.ID
+	case len(a.QRIDHash) > 0:
+		return "qr_id_hash", a.QRIDHash
+	}
+	return "ticket_hash", a.TicketHash
+}
+
+// stmt is a statement being written with its arguments: arg adds a value
+// and returns its placeholder, so a statement has exactly the parameters
+// it uses.
+type stmt struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (q *stmt) arg(v any, typ string) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args)) + "::" + typ
+}
+
+func (q *stmt) w(parts ...string) {
+	for _, p := range parts {
+		q.sql.WriteString(p)
+	}
+}
+
+// applyStatement writes the statement of attempt a.
+func applyStatement(a *storage.Attempt) (*stmt, error) {
+	switch {
+	case a.ID == "" && len(a.QRIDHash) == 0 && len(a.TicketHash) == 0:
+		return nil, errors.New("postgres: apply: an attempt without its login's key")
+	case a.Event == storage.EventScan && (a.Subject == "" || len(a.NewTicketHash) == 0):
+		return nil, errors.New("postgres: apply: a scan without subject or ticket")
+	case a.Bearer != nil && a.Bearer.TokenID == "":
+		return nil, errors.New("postgres: apply: a bearer without token")
+	}
+	q := &stmt{}
+	col, key := loginKey(a)
+	keyType := "bytea"
+	if col == "id" {
+		keyType = "text"
+	}
+	now := q.arg(a.Now, "timestamptz")
+	q.w("WITH old AS (SELECT id, status FROM qr_logins WHERE ", col, " = ", q.arg(key, keyType), " FOR UPDATE)")
+	var subject, session string
+	if a.Event != storage.EventRedeem {
+		subject = q.arg(a.Subject, "text")
+		// The attempt's session: the bearer token's, or the one given.
+		session = "(SELECT session_id FROM tok)"
+		if a.Bearer == nil {
+			session = q.arg(a.Session, "text")
+		}
+	}
+	if a.Bearer != nil {
+		// The phone app's token: live, the subject's, with the scope, from
+		// a first-party client (SPEC §2.3).
+		q.w(`, tok AS (SELECT t.session_id FROM access_tokens t JOIN clients c ON c.id = t.client_id
+	WHERE t.id = `, q.arg(a.Bearer.TokenID, "text"), ` AND NOT t.revoked AND t.expires_at > `, now,
+			` AND t.subject = `, subject, ` AND c.first_party AND `, q.arg(a.Bearer.Scope, "text"), ` = ANY (t.scopes))`)
+	}
+	var set, where, audit, to string
+	switch a.Event {
+	case storage.EventScan:
+		// rules.Table: pending --scan--> scanned (live); scanned --scan-->
+		// scanned (no other user, live). The binding never switches.
+		to, audit = "scanned", "scanned"
+		set = "status = 'scanned', subject = " + subject + ", scan_session = " + session +
+			", ticket_hash = " + q.arg(a.NewTicketHash, "bytea") + ", ticket_expires_at = " + q.arg(a.TicketExpiresAt, "timestamptz") +
+			", scanned_at = " + now
+		where = "(l.status = 'pending' AND l.expires_at > " + now + ") OR (l.status = 'scanned' AND (l.subject = '' OR l.subject = " +
+			subject + ") AND l.expires_at > " + now + ")"
+	case storage.EventConfirm, storage.EventDeny:
+		// rules.Table: scanned --confirm|deny--> (same user, same session,
+		// live, holds the ticket, ticket live). After the decision the
+		// status is no longer scanned: the ticket is spent.
+		to, audit = "confirmed", "confirmed"
+		if a.Event == storage.EventDeny {
+			to, audit = "denied", "denied"
+		}
+		set = "status = '" + to + "', decided_at = " + now
+		where = "l.status = 'scanned' AND l.subject <> '' AND l.subject = " + subject +
+			" AND " + session + " <> '' AND l.scan_session = " + session +
+			" AND l.expires_at > " + now + " AND l.ticket_hash = " + q.arg(a.TicketHash, "bytea") +
+			" AND l.ticket_expires_at > " + now
+	case storage.EventRedeem:
+		// rules.Table: confirmed --redeem--> redeemed (live, session live,
+		// user active). SPEC §2.2: of concurrent redeems exactly one
+		// matches; the others wait for its row lock and then match nothing.
+		to, audit = "redeemed", "redeemed"
+		set = "status = 'redeemed', redeemed_at = " + now
+		where = "l.status = 'confirmed' AND l.expires_at > " + now +
+			" AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.session_id = l.id)" +
+			" AND EXISTS (SELECT 1 FROM users x WHERE x.id = l.subject AND NOT x.disabled)"
+	default:
+		return nil, fmt.Errorf("postgres: apply: ApplyQR applies scan, confirm, deny and redeem, not %s", a.Event)
+	}
+	if a.Bearer != nil {
+		where = "EXISTS (SELECT 1 FROM tok) AND (" + where + ")"
+	}
+	q.w(`, u AS (UPDATE qr_logins l SET `, set, ` FROM old WHERE l.id = old.id AND (`, where, `)
+	RETURNING `, qrCols("l"), `, old.status AS from_status
+), a AS (
+	INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at)
+	SELECT u.id, '`, audit, `', u.client_id, u.subject, `, q.arg(a.IP, "text"), `, `, now, ` FROM u
+	RETURNING pg_notify('`, notifyChannel, `', qr_login_id || ' `, to, `')
+)`)
+	if a.NotificationID != "" && a.Event == storage.EventConfirm {
+		// storage.Attempt.NotificationID: the sign-in notification, with the
+		// client's name and the session its tokens will belong to.
+		q.w(`, n AS (
+	INSERT INTO notifications (`, notificationCols, `)
+	SELECT `, q.arg(a.NotificationID, "text"), `, u.subject, u.client_id,
+		coalesce((SELECT c.name FROM clients c WHERE c.id = u.client_id), u.client_id),
+		u.requester_ip, u.requester_user_agent, u.requester_reported,
+		coalesce((SELECT r.session_id FROM auth_requests r WHERE r.id = u.auth_request_id AND u.auth_request_id <> ''), u.id),
+		`, now, `, 'sign_in' FROM u
+)`)
+	}
+	if t := a.Tokens; t != nil && a.Event == storage.EventRedeem {
+		// storage.Tokens.For, in SQL: the login's client, subject, scopes,
+		// its ID as the session, its confirmation as the auth time.
+		rid := q.arg(t.RefreshID, "text")
+		if t.RefreshID != "" {
+			q.w(`, rt AS (
+	INSERT INTO refresh_tokens (`, refreshTokenCols, `)
+	SELECT `, rid, `, `, q.arg(t.RefreshHash, "bytea"), `, u.id, u.client_id, u.subject, ARRAY[u.client_id], u.scopes, `,
+				q.arg(list(t.AMR), "text[]"), `, u.decided_at, `, now, `, `, q.arg(t.RefreshExpiresAt, "timestamptz"), `, NULL, false FROM u
+)`)
+		}
+		q.w(`, at AS (
+	INSERT INTO access_tokens (`, accessTokenCols, `)
+	SELECT `, q.arg(t.AccessID, "text"), `, u.client_id, u.subject, ARRAY[u.client_id], u.scopes, u.id, `, rid, `, `, now, `, `,
+			q.arg(t.AccessExpiresAt, "timestamptz"), ` FROM u
+)`)
+	}
+	q.w("\nSELECT ", qrCols("u"), ", u.from_status")
+	if a.Event == storage.EventRedeem {
+		q.w(", ", qualified("x", userCols), " FROM u JOIN users x ON x.id = u.subject")
+	} else {
+		q.w(" FROM u")
+	}
+	return q, nil
+}
+
+// qualified prefixes every column of a comma-separated list with alias.
+func qualified(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
