@@ -169,7 +169,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, t author
 			mode = oidc.ResponseModeFragment
 		}
 	}
-	s.log.Info("authorize: error sent to the client", "error", code, "description", description)
+	s.log.InfoContext(r.Context(), "authorize: error sent to the client", "error", code, "description", description)
 	if mode == oidc.ResponseModeFormPost {
 		v := url.Values{"error": {code}}
 		if description != "" {
@@ -251,9 +251,9 @@ func (l *legacyServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.A
 		return nil, errStore(ctx, s.log, err)
 	}
 	if err := s.store.TouchBrowserSession(ctx, bs.ID, s.cfg.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.log.Warn("recording a session's use", "err", err)
+		s.log.WarnContext(ctx, "recording a session's use", "err", err)
 	}
-	s.log.Info("single sign-on", "sub", bs.Subject, "client_id", r.Data.ClientID, "session", bs.ID)
+	s.log.InfoContext(ctx, "single sign-on", "sub", bs.Subject, "client_id", r.Data.ClientID, "session", bs.ID)
 	return op.NewRedirect(l.AuthCallbackURL()(ctx, req.GetID())), nil
 }
 

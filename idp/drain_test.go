@@ -3,6 +3,7 @@ package idp_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -129,5 +130,35 @@ func TestDrainAnswersHeldLoginPageStatus(t *testing.T) {
 	}
 	if a := status(); a.err != nil || a.status != 200 || a.body["status"] != "pending" {
 		t.Fatalf("status while draining: %d %v %v", a.status, a.body, a.err)
+	}
+}
+
+// A load balancer probes /ready every few seconds: while draining each
+// probe is answered 503 with Retry-After, an expected answer, not an
+// error. zitadel (which logs through slog's default logger) logged each
+// one at ERROR, which pages whoever alerts on errors at every deploy. Not
+// parallel: it replaces the default logger.
+func TestDrainReadyIsNoError(t *testing.T) {
+	var logs logCapture
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	s := newServer(t, withLog(&logs, slog.LevelDebug))
+	s.idp.Drain()
+	for range 3 {
+		resp, err := http.Get(s.URL + "/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || err != nil ||
+			body["error"] != "temporarily_unavailable" {
+			t.Fatalf("/ready while draining: %d Retry-After %q %v %v", resp.StatusCode, resp.Header.Get("Retry-After"), body, err)
+		}
+	}
+	if e := logs.where(t, "level", "ERROR"); len(e) != 0 {
+		t.Errorf("ERROR records for /ready while draining: %v", e)
 	}
 }

@@ -191,7 +191,7 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 	// The PC's browser gets no session of the user: it may be a shared
 	// computer, and the user is signed in to the relying party, not here.
 	delete(sess.Values, bindingPrefix+a.ID)
-	s.log.Info("qr login", "sub", l.Subject, "client_id", a.ClientID)
+	s.log.InfoContext(ctx, "qr login", "sub", l.Subject, "client_id", a.ClientID)
 	return s.legacy.AuthCallbackURL()(ctx, a.ID), nil
 }
 

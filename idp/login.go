@@ -244,11 +244,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a == nil {
-		s.log.Info("password login", "sub", u.ID)
+		s.log.InfoContext(r.Context(), "password login", "sub", u.ID)
 		http.Redirect(w, r, ret, http.StatusSeeOther)
 		return
 	}
-	s.log.Info("password login", "sub", u.ID, "client_id", a.ClientID)
+	s.log.InfoContext(r.Context(), "password login", "sub", u.ID, "client_id", a.ClientID)
 	http.Redirect(w, r, s.legacy.AuthCallbackURL()(r.Context(), a.ID), http.StatusSeeOther)
 }
 
@@ -356,10 +356,10 @@ func (s *Server) lockoutNotice(u *storage.User, r *http.Request, lockedFor time.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
 	if err := s.store.CreateNotification(ctx, n); err != nil {
-		s.log.Warn("recording a lockout notification failed", "sub", u.ID, "err", err)
+		s.log.WarnContext(ctx, "recording a lockout notification failed", "sub", u.ID, "err", err)
 		return
 	}
-	s.log.Info("account locked after wrong passwords", "sub", u.ID, "locked_for", lockedFor)
+	s.log.InfoContext(ctx, "account locked after wrong passwords", "sub", u.ID, "locked_for", lockedFor)
 }
 
 // waitText says how long to wait, for a page.

@@ -2,14 +2,18 @@ package idp_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage"
+	"github.com/qrlogin/qrlogin/storage/memory"
 )
 
 // logCapture is a JSON log the test can read back, line by line.
@@ -243,5 +247,87 @@ func TestRevokedTokenAtUserinfoIsNoError(t *testing.T) {
 	}
 	if e := logs.where(t, "level", "ERROR"); len(e) != 0 {
 		t.Errorf("ERROR records for a revoked token at /userinfo: %v", e)
+	}
+}
+
+// Every record written while serving a request carries that request's id
+// (README "Logs"), not only the request line: the records of a password
+// sign-in, a lockout, single sign-on, an error sent back to a client, a
+// logout and a QR login on the hosted page, at debug level.
+func TestEveryRecordOfARequestHasItsID(t *testing.T) {
+	var logs logCapture
+	s := newServer(t, withLog(&logs, slog.LevelDebug))
+	alice := s.phoneToken(t, "alice")
+	before := len(logs.records(t)) // what setting up the server logged is no request's
+
+	// A password sign-in for a relying party; single sign-on at another;
+	// prompt=none without a session (an error sent to the client).
+	b := newBrowser(t, s)
+	tok := signedInToken(t, s, b, "alice")
+	wantSignedIn(t, s, b)
+	wantSignedOut(t, s, newBrowser(t, s))
+	// Logout: the browser session ends.
+	resp, _ := b.get(endSessionURL(s, map[string]string{"id_token_hint": idTokenOf(t, tok),
+		"post_logout_redirect_uri": "https://shop.example/bye", "state": "bye-1"}))
+	wantLeftTo(t, resp, "https://shop.example/bye?state=bye-1")
+	// Five wrong passwords lock bob's sign-ins.
+	for i := range 5 {
+		lb := newBrowser(t, s)
+		a := newAuthz(s, rpID)
+		resp, page := lb.get(a.url())
+		lb.post("/login", url.Values{"id": {resp.Request.URL.Query().Get("id")}, "csrf": {csrfRe.FindStringSubmatch(page)[1]},
+			"username": {"bob"}, "password": {"wrong-" + string(rune('a'+i))}})
+	}
+	// A QR login on the hosted page, scanned and confirmed by the phone.
+	cfg, verifier := codeConfig(s)
+	pc := newBrowser(t, s)
+	loginURL, qr := openLoginPage(t, s, pc, cfg, verifier)
+	ticket := s.scan(t, alice, qr)
+	s.phone(t, alice, "/qr/confirm", map[string]string{"ticket": ticket})
+	_, body := pc.get("/login/status?id=" + mustQuery(t, loginURL, "id") + "&since=scanned")
+	if st := decodeStatus(t, body); st["status"] != "confirmed" {
+		t.Fatalf("status after confirm: %s", body)
+	}
+
+	msgs := map[any]bool{}
+	for _, r := range logs.records(t)[before:] {
+		msgs[r["msg"]] = true
+		if id, _ := r["request_id"].(string); id == "" {
+			t.Errorf("a record without request_id: %v", r)
+		}
+	}
+	for _, m := range []string{"password login", "single sign-on", "authorize: error sent to the client",
+		"browser session ended", "account locked after wrong passwords", "qr login"} {
+		if !msgs[m] {
+			t.Errorf("no record %q: the flows above did not reach it", m)
+		}
+	}
+}
+
+// panickingStore panics when a browser session is looked up.
+type panickingStore struct{ storage.Store }
+
+func (panickingStore) BrowserSessionByHash(context.Context, []byte, time.Time) (*storage.BrowserSession, error) {
+	panic("a bug in the store")
+}
+
+// A handler's panic is a logged 500 under the request's id; the record
+// names the route, never the path: /q/{qr_id}'s path is the QR's secret.
+func TestPanicIsLoggedWithoutThePath(t *testing.T) {
+	var logs logCapture
+	s := newServerOn(t, panickingStore{memory.New()}, withLog(&logs, slog.LevelInfo))
+	const qrID = "Q7vYx2kPq9LmN3rT5wZ8aB"
+	req, _ := http.NewRequest("GET", s.URL+"/q/"+qrID, nil)
+	req.AddCookie(&http.Cookie{Name: "qrlogin_sid", Value: "some-session-token"})
+	req.Header.Set("X-Request-Id", "req-panic-1")
+	if st, body := do(t, req); st != http.StatusInternalServerError {
+		t.Fatalf("GET /q/{qr_id} with a panicking store: %d %s", st, body)
+	}
+	p := logs.where(t, "msg", "panic")
+	if len(p) != 1 || p[0]["level"] != "ERROR" || p[0]["request_id"] != "req-panic-1" || p[0]["route"] != "/q/{qr_id}" {
+		t.Errorf("panic records: %v", p)
+	}
+	if strings.Contains(logs.text(), qrID) {
+		t.Errorf("the log holds the QR id:\n%s", logs.text())
 	}
 }

@@ -45,7 +45,8 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(r.Context(), "panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				// The route, not the path: /q/{qr_id}'s path is a QR's secret.
+				s.log.ErrorContext(r.Context(), "panic", "route", ri.route, "panic", v, "stack", string(debug.Stack()))
 				oauth.WriteError(w, nil, oauth.New(oauth.ServerError, "internal error").WithStatus(http.StatusInternalServerError))
 			}
 		}()

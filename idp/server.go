@@ -363,10 +363,13 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 // 500), so a load balancer takes the instance out instead of logging an
 // error; it comes back by itself when the store does.
 //
-// While draining it answers 503 too, before the store is asked.
+// While draining it answers 503 too, before the store is asked:
+// temporarily_unavailable, which zitadel logs at warn (a server_error
+// would be an ERROR record for every probe of every load balancer during
+// every drain).
 func (l *legacyServer) Ready(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
 	if l.s.draining() {
-		return nil, op.AsStatusError(oidc.ErrServerError().WithDescription("shutting down"), http.StatusServiceUnavailable)
+		return nil, zitadelErr(oauth.New(oauth.TemporarilyUnavail, "shutting down").WithStatus(http.StatusServiceUnavailable))
 	}
 	if err := l.s.store.Ping(ctx); err != nil {
 		return nil, unavailable(err)

@@ -56,7 +56,7 @@ func (s *Server) browserSession(r *http.Request) (*storage.BrowserSession, error
 	case isUnavailable(err):
 		return nil, err
 	case !errors.Is(err, storage.ErrNotFound):
-		s.log.Warn("reading the browser session", "err", err)
+		s.log.WarnContext(r.Context(), "reading the browser session", "err", err)
 	}
 	return nil, nil
 }
@@ -124,7 +124,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request, bs *storage.Bro
 	if err := s.store.DeleteBrowserSession(r.Context(), bs.Subject, bs.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	s.log.Info("browser session ended", "sub", bs.Subject, "session", bs.ID)
+	s.log.InfoContext(r.Context(), "browser session ended", "sub", bs.Subject, "session", bs.ID)
 	return nil
 }
 

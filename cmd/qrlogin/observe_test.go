@@ -16,7 +16,9 @@ import (
 )
 
 // --log-format json: every line serve writes to stderr is one JSON object,
-// zitadel's too; the request line carries the caller's X-Request-Id.
+// zitadel's too; the request line carries the caller's X-Request-Id, and
+// so does zitadel's own record of a request it refused (it logs through
+// slog's default logger).
 func TestServeLogsJSON(t *testing.T) {
 	var stderr syncBuffer
 	issuer, _, stop := startServeWith(t, func(string) string { return "" }, &stderr, "--log-level", "info", "--log-format", "json")
@@ -30,8 +32,17 @@ func TestServeLogsJSON(t *testing.T) {
 	if resp.Header.Get("X-Request-Id") != "lb-7f3a" {
 		t.Errorf("X-Request-Id %q, want the caller's", resp.Header.Get("X-Request-Id"))
 	}
+	// A token zitadel refuses: it writes a "request error" record.
+	req, _ = http.NewRequest("GET", issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	req.Header.Set("X-Request-Id", "lb-9c21")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	stop()
 
+	var zitadelLines []map[string]any
 	found := false
 	sc := bufio.NewScanner(strings.NewReader(stderr.String()))
 	for sc.Scan() {
@@ -42,9 +53,15 @@ func TestServeLogsJSON(t *testing.T) {
 		if m["msg"] == "request" && m["request_id"] == "lb-7f3a" && m["route"] == "/.well-known/openid-configuration" && m["status"] == 200.0 {
 			found = true
 		}
+		if m["msg"] == "request error" {
+			zitadelLines = append(zitadelLines, m)
+		}
 	}
 	if !found {
 		t.Errorf("no JSON request line for the request:\n%s", stderr.String())
+	}
+	if len(zitadelLines) != 1 || zitadelLines[0]["request_id"] != "lb-9c21" {
+		t.Errorf("zitadel's record of the refused token, want one with request_id lb-9c21: %v", zitadelLines)
 	}
 }
 

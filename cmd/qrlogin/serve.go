@@ -118,9 +118,11 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		return err
 	}
 	// zitadel logs through slog's default logger: route registrations at
-	// info, every client error at warn. Send it to stderr too, from warn.
+	// info, every client error at warn. Send it to stderr too, from warn;
+	// its records of a request (logged with the request's context) carry
+	// the request's id like ours.
 	zlog, _ := newLogger(stderr, max(level, slog.LevelWarn), c.logFormat)
-	slog.SetDefault(zlog)
+	slog.SetDefault(idp.LogWithRequestIDs(zlog))
 	tracer, stopTracing, err := newTracing(ctx, env)
 	if err != nil {
 		return err
