@@ -48,7 +48,10 @@ var (
 	redeemBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30}
 	// Requests: long-polls are held up to 30 s, so the top buckets matter.
 	requestBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
-	storeBuckets   = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+	// Store calls: up to PostgreSQL's statement_timeout (5 s by default),
+	// which cancels a statement blocked behind a lock or an overloaded
+	// server: an incident's slow calls land in finite buckets.
+	storeBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 )
 
 func newMetrics() *metrics {

@@ -1,8 +1,10 @@
 package idp_test
 
 import (
+	"math"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/storage/memory"
+	"github.com/qrlogin/qrlogin/storage/postgres"
 )
 
 // scrape reads the server's /metrics as Prometheus would.
@@ -265,5 +268,28 @@ func TestMetricsCountRateLimitRefusals(t *testing.T) {
 	}
 	if got := value(scrape(t, s), "qrlogin_rate_limited_total", "limit", "scan_per_account"); got != float64(refused) {
 		t.Errorf(`qrlogin_rate_limited_total{limit="scan_per_account"} = %v, want %d`, got, refused)
+	}
+}
+
+// A store call can last until PostgreSQL's statement_timeout cancels it
+// (5 s by default): the store histogram's buckets reach that far, so
+// during an incident the dashboard's "Store p99" shows 3 s as about 3 s,
+// not as the top finite bucket.
+func TestStoreHistogramReachesTheStatementTimeout(t *testing.T) {
+	s := newServer(t)
+	s.start(t, nil)
+	f := scrape(t, s)["qrlogin_store_call_duration_seconds"]
+	if f == nil || len(f.Metric) == 0 {
+		t.Fatal("no qrlogin_store_call_duration_seconds")
+	}
+	var bounds []float64
+	for _, b := range f.Metric[0].Histogram.Bucket {
+		if !math.IsInf(b.GetUpperBound(), 1) {
+			bounds = append(bounds, b.GetUpperBound())
+		}
+	}
+	limit := postgres.DefaultStatementTimeout.Seconds()
+	if bounds[len(bounds)-1] < limit || !slices.ContainsFunc(bounds, func(b float64) bool { return b > 1 && b < limit }) {
+		t.Errorf("store call buckets %v: none between 1 s and the statement timeout (%v s), or none reaching it", bounds, limit)
 	}
 }
