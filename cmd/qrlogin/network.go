@@ -123,10 +123,11 @@ func (c *certificate) tlsConfig() *tls.Config {
 	return &tls.Config{GetCertificate: c.getCertificate, MinVersion: tls.VersionTLS12}
 }
 
-// reloadOnSIGHUP reloads the certificate at every SIGHUP until ctx ends,
-// so a renewed certificate (certbot, cert-manager) is picked up without a
-// restart. A failed reload is logged and the old certificate kept.
-func (c *certificate) reloadOnSIGHUP(ctx context.Context, log *slog.Logger) {
+// onSIGHUP calls reload at every SIGHUP until ctx ends. serve always
+// takes SIGHUP, the usual "reload" signal (a certificate deploy hook, a
+// config manager, a closed terminal): Go's default for it is to exit at
+// once, which would cut every request in flight without a drain.
+func onSIGHUP(ctx context.Context, reload func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -136,13 +137,27 @@ func (c *certificate) reloadOnSIGHUP(ctx context.Context, log *slog.Logger) {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := c.reload(); err != nil {
-					log.Error("TLS reload failed: keeping the certificate in use", "err", err)
-					continue
-				}
-				leaf := c.current.Load().Leaf
-				log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+				reload()
 			}
 		}
 	}()
+}
+
+// reloadOnSIGHUP reloads the certificate at every SIGHUP until ctx ends,
+// so a renewed certificate (certbot, cert-manager) is picked up without a
+// restart. A failed reload is logged and the old certificate kept. With
+// no certificate (c nil) SIGHUP is logged and changes nothing.
+func (c *certificate) reloadOnSIGHUP(ctx context.Context, log *slog.Logger) {
+	onSIGHUP(ctx, func() {
+		if c == nil {
+			log.Info("SIGHUP: nothing to reload (no --tls-cert); still serving")
+			return
+		}
+		if err := c.reload(); err != nil {
+			log.Error("TLS reload failed: keeping the certificate in use", "err", err)
+			return
+		}
+		leaf := c.current.Load().Leaf
+		log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+	})
 }

@@ -334,3 +334,51 @@ func basicAuth(id, secret string) string {
 	req.SetBasicAuth(id, secret)
 	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
 }
+
+// SIGHUP is the usual "reload" signal (a certificate deploy hook, a
+// config manager, a closed terminal). Without --tls-cert there is nothing
+// to reload: the process says so and goes on serving — Go's default for
+// SIGHUP, exit at once, cut every held long-poll with an empty reply and
+// skipped the drain. The held poll is then answered by the SIGTERM drain.
+func TestServeSurvivesSIGHUPWithoutTLS(t *testing.T) {
+	bin := buildQrlogin(t)
+	p := startProcess(t, bin, cleanEnv(), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--shutdown-delay", "100ms")
+	base := "http://" + p.public
+	deviceCode := startDemoLogin(t, base)
+	held := make(chan pollAnswer, 1)
+	go func() { held <- demoPoll(base, deviceCode, "30") }()
+	p.untilMetric(t, "qrlogin_long_polls", "1")
+
+	p.signal(t, syscall.SIGHUP)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.stderr.String(), "SIGHUP") {
+		select {
+		case <-p.done:
+			t.Fatalf("qrlogin exited on SIGHUP: %v\nstderr:\n%s", p.err, p.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP was not logged\nstderr:\n%s", p.stderr)
+		}
+	}
+	if got := p.metric(t, "qrlogin_long_polls"); got != "1" {
+		t.Fatalf("after SIGHUP qrlogin_long_polls = %q, want the poll still held", got)
+	}
+	resp, err := http.Get(base + "/ready")
+	if err != nil {
+		t.Fatalf("/ready after SIGHUP: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/ready after SIGHUP: %d", resp.StatusCode)
+	}
+
+	p.signal(t, syscall.SIGTERM)
+	if err := (<-held).pending("pending"); err != nil {
+		t.Fatalf("held long-poll at SIGTERM: %v\nstderr:\n%s", err, p.stderr)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d, want 0\nstderr:\n%s", code, p.stderr)
+	}
+}

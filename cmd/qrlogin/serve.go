@@ -248,12 +248,13 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	private := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
+	// SIGHUP reloads the certificate, if any; it never stops serve.
+	reloadCtx, stopReload := context.WithCancel(context.Background())
+	defer stopReload()
+	cert.reloadOnSIGHUP(reloadCtx, log)
 	if cert != nil {
 		// ServeTLS, not Serve on a TLS listener: it also offers HTTP/2.
 		publicSrv.TLSConfig = cert.tlsConfig()
-		reloadCtx, stopReload := context.WithCancel(context.Background())
-		defer stopReload()
-		cert.reloadOnSIGHUP(reloadCtx, log)
 		go func() { errc <- publicSrv.ServeTLS(limited, "", "") }()
 	} else {
 		go func() { errc <- publicSrv.Serve(limited) }()
