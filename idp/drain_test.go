@@ -140,9 +140,7 @@ func TestDrainAnswersHeldLoginPageStatus(t *testing.T) {
 // parallel: it replaces the default logger.
 func TestDrainReadyIsNoError(t *testing.T) {
 	var logs logCapture
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	captureDefaultLog(t, &logs)
 	s := newServer(t, withLog(&logs, slog.LevelDebug))
 	s.idp.Drain()
 	for range 3 {

@@ -59,6 +59,15 @@ func withLog(c *logCapture, level slog.Level) serverOpt {
 	}
 }
 
+// captureDefaultLog sends slog's default logger, which zitadel logs
+// through, to c at debug level until the test ends. A test using it must
+// not be parallel.
+func captureDefaultLog(t *testing.T, c *logCapture) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(c, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+}
+
 // One line per request: method, route pattern, status, duration, bytes,
 // request id and client id; never the path, which carries ids and codes.
 func TestRequestLogLine(t *testing.T) {
@@ -229,9 +238,7 @@ func TestSecurityEventsAreLogged(t *testing.T) {
 // parallel: it replaces the default logger.
 func TestRevokedTokenAtUserinfoIsNoError(t *testing.T) {
 	var logs logCapture
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	captureDefaultLog(t, &logs)
 	s := newServer(t, withLog(&logs, slog.LevelDebug))
 	alice := s.phoneToken(t, "alice")
 	r := confirmed(t, s, alice)

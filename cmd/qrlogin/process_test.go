@@ -232,6 +232,32 @@ func startDemoLogin(t *testing.T, base string) string {
 	return code
 }
 
+// holdPoll starts a QR login as the demo site and a wait=30 long-poll on
+// it, and returns once the process holds the poll; its answer comes on
+// held.
+func (p *process) holdPoll(t *testing.T) (deviceCode string, held <-chan pollAnswer) {
+	t.Helper()
+	base := "http://" + p.public
+	deviceCode = startDemoLogin(t, base)
+	ch := make(chan pollAnswer, 1)
+	go func() { ch <- demoPoll(base, deviceCode, "30") }()
+	p.untilMetric(t, "qrlogin_long_polls", "1")
+	return deviceCode, ch
+}
+
+// stopsCleanly sends SIGTERM: the held poll is answered pending and the
+// process exits 0.
+func (p *process) stopsCleanly(t *testing.T, held <-chan pollAnswer) {
+	t.Helper()
+	p.signal(t, syscall.SIGTERM)
+	if err := (<-held).pending("pending"); err != nil {
+		t.Fatalf("held long-poll at SIGTERM: %v\nstderr:\n%s", err, p.stderr)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d, want 0\nstderr:\n%s", code, p.stderr)
+	}
+}
+
 // SIGTERM on a real process: the held long-poll gets a well-formed
 // authorization_pending answer with its qr_status (not an empty reply),
 // /ready answers 503 during the drain, a new long-poll is answered, a
@@ -242,11 +268,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	p := startProcess(t, bin, cleanEnv(), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--shutdown-delay", "10m", "--shutdown-grace", "30s")
 	base := "http://" + p.public
-	deviceCode := startDemoLogin(t, base)
-
-	held := make(chan pollAnswer, 1)
-	go func() { held <- demoPoll(base, deviceCode, "30") }()
-	p.untilMetric(t, "qrlogin_long_polls", "1")
+	deviceCode, held := p.holdPoll(t)
 
 	// A request in flight: headers and half of its body sent.
 	body := url.Values{"scope": {"openid profile email"}}.Encode()
@@ -315,18 +337,8 @@ func TestServeExitsZeroAfterDrain(t *testing.T) {
 	bin := buildQrlogin(t)
 	p := startProcess(t, bin, cleanEnv(), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--shutdown-delay", "100ms")
-	base := "http://" + p.public
-	deviceCode := startDemoLogin(t, base)
-	held := make(chan pollAnswer, 1)
-	go func() { held <- demoPoll(base, deviceCode, "30") }()
-	p.untilMetric(t, "qrlogin_long_polls", "1")
-	p.signal(t, syscall.SIGTERM)
-	if err := (<-held).pending("pending"); err != nil {
-		t.Fatalf("held long-poll at SIGTERM: %v\nstderr:\n%s", err, p.stderr)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d, want 0\nstderr:\n%s", code, p.stderr)
-	}
+	_, held := p.holdPoll(t)
+	p.stopsCleanly(t, held)
 }
 
 func basicAuth(id, secret string) string {
@@ -344,11 +356,7 @@ func TestServeSurvivesSIGHUPWithoutTLS(t *testing.T) {
 	bin := buildQrlogin(t)
 	p := startProcess(t, bin, cleanEnv(), "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--shutdown-delay", "100ms")
-	base := "http://" + p.public
-	deviceCode := startDemoLogin(t, base)
-	held := make(chan pollAnswer, 1)
-	go func() { held <- demoPoll(base, deviceCode, "30") }()
-	p.untilMetric(t, "qrlogin_long_polls", "1")
+	_, held := p.holdPoll(t)
 
 	p.signal(t, syscall.SIGHUP)
 	deadline := time.Now().Add(20 * time.Second)
@@ -365,7 +373,7 @@ func TestServeSurvivesSIGHUPWithoutTLS(t *testing.T) {
 	if got := p.metric(t, "qrlogin_long_polls"); got != "1" {
 		t.Fatalf("after SIGHUP qrlogin_long_polls = %q, want the poll still held", got)
 	}
-	resp, err := http.Get(base + "/ready")
+	resp, err := http.Get("http://" + p.public + "/ready")
 	if err != nil {
 		t.Fatalf("/ready after SIGHUP: %v", err)
 	}
@@ -373,12 +381,5 @@ func TestServeSurvivesSIGHUPWithoutTLS(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/ready after SIGHUP: %d", resp.StatusCode)
 	}
-
-	p.signal(t, syscall.SIGTERM)
-	if err := (<-held).pending("pending"); err != nil {
-		t.Fatalf("held long-poll at SIGTERM: %v\nstderr:\n%s", err, p.stderr)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d, want 0\nstderr:\n%s", code, p.stderr)
-	}
+	p.stopsCleanly(t, held)
 }
