@@ -70,12 +70,16 @@ func Clean(s string, max int) string {
 		case Unsafe(r):
 			continue
 		}
+		n := utf8.RuneLen(r)
+		if space {
+			n++ // the pending space counts against max too
+		}
+		if max > 0 && b.Len()+n > max {
+			break
+		}
 		if space {
 			b.WriteByte(' ')
 			space = false
-		}
-		if max > 0 && b.Len()+utf8.RuneLen(r) > max {
-			break
 		}
 		b.WriteRune(r)
 	}

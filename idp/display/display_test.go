@@ -69,6 +69,12 @@ func TestCleanCollapsesSpaceAndCutsOnACharacterBoundary(t *testing.T) {
 	if got := Clean("ééé", 5); got != "éé" {
 		t.Errorf("Clean cut = %q, want two whole characters", got)
 	}
+	// The space before a word counts against the cap: "ab c" cut to 3
+	// is "ab", not "ab c" (a fuzzed user agent's summary came out 65
+	// bytes for a cap of 64).
+	if got := Clean("ab c", 3); got != "ab" {
+		t.Errorf("Clean cut with a space = %q, want %q", got, "ab")
+	}
 	if got := Clean("a\xffb", 0); got != "ab" {
 		t.Errorf("Clean kept invalid UTF-8: %q", got)
 	}
