@@ -70,7 +70,7 @@ func (s *Server) authenticateClient(r *http.Request) (*storage.Client, error) {
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return nil, invalidClient(basic)
+			return nil, invalidClient()
 		}
 		if f := r.PostForm.Get("client_id"); f != "" && f != id {
 			return nil, oauth.New(oauth.InvalidRequest, "client_id does not match the authenticated client")
@@ -79,17 +79,17 @@ func (s *Server) authenticateClient(r *http.Request) (*storage.Client, error) {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	if id == "" || len(id) > 128 {
-		return nil, invalidClient(basic)
+		return nil, invalidClient()
 	}
 	c, err := s.clients.get(r.Context(), id, false)
 	if err != nil {
-		return nil, clientLookupError(err, basic)
+		return nil, clientLookupError(err)
 	}
 	setClientID(r.Context(), c.ID)
 	switch c.Type {
 	case storage.ClientPublic:
 		if secret != "" {
-			return nil, invalidClient(basic)
+			return nil, invalidClient()
 		}
 		return c, nil
 	default:
@@ -98,29 +98,29 @@ func (s *Server) authenticateClient(r *http.Request) (*storage.Client, error) {
 		}
 		// Maybe the secret was rotated since we cached the client.
 		if c, err = s.clients.get(r.Context(), id, true); err != nil {
-			return nil, clientLookupError(err, basic)
+			return nil, clientLookupError(err)
 		}
 		if secretMatches(c, secret) {
 			return c, nil
 		}
-		return nil, invalidClient(basic)
+		return nil, invalidClient()
 	}
 }
 
-func clientLookupError(err error, basic bool) error {
+func clientLookupError(err error) error {
 	if e := storeErr(err); e != nil {
 		return e
 	}
-	return invalidClient(basic)
+	return invalidClient()
 }
 
-// invalidClient is RFC 6749 §5.2's answer: 401, with WWW-Authenticate when
-// the client tried HTTP Basic.
-func invalidClient(basic bool) *oauth.Error {
+// invalidClient is RFC 6749 §5.2's answer: 401 with a Basic challenge.
+// §5.2 requires the challenge after an HTTP Basic attempt; RFC 9110
+// §15.5.2 requires one on every 401, so a client that sent its secret in
+// the form (or none) is told the scheme too.
+func invalidClient() *oauth.Error {
 	e := oauth.New(oauth.InvalidClient, "client authentication failed").WithStatus(http.StatusUnauthorized)
-	if basic {
-		e.Challenge = "Basic"
-	}
+	e.Challenge = "Basic"
 	return e
 }
 

@@ -21,10 +21,11 @@ import (
 // Scope that lets a first-party phone app scan and confirm QR logins.
 const ScopeQRApprove = "qr:approve"
 
-// Grant type names (SPEC §2.2).
+// Grant type names of the QR login (SPEC §2.2); the list of all grants is
+// oauth.GrantTypes.
 const (
-	GrantQR         = "urn:qrlogin:params:oauth:grant-type:qr"
-	GrantDeviceCode = string(oidc.GrantTypeDeviceCode)
+	GrantQR         = oauth.GrantQR
+	GrantDeviceCode = oauth.GrantDeviceCode
 )
 
 // AMR values (RFC 8176 §2 where one exists).
@@ -503,7 +504,7 @@ func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 			return o.revokeErr(ctx, err)
 		}
 		if t.ClientID != clientID {
-			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+			return errNotYourToken()
 		}
 		if err := o.store.RevokeAccessToken(ctx, t.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return o.revokeErr(ctx, err)
@@ -518,7 +519,7 @@ func (o *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		return o.revokeErr(ctx, err)
 	}
 	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		return errNotYourToken()
 	}
 	if err := o.store.RevokeSession(ctx, t.SessionID, o.sessionTombstone()); err != nil {
 		return o.revokeErr(ctx, err)
@@ -538,6 +539,13 @@ func (o *opStorage) revokeErr(ctx context.Context, err error) *oidc.Error {
 		o.log.ErrorContext(ctx, "store failure", "err", err)
 	}
 	return oidc.ErrServerError().WithDescription("%s", e.Description).WithParent(e)
+}
+
+// errNotYourToken refuses to revoke another client's token (RFC 7009
+// §2.1). The client did authenticate, so this is unauthorized_client
+// (400), not invalid_client, whose 401 would say its credentials failed.
+func errNotYourToken() *oidc.Error {
+	return oidc.ErrUnauthorizedClient().WithDescription("the token was not issued to this client")
 }
 
 // GetRefreshTokenInfo implements op.AuthStorage; only revocation calls it.

@@ -325,32 +325,30 @@ type phoneToken struct {
 // this OP, live, to a first-party client, with scope qr:approve. The
 // subject comes from the token only (F5), never from the body.
 func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
-	invalid := invalidToken
-	h := r.Header.Get("Authorization")
-	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
-		return nil, invalid("a bearer token is required")
+	raw, err := bearerToken(r, false)
+	if err != nil {
+		return nil, err
 	}
-	raw := strings.TrimSpace(h[7:])
 	id, sub, ok := s.parseAccessToken(r.Context(), raw)
 	if !ok {
-		return nil, invalid("the access token is invalid")
+		return nil, invalidToken("the access token is invalid")
 	}
 	t, err := s.store.AccessToken(r.Context(), id, s.cfg.Now())
 	if err != nil {
 		if e := storeErr(err); e != nil {
 			return nil, e
 		}
-		return nil, invalid("the access token is invalid, expired or revoked")
+		return nil, invalidToken("the access token is invalid, expired or revoked")
 	}
 	if t.Subject != sub {
-		return nil, invalid("the access token is invalid")
+		return nil, invalidToken("the access token is invalid")
 	}
 	c, err := s.clients.get(r.Context(), t.ClientID, false)
 	if err != nil {
 		if e := storeErr(err); e != nil {
 			return nil, e
 		}
-		return nil, invalid("the access token's client no longer exists")
+		return nil, invalidToken("the access token's client no longer exists")
 	}
 	if !c.FirstParty || !slices.Contains(t.Scopes, ScopeQRApprove) {
 		e := oauth.New(oauth.InsufficientScope, "the token needs scope qr:approve from the first-party app").WithStatus(http.StatusForbidden)
@@ -359,14 +357,6 @@ func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
 	}
 	setClientID(r.Context(), c.ID)
 	return &phoneToken{token: t, client: c}, nil
-}
-
-// invalidToken is RFC 6750 §3.1's answer to a bad bearer token: 401
-// invalid_token with a Bearer challenge.
-func invalidToken(desc string) error {
-	e := oauth.New(oauth.InvalidToken, desc).WithStatus(http.StatusUnauthorized)
-	e.Challenge = "Bearer"
-	return e
 }
 
 // parseAccessToken finds the token ID and subject in an opaque (encrypted)

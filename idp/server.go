@@ -43,6 +43,7 @@ type Server struct {
 	keys     *Keys
 	qr       *grants.QR
 	provider *op.Provider
+	op       *opStorage
 	legacy   *legacyServer
 	oidc     http.Handler // zitadel's routes
 	sessions *sessions.CookieStore
@@ -151,8 +152,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.insecure() {
 		opts = append(opts, op.WithAllowInsecure())
 	}
-	store := &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg, log: s.log, securityEvent: s.securityEvent}
-	if s.provider, err = op.NewProvider(opCfg, store, op.StaticIssuer(cfg.Issuer), opts...); err != nil {
+	s.op = &opStorage{store: cfg.Store, keys: s.keys, cfg: &s.cfg, log: s.log, securityEvent: s.securityEvent}
+	if s.provider, err = op.NewProvider(opCfg, s.op, op.StaticIssuer(cfg.Issuer), opts...); err != nil {
 		return nil, err
 	}
 	s.legacy = &legacyServer{
@@ -212,12 +213,24 @@ func (s *Server) Issuer() string { return s.cfg.Issuer }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	// The client-facing JSON endpoints take the methods their RFCs name;
+	// any other method is 405, never zitadel's catch-all route (which
+	// served GET /oauth/token).
 	mux.HandleFunc("POST /"+pathToken, s.handleToken)
+	mux.HandleFunc("/"+pathToken, methodNotAllowed(http.MethodPost))
+	mux.HandleFunc("POST /"+pathRevoke, s.handleRevoke) // RFC 7009 §2.1
+	mux.HandleFunc("/"+pathRevoke, methodNotAllowed(http.MethodPost))
+	mux.HandleFunc("POST /"+pathIntrospect, s.handleIntrospect) // RFC 7662 §2.1
+	mux.HandleFunc("/"+pathIntrospect, methodNotAllowed(http.MethodPost))
+	mux.HandleFunc("GET /"+pathUserinfo, s.handleUserinfo) // OIDC Core §5.3.1: GET and POST
+	mux.HandleFunc("POST /"+pathUserinfo, s.handleUserinfo)
+	mux.HandleFunc("/"+pathUserinfo, methodNotAllowed("GET, POST"))
+	mux.HandleFunc("POST /"+pathQRAuthorize, s.handleQRAuthorize) // RFC 8628 §3.1
+	mux.HandleFunc("/"+pathQRAuthorize, methodNotAllowed(http.MethodPost))
 	mux.HandleFunc("/"+pathAuthorize, s.handleAuthorize)
 	mux.HandleFunc("/"+pathEndSession, s.handleEndSession)
 	mux.HandleFunc("POST "+pathEndSessionConfirm, s.handleEndSessionConfirm)
 	mux.HandleFunc("/"+pathAuthorize+"/callback", s.handleAuthorizeCallback)
-	mux.HandleFunc("POST /"+pathQRAuthorize, s.handleQRAuthorize)
 	mux.HandleFunc("POST /qr/scan", s.handleScan)
 	mux.HandleFunc("POST /qr/confirm", s.handleDecide(true))
 	mux.HandleFunc("POST /qr/deny", s.handleDecide(false))
@@ -304,6 +317,9 @@ func (l *legacyServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (
 		}
 	}
 	d.DeviceAuthorizationEndpoint = l.s.cfg.Issuer + "/" + pathQRAuthorize
+	// RFC 7662 §2.1 / RFC 8414 §2: handleIntrospect takes either secret
+	// method, as the token endpoint does.
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
 	return op.NewResponse(&discovery{DiscoveryConfiguration: d, QRAuthorizationEndpoint: d.DeviceAuthorizationEndpoint}), nil
 }
 
@@ -397,7 +413,7 @@ func errStore(ctx context.Context, log *slog.Logger, err error) error {
 }
 
 // unavailable is the outage answer for zitadel's handlers, where zitadel
-// made something else of an outage it did not recognise (see storeDown).
+// made something else of an outage it did not recognise.
 func unavailable(cause error) error { return zitadelErr(oauth.Unavailable(cause)) }
 
 // zitadelErr is e as zitadel writes it: code, description and status.
@@ -422,39 +438,9 @@ func storeAnswer(err error) error {
 	return err
 }
 
-// storeDown reports whether the store is unreachable right now. zitadel's
-// introspection answers active:false for any error of the storage (the
-// error itself is dropped), so that override asks the store.
-func (l *legacyServer) storeDown(ctx context.Context) bool {
-	return errors.Is(l.s.store.Ping(ctx), storage.ErrUnavailable)
-}
-
-// UserInfo is zitadel's, but a store failure is a 503 (or 500), not the
-// 403 zitadel makes of every storage error.
-func (l *legacyServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
-	resp, err := l.LegacyServer.UserInfo(ctx, r)
-	return resp, storeAnswer(err)
-}
-
 // Revocation is zitadel's, but a store outage is a 503: the token was not
 // revoked, and the client must retry (RFC 7009 §2.2.1).
 func (l *legacyServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
 	resp, err := l.LegacyServer.Revocation(ctx, r)
 	return resp, storeAnswer(err)
-}
-
-// Introspect is zitadel's, but a token reported inactive only because the
-// store could not be read is a 503, not a false "inactive" (RFC 7662 §2.2
-// would make a resource server drop a valid session).
-func (l *legacyServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
-	resp, err := l.LegacyServer.Introspect(ctx, r)
-	if err != nil && l.storeDown(ctx) {
-		return nil, unavailable(err)
-	}
-	if err == nil {
-		if ir, ok := resp.Data.(*oidc.IntrospectionResponse); ok && !ir.Active && l.storeDown(ctx) {
-			return nil, unavailable(errors.New("introspection during a store outage"))
-		}
-	}
-	return resp, err
 }

@@ -16,34 +16,39 @@ import (
 	"github.com/qrlogin/qrlogin/storage"
 )
 
-// handleToken is the token endpoint. zitadel's grant switch is closed, so
-// the two QR grant names are served here, in front of it; every other
-// grant goes to zitadel, whose answer is amended on the way out.
+// handleToken is the token endpoint (POST only; routes answers other
+// methods with 405). zitadel's grant switch is closed, so the two QR grant
+// names are served here, in front of it; the code and refresh grants go to
+// zitadel, whose answer is amended on the way out; any other grant is
+// refused here, so what is served is exactly oauth.GrantTypes, the list
+// discovery advertises (zitadel would also try jwt-bearer and others).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	switch r.PostForm.Get("grant_type") {
+	switch g := r.PostForm.Get("grant_type"); g {
 	case GrantQR, GrantDeviceCode:
 		s.handleQRToken(w, r)
+	case oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
+		s.serveZitadel(w, r)
+	case "":
+		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "grant_type is required"))
 	default:
-		s.zitadelToken(w, r)
+		oauth.WriteError(w, s.log, oauth.New(oauth.UnsupportedGrantType, "unsupported grant_type "+oauth.SafeName(g)))
 	}
 }
 
-// zitadelToken runs zitadel's token endpoint and fixes two things in its
-// answer: Cache-Control: no-store on every token response (RFC 6749 §5.1)
-// and status 401 for invalid_client (RFC 6749 §5.2; zitadel sends 400).
-func (s *Server) zitadelToken(w http.ResponseWriter, r *http.Request) {
+// serveZitadel runs zitadel's handler for one of the client-facing JSON
+// endpoints it still serves (the token endpoint's code and refresh grants,
+// revocation) and sends its answer the way qrlogin sends its own: an error
+// body is rewritten into an *oauth.Error and written by oauth.WriteError,
+// where invalid_client becomes 401 with a challenge (RFC 6749 §5.2;
+// zitadel sends 400), and every answer carries Cache-Control: no-store and
+// Pragma: no-cache (RFC 6749 §5.1, RFC 7009 and RFC 7662 carry tokens too).
+func (s *Server) serveZitadel(w http.ResponseWriter, r *http.Request) {
 	bw := &bufferedWriter{header: http.Header{}}
 	s.oidc.ServeHTTP(bw, r)
-	status := bw.status
-	if status == http.StatusBadRequest {
-		var body struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(bw.body.Bytes(), &body) == nil && body.Error == oauth.InvalidClient {
-			status = http.StatusUnauthorized
-			if _, _, basic := r.BasicAuth(); basic {
-				bw.header.Set("WWW-Authenticate", `Basic realm="qrlogin"`)
-			}
+	if bw.status >= 400 {
+		if e := zitadelError(bw); e != nil {
+			oauth.WriteError(w, s.log, e)
+			return
 		}
 	}
 	for k, v := range bw.header {
@@ -51,11 +56,34 @@ func (s *Server) zitadelToken(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	if status == 0 {
-		status = http.StatusOK
+	if bw.status == 0 {
+		bw.status = http.StatusOK
 	}
-	w.WriteHeader(status)
+	w.WriteHeader(bw.status)
 	_, _ = w.Write(bw.body.Bytes())
+}
+
+// zitadelError reads zitadel's JSON error answer as an *oauth.Error with
+// qrlogin's status rules, or nil if the body is not one.
+func zitadelError(bw *bufferedWriter) *oauth.Error {
+	var body struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(bw.body.Bytes(), &body) != nil || body.Error == "" {
+		return nil
+	}
+	e := oauth.New(body.Error, body.Description).WithStatus(bw.status)
+	switch body.Error {
+	case oauth.InvalidClient:
+		e = invalidClient()
+		if body.Description != "" {
+			e.Description = body.Description
+		}
+	case oauth.TemporarilyUnavail:
+		e.RetryAfter = oauth.RetryAfterUnavailable
+	}
+	return e
 }
 
 // handleAuthorizeCallback is zitadel's AuthorizeCallback — once the login

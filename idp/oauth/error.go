@@ -55,10 +55,13 @@ type Error struct {
 	// RetryAfter, when positive, is sent as Retry-After seconds (429, 503).
 	RetryAfter int
 	// Challenge, when set, is sent as WWW-Authenticate: "Bearer" for the
-	// RFC 6750 §3 errors, "Basic" for RFC 6749 §5.2 invalid_client after an
-	// HTTP Basic attempt.
+	// RFC 6750 §3 errors, "Basic" for RFC 6749 §5.2 invalid_client. Every
+	// 401 carries one (RFC 9110 §15.5.2).
 	Challenge string
-	Err       error // cause: logged, never sent
+	// BareChallenge leaves the error out of a Bearer challenge: the
+	// request carried no token at all (RFC 6750 §3.1).
+	BareChallenge bool
+	Err           error // cause: logged, never sent
 }
 
 func (e *Error) Error() string {
@@ -134,9 +137,12 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 		h.Set("WWW-Authenticate", `Basic realm="qrlogin"`)
 	case "Bearer":
 		// RFC 6750 §3: the resource server includes WWW-Authenticate.
-		v := `Bearer realm="qrlogin", error="` + e.Code + `"`
-		if e.Description != "" {
-			v += `, error_description="` + sanitizeQuoted(e.Description) + `"`
+		v := `Bearer realm="qrlogin"`
+		if !e.BareChallenge {
+			v += `, error="` + e.Code + `"`
+			if e.Description != "" {
+				v += `, error_description="` + sanitizeQuoted(e.Description) + `"`
+			}
 		}
 		h.Set("WWW-Authenticate", v)
 	}

@@ -1,0 +1,164 @@
+package idp
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/storage"
+)
+
+// The endpoints that take a token from a client: /userinfo (OIDC Core
+// §5.3), introspection (RFC 7662) and revocation (RFC 7009). qrlogin
+// serves the first two itself and authenticates the client of the third
+// before zitadel does: zitadel's answers get the status codes wrong (403
+// server_error for a revoked token, 400 unauthorized_client or
+// invalid_request for a wrong or missing secret).
+
+// invalidToken is RFC 6750 §3.1's answer for a token that is unknown,
+// expired or revoked: 401 with a Bearer challenge naming the error, so a
+// client knows to refresh rather than give up.
+func invalidToken(desc string) *oauth.Error {
+	e := oauth.New(oauth.InvalidToken, desc).WithStatus(http.StatusUnauthorized)
+	e.Challenge = "Bearer"
+	return e
+}
+
+// bearerToken reads the access token of a protected resource request: the
+// Authorization header (RFC 6750 §2.1) or, where form is set, the
+// access_token member of a form body (§2.2). The query string (§2.3) is
+// not read: tokens in URLs end up in logs. No token at all is 401 with a
+// bare challenge (§3.1); two methods at once are invalid_request (§2).
+func bearerToken(r *http.Request, form bool) (string, error) {
+	var fromHeader, fromForm string
+	hasHeader := false
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+			e := invalidToken("the Authorization header must use the Bearer scheme")
+			e.BareChallenge = true
+			return "", e
+		}
+		fromHeader, hasHeader = strings.TrimSpace(h[7:]), true
+	}
+	if form && r.PostForm != nil {
+		fromForm = r.PostForm.Get("access_token")
+	}
+	switch {
+	case hasHeader && fromForm != "":
+		return "", oauth.New(oauth.InvalidRequest, "send the access token one way only")
+	case fromHeader != "":
+		return fromHeader, nil
+	case fromForm != "":
+		return fromForm, nil
+	}
+	e := invalidToken("a bearer token is required")
+	e.BareChallenge = true
+	return "", e
+}
+
+// handleUserinfo is the UserInfo endpoint (OIDC Core §5.3), GET or POST.
+// A token that is malformed, unknown, expired or revoked, or whose user is
+// gone, is 401 invalid_token with WWW-Authenticate (RFC 6750 §3.1); an
+// unreachable store is 503, never a verdict on the token.
+func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	raw, err := bearerToken(r, r.Method == http.MethodPost)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	id, sub, ok := s.parseAccessToken(r.Context(), raw)
+	if !ok {
+		oauth.WriteError(w, s.log, invalidToken("the access token is invalid"))
+		return
+	}
+	info := new(oidc.UserInfo)
+	if err := s.op.SetUserinfoFromToken(r.Context(), info, id, sub, ""); err != nil {
+		if e := failedStore(err); e != nil {
+			oauth.WriteError(w, s.log, e)
+			return
+		}
+		oauth.WriteError(w, s.log, invalidToken("the access token is expired, revoked or unknown"))
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, info)
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). The caller
+// must be a confidential client authenticated with client_secret_basic or
+// client_secret_post (§2.1); anything else is 401 invalid_client with a
+// challenge (RFC 6749 §5.2). A token the caller may not learn about (not
+// in its audience), or that is not a live access token, is reported
+// inactive (§2.2); an unreachable store is 503, not "inactive", which
+// would make a resource server drop a valid session.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	c, err := s.authenticateClient(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	if c.Type != storage.ClientConfidential {
+		oauth.WriteError(w, s.log, invalidClient())
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "token is required"))
+		return
+	}
+	inactive := map[string]bool{"active": false}
+	id, sub, ok := s.parseAccessToken(r.Context(), token)
+	if !ok {
+		oauth.WriteJSON(w, http.StatusOK, inactive)
+		return
+	}
+	resp := new(oidc.IntrospectionResponse)
+	if err := s.op.SetIntrospectionFromToken(r.Context(), resp, id, sub, c.ID); err != nil {
+		if e := failedStore(err); e != nil {
+			oauth.WriteError(w, s.log, e)
+			return
+		}
+		oauth.WriteJSON(w, http.StatusOK, inactive)
+		return
+	}
+	resp.Active = true
+	resp.Issuer = s.cfg.Issuer
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009). The client is
+// authenticated here, by the rule every other endpoint uses (a public
+// client names itself, a confidential one proves its secret), so that a
+// missing or wrong credential is 401 invalid_client (§2.1, RFC 6749 §5.2)
+// rather than zitadel's 400; zitadel then revokes.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.authenticateClient(r); err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
+	s.serveZitadel(w, r)
+}
+
+// failedStore finds the store failure in an error of opStorage (which
+// wraps it for zitadel, errStore), or nil when the error is a verdict on
+// the token: a failure is a 503 or 500, never "invalid token" or
+// "inactive".
+func failedStore(err error) *oauth.Error {
+	var e *oauth.Error
+	if errors.As(err, &e) && e.Status >= http.StatusInternalServerError {
+		return e
+	}
+	return nil
+}
+
+// methodNotAllowed answers a method an endpoint does not take: 405 with
+// Allow (RFC 9110 §15.5.6). The token endpoint takes only POST (RFC 6749
+// §3.2): a GET would put codes and secrets in URLs and logs.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		oauth.WriteError(w, nil, oauth.New(oauth.InvalidRequest, "this endpoint accepts only "+allow).WithStatus(http.StatusMethodNotAllowed))
+	}
+}
