@@ -253,13 +253,19 @@ func (o *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 
 // AuthRequestByCode implements op.AuthStorage. The code is consumed in the
 // same atomic operation: of two concurrent exchanges only one gets the
-// request (RFC 6749 §4.1.2: a code is used once).
+// request (RFC 6749 §4.1.2: a code is used once). A code used before is
+// refused, and the store revokes every token issued from it in the same
+// operation (§4.1.2: SHOULD revoke), on whichever instance they were
+// minted: the code was intercepted, or the client is confused, and
+// either way no one should keep what the first use obtained.
 func (o *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	a, err := o.store.ConsumeAuthCode(ctx, storage.Hash(code), o.now())
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, notFound{errors.New("code not found")}
-		}
+	a, err := o.store.ConsumeAuthCode(ctx, storage.Hash(code), o.now(), o.sessionTombstone())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, notFound{errors.New("code not found")}
+	case errors.Is(err, storage.ErrConflict):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens issued from it are revoked")
+	case err != nil:
 		return nil, o.errStore(ctx, err)
 	}
 	return &authRequest{a}, nil

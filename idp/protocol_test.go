@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -281,18 +282,17 @@ func TestTokenEndpointIsPostOnlyAndNeverCached(t *testing.T) {
 		t.Fatalf("code exchange after the refused GET: %d %v", status, tok)
 	}
 	noStore(t, "authorization_code", hdr)
-	status, hdr, body := call(t, "POST", s.URL+"/oauth/token", basic(rpID, rpSecret), codeForm)
-	if status != 400 || body["error"] != "invalid_grant" {
-		t.Errorf("second redemption: %d %v", status, body)
-	}
-	noStore(t, "authorization_code replayed", hdr)
-
-	status, hdr, body = call(t, "POST", s.URL+"/oauth/token", basic(rpID, rpSecret),
+	status, hdr, body := call(t, "POST", s.URL+"/oauth/token", basic(rpID, rpSecret),
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
 	if status != 200 {
 		t.Errorf("refresh: %d %v", status, body)
 	}
 	noStore(t, "refresh_token", hdr)
+	status, hdr, body = call(t, "POST", s.URL+"/oauth/token", basic(rpID, rpSecret), codeForm)
+	if status != 400 || body["error"] != "invalid_grant" {
+		t.Errorf("second redemption: %d %v", status, body)
+	}
+	noStore(t, "authorization_code replayed", hdr)
 	status, hdr, body = call(t, "POST", s.URL+"/oauth/token", basic(rpID, rpSecret),
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}})
 	if status != 400 || body["error"] != "invalid_grant" {
@@ -332,5 +332,50 @@ func TestTokenEndpointIsPostOnlyAndNeverCached(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d %s", tc.name, status, body, tc.code, tc.want)
 		}
 		noStore(t, tc.name, hdr)
+	}
+}
+
+// RFC 6749 §4.1.2: a second redemption of an authorization code is
+// refused, and every token the first one obtained — the access token and
+// the refresh token's whole family, also one refreshed meanwhile — is
+// revoked. x/oauth2 as the client.
+func TestCodeReplayRevokesTheTokensIssuedFromIt(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	cfg := &oauth2.Config{ClientID: rpID, ClientSecret: rpSecret, RedirectURL: "https://shop.example/cb",
+		Scopes: []string{"openid", "offline_access"}, Endpoint: oauth2.Endpoint{AuthURL: s.URL + "/authorize",
+			TokenURL: s.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	verifier := oauth2.GenerateVerifier()
+	code := s.authorize(t, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "alice")
+	first, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: first.RefreshToken}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another sign-in of the same user and client is not touched.
+	other := s.codeFlowToken(t, rpID, rpSecret, "https://shop.example/cb", "alice", []string{"openid", "offline_access"})
+
+	_, err = cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("replay: %v, want invalid_grant", err)
+	}
+	for _, tok := range []string{first.AccessToken, refreshed.AccessToken} {
+		if status, _, body := call(t, "GET", s.URL+"/userinfo", bearer(tok), nil); status != 401 {
+			t.Fatalf("an access token of the replayed code still works: %d %v", status, body)
+		}
+		status, _, body := call(t, "POST", s.URL+"/oauth/introspect", basic(rpID, rpSecret), url.Values{"token": {tok}})
+		if status != 200 || body["active"] != false {
+			t.Fatalf("introspection of a revoked token: %d %v", status, body)
+		}
+	}
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err == nil {
+		t.Fatal("the refresh token of the replayed code still refreshes")
+	}
+	if status, _, body := call(t, "GET", s.URL+"/userinfo", bearer(other.AccessToken), nil); status != 200 {
+		t.Fatalf("another sign-in was revoked too: %d %v", status, body)
 	}
 }

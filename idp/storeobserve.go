@@ -193,9 +193,9 @@ func (o *observedStore) SaveAuthCode(ctx context.Context, id string, codeHash []
 	return observe0(o, ctx, "SaveAuthCode", "", func(ctx context.Context) error { return o.Store.SaveAuthCode(ctx, id, codeHash) })
 }
 
-func (o *observedStore) ConsumeAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
+func (o *observedStore) ConsumeAuthCode(ctx context.Context, codeHash []byte, now, revokeUntil time.Time) (*storage.AuthRequest, error) {
 	return observe1(o, ctx, "ConsumeAuthCode", "", func(ctx context.Context) (*storage.AuthRequest, error) {
-		return o.Store.ConsumeAuthCode(ctx, codeHash, now)
+		return o.Store.ConsumeAuthCode(ctx, codeHash, now, revokeUntil)
 	})
 }
 

@@ -466,8 +466,15 @@ type AuthRequestStore interface {
 	SaveAuthCode(ctx context.Context, id string, codeHash []byte) error
 	// ConsumeAuthCode returns the unexpired request holding that code and
 	// detaches the code in the same atomic operation: a code is usable
-	// once (RFC 6749 §4.1.2).
-	ConsumeAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*AuthRequest, error)
+	// once (RFC 6749 §4.1.2). The code is remembered as spent, with the
+	// request's SessionID (the tokens issued from it), until the request's
+	// ExpiresAt, also after DeleteAuthRequest. A spent code presented
+	// again gets ErrConflict and, in the same atomic operation, revokes
+	// that session as RevokeSession(SessionID, revokeUntil) does: RFC 6749
+	// §4.1.2 wants the tokens issued from a replayed code revoked, and
+	// tokens being minted from it meanwhile are then refused. Any other
+	// code: ErrNotFound.
+	ConsumeAuthCode(ctx context.Context, codeHash []byte, now, revokeUntil time.Time) (*AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
 

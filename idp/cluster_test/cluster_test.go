@@ -2,11 +2,14 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // pollWait is the long-poll's wait. A poll that is not woken answers only
@@ -138,4 +141,34 @@ func TestStateMadeOnOneInstanceWorksOnTheOther(t *testing.T) {
 		wantError(t, "replay on B", refresh(t, b, first.RefreshToken), http.StatusBadRequest, "invalid_grant")
 		wantError(t, "the rotated token on A", refresh(t, a, next.RefreshToken), http.StatusBadRequest, "invalid_grant")
 	})
+}
+
+// RFC 6749 §4.1.2: an authorization code redeemed on A and replayed on B
+// is refused, and every token A issued from it — access and refresh —
+// stops working on both instances.
+func TestCodeReplayedOnAnotherInstanceRevokesItsTokens(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, nil)
+	a, b := c.start("A"), c.start("B")
+	ctx := context.Background()
+	cfg, code, verifier := signInCode(t, everyStepAt(a), rpID, rpSecret, rpRedirect, []string{"openid", "offline_access"})
+	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("first redemption on A: %v", err)
+	}
+	if r := must(t)(get(ctx, b.url+"/userinfo", tok.AccessToken)); r.status != http.StatusOK {
+		t.Fatalf("the access token before the replay: %v", r)
+	}
+	onB := *cfg
+	onB.Endpoint.TokenURL = b.url + "/oauth/token"
+	_, err = onB.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("replay on B: %v, want invalid_grant", err)
+	}
+	for _, in := range []*instance{a, b} {
+		wantError(t, "the access token at "+in.name+"'s /userinfo after the replay",
+			must(t)(get(ctx, in.url+"/userinfo", tok.AccessToken)), http.StatusUnauthorized, "invalid_token")
+	}
+	wantError(t, "the refresh token after the replay", refresh(t, a, tok.RefreshToken), http.StatusBadRequest, "invalid_grant")
 }

@@ -437,7 +437,19 @@ func everyStepAt(in *instance) signInSteps { return signInSteps{in, in, in, in, 
 // instances (same host), as one site's cookie is behind a load balancer.
 func signIn(t testing.TB, steps signInSteps, clientID, secret, redirect string, scopes []string) *oauth2.Token {
 	t.Helper()
-	cfg := &oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
+	cfg, code, verifier := signInCode(t, steps, clientID, secret, redirect, scopes)
+	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("code exchange at %s: %v", steps.exchange.name, err)
+	}
+	return tok
+}
+
+// signInCode is signIn up to the code: it returns the client's config
+// (token endpoint at steps.exchange), the code and the PKCE verifier.
+func signInCode(t testing.TB, steps signInSteps, clientID, secret, redirect string, scopes []string) (cfg *oauth2.Config, code, verifier string) {
+	t.Helper()
+	cfg = &oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: redirect, Scopes: scopes,
 		Endpoint: oauth2.Endpoint{AuthURL: steps.authorize.url + "/authorize",
 			TokenURL: steps.exchange.url + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
 	if secret != "" {
@@ -463,7 +475,7 @@ func signIn(t testing.TB, steps signInSteps, clientID, secret, redirect string, 
 	}
 	redirected := []int{http.StatusFound, http.StatusSeeOther}
 
-	verifier := oauth2.GenerateVerifier()
+	verifier = oauth2.GenerateVerifier()
 	resp, _ := step("authorize", redirected...)(browser.Get(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier),
 		oauth2.SetAuthURLParam("nonce", "n-sign-in"))))
 	loginURL := steps.page.local(resp.Header.Get("Location"))
@@ -483,11 +495,7 @@ func signIn(t testing.TB, steps signInSteps, clientID, secret, redirect string, 
 	if err != nil || back.Query().Get("code") == "" {
 		t.Fatalf("callback: no code in %q", resp.Header.Get("Location"))
 	}
-	tok, err := cfg.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("code exchange at %s: %v", steps.exchange.name, err)
-	}
-	return tok
+	return cfg, back.Query().Get("code"), verifier
 }
 
 // phoneToken signs the user in to the phone app and returns its access

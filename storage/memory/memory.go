@@ -35,7 +35,8 @@ type Store struct {
 	audit         map[string][]storage.AuditEvent
 
 	authRequests map[string]*storage.AuthRequest
-	byCode       map[string]string // string(CodeHash) → auth request ID
+	byCode       map[string]string    // string(CodeHash) → auth request ID
+	spentCodes   map[string]spentCode // string(CodeHash) of consumed codes
 
 	access          map[string]*accessToken
 	refresh         map[string]*storage.RefreshToken
@@ -54,6 +55,13 @@ type Store struct {
 	browser *browserSessions
 	// dpopProofs: string(key) → until when the spent proof is remembered.
 	dpopProofs map[string]time.Time
+}
+
+// spentCode remembers a consumed authorization code until it would have
+// expired: the session of the tokens issued from it, revoked on replay.
+type spentCode struct {
+	sessionID string
+	expiresAt time.Time
 }
 
 // accessToken is a stored access token; the contract's type has no revoked
@@ -94,6 +102,7 @@ func New() *Store {
 		accessByRefresh: make(map[string]map[string]struct{}),
 		keys:            make(map[string]*storage.SigningKey),
 		adminTokens:     make(map[string]*storage.AdminToken),
+		spentCodes:      make(map[string]spentCode),
 		revokedSessions: make(map[string]time.Time),
 		notifications:   make(map[string]*storage.Notification),
 		bySubject:       make(map[string][]*storage.Notification),
@@ -454,7 +463,7 @@ func (s *Store) SaveAuthCode(_ context.Context, id string, codeHash []byte) erro
 
 // ConsumeAuthCode implements storage.AuthRequestStore. The returned request
 // still shows the code it held.
-func (s *Store) ConsumeAuthCode(_ context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
+func (s *Store) ConsumeAuthCode(_ context.Context, codeHash []byte, now, revokeUntil time.Time) (*storage.AuthRequest, error) {
 	if len(codeHash) == 0 {
 		return nil, notFound("auth code")
 	}
@@ -463,6 +472,10 @@ func (s *Store) ConsumeAuthCode(_ context.Context, codeHash []byte, now time.Tim
 	defer s.mu.Unlock()
 	id, ok := s.byCode[string(codeHash)]
 	if !ok {
+		if spent, ok := s.spentCodes[string(codeHash)]; ok && now.Before(spent.expiresAt) {
+			s.revokeSession(spent.sessionID, revokeUntil)
+			return nil, conflict("auth code already used: its tokens are revoked")
+		}
 		return nil, notFound("auth code")
 	}
 	a := s.authRequests[id]
@@ -472,6 +485,7 @@ func (s *Store) ConsumeAuthCode(_ context.Context, codeHash []byte, now time.Tim
 	out := cloneAuthRequest(a)
 	delete(s.byCode, string(codeHash))
 	a.CodeHash = nil
+	s.spentCodes[string(codeHash)] = spentCode{sessionID: a.SessionID, expiresAt: a.ExpiresAt}
 	return out, nil
 }
 
@@ -654,6 +668,12 @@ func (s *Store) RevokeRefreshToken(_ context.Context, id string) error {
 func (s *Store) RevokeSession(_ context.Context, sessionID string, until time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.revokeSession(sessionID, until)
+	return nil
+}
+
+// revokeSession is RevokeSession; the caller holds s.mu.
+func (s *Store) revokeSession(sessionID string, until time.Time) {
 	if sessionID != "" {
 		if cur, ok := s.revokedSessions[sessionID]; !ok || cur.Before(ut(until)) {
 			s.revokedSessions[sessionID] = ut(until)
@@ -661,7 +681,7 @@ func (s *Store) RevokeSession(_ context.Context, sessionID string, until time.Ti
 	}
 	ss := s.sessions[sessionID]
 	if ss == nil {
-		return nil
+		return
 	}
 	for id := range ss.access {
 		s.access[id].revoked = true
@@ -669,7 +689,6 @@ func (s *Store) RevokeSession(_ context.Context, sessionID string, until time.Ti
 	for id := range ss.refresh {
 		s.refresh[id].Revoked = true
 	}
-	return nil
 }
 
 // RevokeUserClientSessions implements storage.TokenStore. It scans every
@@ -880,6 +899,8 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, limit int) (i
 		s.deleteLogin(id)
 	})
 	total += deleteWhere(s.authRequests, limit, func(a *storage.AuthRequest) bool { return a.ExpiresAt.Before(before) }, s.deleteAuthRequest)
+	total += deleteWhere(s.spentCodes, limit, func(c spentCode) bool { return c.expiresAt.Before(before) },
+		func(key string) { delete(s.spentCodes, key) })
 	total += deleteWhere(s.access, limit, func(t *accessToken) bool { return t.ExpiresAt.Before(before) }, s.deleteAccess)
 	total += deleteWhere(s.refresh, limit, func(t *storage.RefreshToken) bool { return t.ExpiresAt.Before(before) }, s.deleteRefresh)
 	total += deleteWhere(s.adminTokens, limit, func(t *storage.AdminToken) bool { return t.ExpiresAt.Before(before) },

@@ -155,7 +155,7 @@ func TestMigrateCreatesTheSchema(t *testing.T) {
 		rows.Scan(&n)
 		got = append(got, n)
 	}
-	want := "[access_tokens admin_tokens auth_requests browser_sessions clients dpop_proofs notifications qr_audit_events qr_logins qr_user_codes refresh_tokens revoked_sessions schema_migrations secrets signing_keys users]"
+	want := "[access_tokens admin_tokens auth_requests browser_sessions clients dpop_proofs notifications qr_audit_events qr_logins qr_user_codes refresh_tokens revoked_sessions schema_migrations secrets signing_keys spent_auth_codes users]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("tables %v\nwant %s", got, want)
 	}

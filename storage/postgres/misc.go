@@ -62,6 +62,7 @@ var expiring = []struct{ table, key, expires string }{
 	{"qr_user_codes", "user_code", "expires_at"},
 	{"qr_logins", "id", "expires_at"},
 	{"auth_requests", "id", "expires_at"},
+	{"spent_auth_codes", "code_hash", "expires_at"},
 	{"access_tokens", "id", "expires_at"},
 	{"refresh_tokens", "id", "expires_at"},
 	{"admin_tokens", "access_hash", "expires_at"},

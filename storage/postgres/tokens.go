@@ -77,20 +77,55 @@ func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte) er
 }
 
 // ConsumeAuthCode implements storage.AuthRequestStore. RFC 6749 §4.1.2: the
-// code is detached in the same statement that reads it, so of two
-// concurrent exchanges only one finds it. The request is returned as it
-// was, code hash included.
-func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
+// code is detached in the same statement that reads it, and recorded as
+// spent, so of two concurrent exchanges only one finds it. The request is
+// returned as it was, code hash included.
+//
+// A code not found is looked up among the spent ones by a second
+// statement, which revokes its session exactly as RevokeSession does. A
+// concurrent first redemption holds the request's row until it commits,
+// so by then the spent record is visible to this second statement.
+func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash []byte, now, revokeUntil time.Time) (*storage.AuthRequest, error) {
 	if len(codeHash) == 0 {
 		return nil, fmt.Errorf("postgres: consume auth code: %w", storage.ErrNotFound)
 	}
-	a, err := readAuthRequest(s.pool.QueryRow(ctx, `UPDATE auth_requests SET code_hash = NULL
-		WHERE code_hash = $1 AND expires_at > $2 RETURNING `+authRequestCols, codeHash, now))
+	a, err := readAuthRequest(s.pool.QueryRow(ctx, `WITH consumed AS (
+		UPDATE auth_requests SET code_hash = NULL
+		WHERE code_hash = $1 AND expires_at > $2 RETURNING `+authRequestCols+`
+	), spent AS (
+		INSERT INTO spent_auth_codes (code_hash, session_id, expires_at)
+		SELECT $1, session_id, expires_at FROM consumed
+		ON CONFLICT (code_hash) DO UPDATE SET session_id = EXCLUDED.session_id, expires_at = EXCLUDED.expires_at
+	)
+	SELECT `+authRequestCols+` FROM consumed`, codeHash, now))
+	if err == nil {
+		a.CodeHash = append([]byte(nil), codeHash...)
+		return a, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, mapErr("consume auth code", err)
+	}
+	var replayed bool
+	err = s.pool.QueryRow(ctx, `WITH spent AS (
+		SELECT session_id FROM spent_auth_codes WHERE code_hash = $1 AND expires_at > $2
+	), tomb AS (
+		INSERT INTO revoked_sessions (session_id, until) SELECT session_id, $3 FROM spent WHERE session_id <> ''
+		ON CONFLICT (session_id) DO UPDATE SET until = greatest(revoked_sessions.until, EXCLUDED.until)
+	), a AS (
+		UPDATE access_tokens SET revoked = true
+		WHERE session_id IN (SELECT session_id FROM spent WHERE session_id <> '') AND NOT revoked
+	), r AS (
+		UPDATE refresh_tokens SET revoked = true
+		WHERE session_id IN (SELECT session_id FROM spent WHERE session_id <> '') AND NOT revoked
+	)
+	SELECT EXISTS (SELECT 1 FROM spent)`, codeHash, now, revokeUntil).Scan(&replayed)
 	if err != nil {
 		return nil, mapErr("consume auth code", err)
 	}
-	a.CodeHash = append([]byte(nil), codeHash...)
-	return a, nil
+	if replayed {
+		return nil, fmt.Errorf("postgres: consume auth code: already used, its tokens revoked: %w", storage.ErrConflict)
+	}
+	return nil, fmt.Errorf("postgres: consume auth code: %w", storage.ErrNotFound)
 }
 
 // DeleteAuthRequest implements storage.AuthRequestStore.

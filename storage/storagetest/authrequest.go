@@ -10,6 +10,10 @@ import (
 
 const authRequestTTL = 10 * time.Minute
 
+// revokeUntil is how long a session revoked by a replayed code stays
+// revoked in these cases.
+var revokeUntil = at(48 * time.Hour)
+
 // newAuthRequest returns an unfinished authorization request numbered n,
 // created at base.
 func newAuthRequest(n int) *storage.AuthRequest {
@@ -125,18 +129,18 @@ var authRequestCases = []testCase{
 		seed(t, s)
 		ctx := t.Context()
 		a, code := codeRequest(t, s, 1)
-		got, err := s.ConsumeAuthCode(ctx, code, at(time.Minute))
+		got, err := s.ConsumeAuthCode(ctx, code, at(time.Minute), revokeUntil)
 		must(t, err, "ConsumeAuthCode")
 		got.CodeHash = a.CodeHash // the contract leaves the returned CodeHash open
 		wantSame(t, got, a, "ConsumeAuthCode")
-		_, err = s.ConsumeAuthCode(ctx, code, at(time.Minute))
-		wantErr(t, err, storage.ErrNotFound, "second ConsumeAuthCode")
+		_, err = s.ConsumeAuthCode(ctx, code, at(time.Minute), revokeUntil)
+		wantErr(t, err, storage.ErrConflict, "second ConsumeAuthCode")
 		after, err := s.AuthRequest(ctx, a.ID, at(time.Minute))
 		must(t, err, "AuthRequest after consumption")
 		if len(after.CodeHash) != 0 {
 			t.Fatalf("CodeHash after consumption = %x, want none", after.CodeHash)
 		}
-		_, err = s.ConsumeAuthCode(ctx, storage.Hash("code-missing"), at(time.Minute))
+		_, err = s.ConsumeAuthCode(ctx, storage.Hash("code-missing"), at(time.Minute), revokeUntil)
 		wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode(unknown)")
 	}},
 	{"20 goroutines consume one auth code: exactly one wins", func(t *testing.T, s storage.Store) {
@@ -144,16 +148,56 @@ var authRequestCases = []testCase{
 		ctx := t.Context()
 		_, code := codeRequest(t, s, 1)
 		errs := race(20, func(int) error {
-			_, err := s.ConsumeAuthCode(ctx, code, at(time.Minute))
+			_, err := s.ConsumeAuthCode(ctx, code, at(time.Minute), revokeUntil)
 			return err
 		})
-		oneWinner(t, errs, "ConsumeAuthCode", storage.ErrNotFound, storage.ErrConflict)
+		oneWinner(t, errs, "ConsumeAuthCode", storage.ErrConflict)
 	}},
 	{"an expired request's code cannot be consumed", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		a, code := codeRequest(t, s, 1)
-		_, err := s.ConsumeAuthCode(t.Context(), code, a.ExpiresAt)
+		_, err := s.ConsumeAuthCode(t.Context(), code, a.ExpiresAt, revokeUntil)
 		wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode at expiry")
+	}},
+	{"a spent code presented again is ErrConflict and revokes the tokens issued from it, and only those", func(t *testing.T, s storage.Store) {
+		// RFC 6749 §4.1.2: deny the second use and revoke the tokens
+		// previously issued based on that code.
+		seed(t, s)
+		ctx := t.Context()
+		a, code := codeRequest(t, s, 1)
+		_, err := s.ConsumeAuthCode(ctx, code, at(time.Minute), revokeUntil)
+		must(t, err, "ConsumeAuthCode")
+		rt := createRefresh(t, s, newRefreshToken("rt-1", a.SessionID, alice, clientRP))
+		at1 := createAccess(t, s, newAccessToken("at-1", a.SessionID, rt.ID, alice, clientRP))
+		other := createAccess(t, s, newAccessToken("at-other", "session-other", "", alice, clientRP))
+		// zitadel deletes the request once its tokens exist: the spent
+		// code must outlive it.
+		must(t, s.DeleteAuthRequest(ctx, a.ID), "DeleteAuthRequest")
+
+		_, err = s.ConsumeAuthCode(ctx, code, at(2*time.Minute), revokeUntil)
+		wantErr(t, err, storage.ErrConflict, "ConsumeAuthCode of a spent code")
+		wantAccess(t, s, at1.ID, nil)
+		wantRefresh(t, s, rt, true)
+		wantAccess(t, s, other.ID, other)
+		// A token of that session minted after the replay (a redemption
+		// still under way) is refused too.
+		wantErr(t, s.CreateAccessToken(ctx, newAccessToken("at-late", a.SessionID, "", alice, clientRP)), storage.ErrConflict, "CreateAccessToken after the replay")
+	}},
+	{"a spent code is remembered until its request would have expired, then unknown", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		a, code := codeRequest(t, s, 1)
+		_, err := s.ConsumeAuthCode(ctx, code, at(time.Minute), revokeUntil)
+		must(t, err, "ConsumeAuthCode")
+		at1 := createAccess(t, s, newAccessToken("at-1", a.SessionID, "", alice, clientRP))
+		_, err = s.ConsumeAuthCode(ctx, code, a.ExpiresAt, revokeUntil)
+		wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode of a spent code at expiry")
+		wantAccess(t, s, at1.ID, at1)
+		_, err = s.DeleteExpired(ctx, a.ExpiresAt.Add(time.Second), 100)
+		must(t, err, "DeleteExpired")
+		_, err = s.ConsumeAuthCode(ctx, code, at(2*time.Minute), revokeUntil)
+		wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode of a spent code after DeleteExpired")
+		wantAccess(t, s, at1.ID, at1)
 	}},
 	{"DeleteAuthRequest removes the request and its code", func(t *testing.T, s storage.Store) {
 		seed(t, s)
@@ -163,7 +207,7 @@ var authRequestCases = []testCase{
 		must(t, s.DeleteAuthRequest(ctx, a.ID), "DeleteAuthRequest")
 		_, err := s.AuthRequest(ctx, a.ID, base)
 		wantErr(t, err, storage.ErrNotFound, "AuthRequest after delete")
-		_, err = s.ConsumeAuthCode(ctx, code, base)
+		_, err = s.ConsumeAuthCode(ctx, code, base, revokeUntil)
 		wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode after delete")
 		got, err := s.AuthRequest(ctx, other.ID, base)
 		must(t, err, "the other request")

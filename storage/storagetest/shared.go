@@ -90,10 +90,20 @@ var sharedCases = []sharedCase{
 		_, code := codeRequest(t, a, 1)
 		stores := []storage.Store{a, b}
 		errs := race(20, func(i int) error {
-			_, err := stores[i%2].ConsumeAuthCode(t.Context(), code, at(time.Minute))
+			_, err := stores[i%2].ConsumeAuthCode(t.Context(), code, at(time.Minute), revokeUntil)
 			return err
 		})
-		oneWinner(t, errs, "ConsumeAuthCode", storage.ErrNotFound, storage.ErrConflict)
+		oneWinner(t, errs, "ConsumeAuthCode", storage.ErrConflict)
+	}},
+	{"a code redeemed on one instance and replayed on the other revokes the tokens issued from it", func(t *testing.T, a, b storage.Store) {
+		seed(t, a)
+		req, code := codeRequest(t, a, 1)
+		_, err := a.ConsumeAuthCode(t.Context(), code, at(time.Minute), revokeUntil)
+		must(t, err, "ConsumeAuthCode on A")
+		at1 := createAccess(t, a, newAccessToken("at-1", req.SessionID, "", alice, clientRP))
+		_, err = b.ConsumeAuthCode(t.Context(), code, at(2*time.Minute), revokeUntil)
+		wantErr(t, err, storage.ErrConflict, "ConsumeAuthCode replayed on B")
+		wantAccess(t, a, at1.ID, nil)
 	}},
 	{"30 sign-ins of one user on two instances leave exactly the cap", func(t *testing.T, a, b storage.Store) {
 		seed(t, a)
