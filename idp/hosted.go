@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,11 +136,12 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 // phone") would receive a token that approves sign-ins as the person who
 // scanned it — QRLJacking turned into account takeover.
 func (s *Server) qrAllowed(ctx context.Context, a *storage.AuthRequest) bool {
-	if slices.Contains(a.Scopes, ScopeQRApprove) {
+	c, err := s.clients.get(ctx, a.ClientID, false)
+	if err != nil || c.FirstParty {
 		return false
 	}
-	c, err := s.clients.get(ctx, a.ClientID, false)
-	return err == nil && !c.FirstParty
+	_, err = grantScopes(c, a.Scopes, true) // the scope policy of every QR login
+	return err == nil
 }
 
 func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin, st storage.Status) (*pageQR, error) {

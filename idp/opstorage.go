@@ -126,11 +126,10 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed: the only non-standard scope, qr:approve, belongs to
-// first-party clients (SPEC §1); zitadel silently drops scopes not allowed.
-func (c *client) IsScopeAllowed(scope string) bool {
-	return scope == ScopeQRApprove && c.c.FirstParty
-}
+// IsScopeAllowed answers by the one scope policy (grantScopes).
+// VerifyAuthRequest has applied it already; zitadel asks again for scopes
+// outside its own standard list (qr:approve) and drops those refused.
+func (c *client) IsScopeAllowed(scope string) bool { return scopeAllowed(c.c, scope, false) }
 
 // IDTokenUserinfoClaimsAssertion puts the profile and email claims the
 // scopes allow into the ID token itself (SPEC §2.2), not only /userinfo.
@@ -603,10 +602,8 @@ func (o *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 // userinfo fills the claims the scopes allow (OIDC Core §5.4).
 func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject string, scopes []string) error {
 	// A disabled user's grant is no longer valid (RFC 6749 §5.2
-	// invalid_grant). This is the one gate for every token minted:
-	// zitadel's CreateTokenResponse makes an ID token, and so calls this,
-	// for a code exchange, a refresh (with or without openid) and a QR
-	// redeem alike; /userinfo and introspection come here too.
+	// invalid_grant): /userinfo, introspection and the ID token's claims
+	// come here; mint refuses such a user before any token is made.
 	u, err := activeUser(ctx, o.store, subject)
 	if errors.Is(err, errDisabled) {
 		return oidc.ErrInvalidGrant().WithDescription("%s", errDisabled)
@@ -618,17 +615,13 @@ func (o *opStorage) userinfo(ctx context.Context, info *oidc.UserInfo, subject s
 	return nil
 }
 
-// fillUserinfo sets the claims of u the scopes allow (OIDC Core §5.4).
+// fillUserinfo sets the claims of u that scopes release (userClaims, OIDC
+// Core §5.4).
 func fillUserinfo(info *oidc.UserInfo, u *storage.User, scopes []string) {
 	info.Subject = u.ID
-	for _, s := range scopes {
-		switch s {
-		case oidc.ScopeProfile:
-			info.Name = u.Name
-			info.PreferredUsername = u.Username
-		case oidc.ScopeEmail:
-			info.Email = u.Email
-			info.EmailVerified = oidc.Bool(u.EmailVerified)
+	for _, c := range userClaims {
+		if slices.Contains(scopes, c.scope) {
+			c.set(info, u)
 		}
 	}
 }

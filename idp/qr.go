@@ -62,7 +62,7 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	scopes, err := parseScopes(c, r.PostForm.Get("scope"))
+	scopes, err := parseScopes(c, r.PostForm.Get("scope"), true)
 	if err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
@@ -202,43 +202,6 @@ func pngChunk(w *bytes.Buffer, kind string, data []byte) {
 	w.Write(n[:])
 }
 
-// parseScopes validates the scope parameter (RFC 6749 §3.3). Unknown
-// scopes are refused with invalid_scope rather than silently dropped;
-// offline_access is dropped for a client that may not refresh.
-func parseScopes(c *storage.Client, raw string) ([]string, error) {
-	if raw == "" {
-		return []string{oidc.ScopeOpenID}, nil
-	}
-	if len(raw) > 1024 {
-		return nil, oauth.New(oauth.InvalidScope, "scope is too long")
-	}
-	var out []string
-	for _, sc := range strings.Split(raw, " ") {
-		switch sc {
-		case "":
-			continue
-		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail:
-		case oidc.ScopeOfflineAccess:
-			if !hasGrant(c, string(oidc.GrantTypeRefreshToken)) {
-				continue
-			}
-		case ScopeQRApprove:
-			// Never by QR: a phone token approved from another phone would
-			// let whoever showed the QR approve sign-ins as its scanner.
-			return nil, oauth.New(oauth.InvalidScope, "scope qr:approve cannot be granted by QR login")
-		default:
-			return nil, oauth.New(oauth.InvalidScope, "unknown scope "+oauth.SafeName(sc))
-		}
-		if !slices.Contains(out, sc) {
-			out = append(out, sc)
-		}
-	}
-	if len(out) == 0 {
-		return []string{oidc.ScopeOpenID}, nil
-	}
-	return out, nil
-}
-
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
@@ -360,7 +323,8 @@ func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
 }
 
 // parseAccessToken finds the token ID and subject in an opaque (encrypted)
-// or JWT access token, as zitadel's /userinfo does.
+// or JWT access token (RFC 9068: typ at+jwt, signature, issuer, expiry).
+// Every endpoint that takes an access token reads it here.
 func (s *Server) parseAccessToken(ctx context.Context, raw string) (id, sub string, ok bool) {
 	if raw == "" || len(raw) > 4096 {
 		return "", "", false
@@ -368,6 +332,9 @@ func (s *Server) parseAccessToken(ctx context.Context, raw string) (id, sub stri
 	if plain, err := s.provider.Crypto().Decrypt(raw); err == nil {
 		id, sub, ok = strings.Cut(plain, ":")
 		return id, sub, ok
+	}
+	if !isAccessJWT(raw) {
+		return "", "", false
 	}
 	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, raw, s.provider.AccessTokenVerifier(ctx))
 	if err != nil {

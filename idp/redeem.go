@@ -14,10 +14,10 @@ import (
 
 // qrMinter mints the tokens of one QR grant redeem for client c
 // (grants.Minter). The token rows are made before the redeem and inserted
-// by it, in the same statement, only if it wins; zitadel then formats the
+// by it, in the same statement, only if it wins; mint then formats the
 // response from them (the opaque or JWT access token, the signed ID
 // token) without another store call: the redeem returned the user, and
-// opStorage hands zitadel the rows already inserted (qrTokenRequest).
+// opStorage hands back the rows already inserted (qrTokenRequest).
 type qrMinter struct {
 	s *Server
 	c *storage.Client
@@ -27,9 +27,8 @@ type qrMinter struct {
 }
 
 // Tokens implements grants.Minter. A refresh token is issued exactly when
-// zitadel would ask for one (op's needsRefreshToken for an authorization
-// request): offline_access granted to a client allowed the refresh_token
-// grant.
+// mint will ask for one (needsRefreshToken for an authorization request):
+// offline_access granted to a client allowed the refresh_token grant.
 func (m *qrMinter) Tokens(clientID string, scopes []string) (*storage.Tokens, error) {
 	now := m.s.cfg.Now().UTC().Truncate(time.Microsecond)
 	t := &storage.Tokens{AccessID: storage.NewSecret(16), AccessExpiresAt: now.Add(m.s.cfg.AccessTokenTTL), AMR: []string{amrQR}}
@@ -43,14 +42,14 @@ func (m *qrMinter) Tokens(clientID string, scopes []string) (*storage.Tokens, er
 
 func (m *qrMinter) client() *client { return &client{c: m.c, cfg: &m.s.cfg} }
 
-// Response implements grants.Minter: zitadel's device token response for
-// the redeemed login, so ID token, refresh token, /userinfo and
-// introspection stay one system with the code flow's.
+// Response implements grants.Minter: the token response for the redeemed
+// login, made by mint like every grant's, so ID token, refresh token,
+// /userinfo and introspection stay one system with the code flow's.
 func (m *qrMinter) Response(ctx context.Context, a *storage.Applied, t *storage.Tokens) (any, error) {
 	req := &qrTokenRequest{login: a.Login, user: a.User, tokens: t, refresh: m.refresh}
-	return op.CreateDeviceTokenResponse(ctx, req, m.s.provider, m.client())
+	return m.s.mint(ctx, req, m.client(), "", "")
 }
 
-// errNotMinted: zitadel asked for tokens other than those the redeem
+// errNotMinted: mint asked for tokens other than those the redeem
 // inserted. The two decide alike (see qrMinter.Tokens); this is a bug.
-var errNotMinted = errors.New("idp: zitadel asked for tokens the QR redeem did not mint")
+var errNotMinted = errors.New("idp: mint asked for tokens the QR redeem did not mint")

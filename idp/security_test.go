@@ -282,7 +282,8 @@ func TestMisuseAnswers(t *testing.T) {
 			}
 		}
 		// A relying party's own access token (not first party) is refused.
-		rpTok := s.codeFlowToken(t, rpID, rpSecret, "https://shop.example/cb", "alice", []string{"openid", "qr:approve"})
+		// (It cannot even ask for qr:approve: TestOneScopePolicy.)
+		rpTok := s.codeFlowToken(t, rpID, rpSecret, "https://shop.example/cb", "alice", []string{"openid"})
 		status, body := s.phone(t, rpTok.AccessToken, "/qr/scan", map[string]string{"qr": "x"})
 		if status != 403 || body["error"] != "insufficient_scope" {
 			t.Fatalf("relying party token: %d %v", status, body)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -139,10 +140,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		CodeMethodS256:        true,
 		AuthMethodPost:        true,
 		GrantTypeRefreshToken: true,
-		SupportedScopes: []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail,
-			oidc.ScopeOfflineAccess, ScopeQRApprove},
-		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
-			"at_hash", "name", "preferred_username", "email", "email_verified"},
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
 			Lifetime: cfg.QRTTL, PollInterval: cfg.PollInterval, UserFormPath: "/device",
 		},
@@ -231,6 +228,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/"+pathEndSession, s.handleEndSession)
 	mux.HandleFunc("POST "+pathEndSessionConfirm, s.handleEndSessionConfirm)
 	mux.HandleFunc("/"+pathAuthorize+"/callback", s.handleAuthorizeCallback)
+	mux.HandleFunc("GET "+oidc.DiscoveryEndpoint, s.handleMetadata)                 // OpenID Connect Discovery §4
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata) // RFC 8414 §3
 	mux.HandleFunc("POST /qr/scan", s.handleScan)
 	mux.HandleFunc("POST /qr/confirm", s.handleDecide(true))
 	mux.HandleFunc("POST /qr/deny", s.handleDecide(false))
@@ -294,35 +293,6 @@ type legacyServer struct {
 	s *Server
 }
 
-// discovery is zitadel's document plus qr_authorization_endpoint.
-type discovery struct {
-	*oidc.DiscoveryConfiguration
-	QRAuthorizationEndpoint string `json:"qr_authorization_endpoint"`
-}
-
-// Discovery advertises both QR grant names and the QR endpoint under both
-// its RFC 8628 name and its own (SPEC §2.1).
-func (l *legacyServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
-	resp, err := l.LegacyServer.Discovery(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	d, ok := resp.Data.(*oidc.DiscoveryConfiguration)
-	if !ok {
-		return resp, nil
-	}
-	for _, g := range []oidc.GrantType{oidc.GrantTypeDeviceCode, GrantQR} {
-		if !slices.Contains(d.GrantTypesSupported, g) {
-			d.GrantTypesSupported = append(d.GrantTypesSupported, g)
-		}
-	}
-	d.DeviceAuthorizationEndpoint = l.s.cfg.Issuer + "/" + pathQRAuthorize
-	// RFC 7662 §2.1 / RFC 8414 §2: handleIntrospect takes either secret
-	// method, as the token endpoint does.
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
-	return op.NewResponse(&discovery{DiscoveryConfiguration: d, QRAuthorizationEndpoint: d.DeviceAuthorizationEndpoint}), nil
-}
-
 // VerifyAuthRequest is zitadel's, except that an unknown client_id is the
 // caller's error (400 invalid_request), not a 500: RFC 6749 §4.1.2.1 says
 // to inform the user and not redirect, which handleAuthorize does.
@@ -330,6 +300,11 @@ func (l *legacyServer) Discovery(ctx context.Context, r *op.Request[struct{}]) (
 // PKCE (RFC 7636, RFC 9700 §2.1.1): public clients must send a
 // code_challenge, and only S256 is accepted — zitadel would take any
 // unknown method as plain, where RFC 7636 §4.4.1 wants invalid_request.
+//
+// The scopes are decided by grantScopes, the policy of /qr/authorize too
+// (zitadel would drop unknown ones silently and keep address and phone),
+// and response_mode must be one discovery lists (zitadel would answer an
+// unknown one in the query).
 func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
 	if r.Data.ClientID != "" {
 		c, err := l.s.clients.get(ctx, r.Data.ClientID, false)
@@ -341,9 +316,18 @@ func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc
 		if r.Data.CodeChallenge == "" && c.Type == storage.ClientPublic {
 			return nil, oidc.ErrInvalidRequest().WithDescription("public clients must use PKCE (code_challenge with S256)")
 		}
+		scopes, err := grantScopes(c, r.Data.Scopes, false)
+		var refused *oauth.Error
+		if errors.As(err, &refused) {
+			return nil, oidc.ErrInvalidScope().WithDescription("%s", refused.Description)
+		}
+		r.Data.Scopes = scopes
 	}
-	if r.Data.CodeChallenge != "" && r.Data.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+	if r.Data.CodeChallenge != "" && r.Data.CodeChallengeMethod != codeChallengeMethod {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	if m := r.Data.ResponseMode; m != "" && !slices.Contains(responseModes, string(m)) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("unsupported response_mode (supported: %s)", strings.Join(responseModes, ", "))
 	}
 	return l.LegacyServer.VerifyAuthRequest(ctx, r)
 }
@@ -368,7 +352,26 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 	if r.Data.RedirectURI != authReq.GetRedirectURI() {
 		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond")
 	}
-	resp, err := op.CreateTokenResponse(ctx, authReq, r.Client, l.Provider(), true, r.Data.Code, "")
+	resp, err := l.s.mint(ctx, authReq, r.Client, r.Data.Code, "")
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// RefreshToken is zitadel's, minting through mint like every grant.
+func (l *legacyServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	req, err := op.RefreshTokenRequestByRefreshToken(ctx, l.Provider().Storage(), r.Data.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	if r.Client.GetID() != req.GetClientID() {
+		return nil, oidc.ErrInvalidGrant()
+	}
+	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
+		return nil, err
+	}
+	resp, err := l.s.mint(ctx, req, r.Client, "", r.Data.RefreshToken)
 	if err != nil {
 		return nil, err
 	}

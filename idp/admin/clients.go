@@ -13,18 +13,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/qrlogin/qrlogin/idp/display"
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
-// Grant type names a client may register (SPEC §2.2, §3).
-const (
-	grantAuthorizationCode = "authorization_code"
-	grantRefreshToken      = "refresh_token"
-	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-	grantQR                = "urn:qrlogin:params:oauth:grant-type:qr"
-)
-
-var allGrantTypes = []string{grantAuthorizationCode, grantRefreshToken, grantDeviceCode, grantQR}
+// A client may be registered for exactly the grant and response types the
+// provider serves and discovery lists: oauth.GrantTypes and
+// oauth.ResponseTypes, the one table of both.
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
 
@@ -41,6 +36,7 @@ type clientRequest struct {
 	RedirectURIs           []string `json:"redirect_uris"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	GrantTypes             []string `json:"grant_types"`
+	ResponseTypes          []string `json:"response_types"`
 	Type                   string   `json:"type"`
 	FirstParty             bool     `json:"first_party"`
 	LogoURI                string   `json:"logo_uri"`
@@ -60,6 +56,7 @@ type clientJSON struct {
 	RedirectURIs           []string `json:"redirect_uris"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	GrantTypes             []string `json:"grant_types"`
+	ResponseTypes          []string `json:"response_types"`
 	Type                   string   `json:"type"`
 	FirstParty             bool     `json:"first_party"`
 	LogoURI                string   `json:"logo_uri,omitempty"`
@@ -78,6 +75,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		RedirectURIs:           nonNil(c.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes:             nonNil(c.GrantTypes),
+		ResponseTypes:          oauth.ResponseTypesFor(c.GrantTypes),
 		Type:                   string(c.Type),
 		FirstParty:             c.FirstParty,
 		LogoURI:                c.LogoURI,
@@ -173,22 +171,27 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 	if c.GrantTypes, err = checkGrantTypes(req.GrantTypes, len(c.RedirectURIs) > 0); err != nil {
 		return nil, err
 	}
+	if err := checkResponseTypes(req.ResponseTypes, c.GrantTypes); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // checkGrantTypes validates the requested grants, or picks the default:
-// all four, less authorization_code when there is no redirect URI.
+// every grant served, less authorization_code when there is no redirect
+// URI.
 func checkGrantTypes(grants []string, haveRedirect bool) ([]string, error) {
+	all := oauth.GrantTypes()
 	if len(grants) == 0 {
 		if !haveRedirect {
-			return []string{grantRefreshToken, grantDeviceCode, grantQR}, nil
+			return slices.DeleteFunc(all, func(g string) bool { return g == oauth.GrantAuthorizationCode }), nil
 		}
-		return slices.Clone(allGrantTypes), nil
+		return all, nil
 	}
 	seen := map[string]bool{}
 	for _, g := range grants {
-		if !slices.Contains(allGrantTypes, g) {
-			return nil, badMetadata("grant_types: unsupported grant type %q (supported: %s)", g, strings.Join(allGrantTypes, ", "))
+		if !slices.Contains(all, g) {
+			return nil, badMetadata("grant_types: unsupported grant type %q (supported: %s)", g, strings.Join(all, ", "))
 		}
 		if seen[g] {
 			return nil, badMetadata("grant_types: %q is listed twice", g)
@@ -197,10 +200,29 @@ func checkGrantTypes(grants []string, haveRedirect bool) ([]string, error) {
 	}
 	// RFC 6749 §3.1.2.2: a client of the authorization code flow must
 	// register its redirection endpoint (the OP matches it exactly).
-	if seen[grantAuthorizationCode] && !haveRedirect {
+	if seen[oauth.GrantAuthorizationCode] && !haveRedirect {
 		return nil, badRedirect("redirect_uris: authorization_code needs at least one redirect URI")
 	}
 	return slices.Clone(grants), nil
+}
+
+// checkResponseTypes validates the response_types a client asks for. They
+// are not stored: a client has response type code exactly when it has
+// the authorization_code grant (RFC 7591 §2.1 keeps the two consistent),
+// so the request may list that, or nothing.
+func checkResponseTypes(types, grants []string) error {
+	if len(types) == 0 {
+		return nil
+	}
+	for _, t := range types {
+		if !slices.Contains(oauth.ResponseTypes(), t) {
+			return badMetadata("response_types: unsupported response type %q (supported: %s)", t, strings.Join(oauth.ResponseTypes(), ", "))
+		}
+	}
+	if !slices.Equal(types, oauth.ResponseTypesFor(grants)) {
+		return badMetadata("response_types: %q needs the authorization_code grant, and that grant needs it", strings.Join(types, " "))
+	}
+	return nil
 }
 
 // checkRedirectURIs validates a list of redirection URIs: absolute, https

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -121,22 +122,22 @@ func TestClientDefaults(t *testing.T) {
 		{
 			"a bare confidential client gets every grant but authorization_code",
 			`{"name":"QR only"}`,
-			"confidential", []string{grantRefreshToken, grantDeviceCode, grantQR}, true,
+			"confidential", []string{oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantQR}, true,
 		},
 		{
 			"a confidential client with a redirect URI gets all four grants",
 			`{"name":"Site","redirect_uris":["https://rp.example/cb"]}`,
-			"confidential", allGrantTypes, true,
+			"confidential", oauth.GrantTypes(), true,
 		},
 		{
 			"a public client gets the same defaults and no secret",
 			`{"name":"Phone app","type":"public","first_party":true,"redirect_uris":["http://[::1]/cb"]}`,
-			"public", allGrantTypes, false,
+			"public", oauth.GrantTypes(), false,
 		},
 		{
 			"explicit grant types are kept as given",
 			`{"name":"Poller","grant_types":["urn:qrlogin:params:oauth:grant-type:qr"]}`,
-			"confidential", []string{grantQR}, true,
+			"confidential", []string{oauth.GrantQR}, true,
 		},
 	}
 	for _, tt := range tests {

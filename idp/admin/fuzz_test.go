@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qrlogin/qrlogin/idp/oauth"
 )
 
 // FuzzRedirectURI checks that whatever checkURI accepts as a redirect URI
@@ -68,7 +70,7 @@ func FuzzClientRequest(f *testing.F) {
 		if c.Name == "" || (c.Type != "confidential" && c.Type != "public") || len(c.GrantTypes) == 0 {
 			t.Fatalf("accepted %+v", c)
 		}
-		if slices.Contains(c.GrantTypes, grantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		if slices.Contains(c.GrantTypes, oauth.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 			t.Fatalf("accepted the code flow without a redirect URI: %+v", c)
 		}
 		for _, u := range c.RedirectURIs {
