@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // formPostParam is one hidden field of a form_post page.
@@ -29,4 +32,27 @@ func (s *Server) formPost(w http.ResponseWriter, redirectURI string, params url.
 		}
 	}
 	s.render(w, http.StatusOK, "form_post.html", data)
+}
+
+// authResponse issues the code of a finished authorization request (for
+// handleAuthorizeCallback) and sends it as its response_mode says: a
+// redirect (query, fragment), or formPost's page. zitadel's form_post page
+// submits itself from an inline onload handler, which the site's CSP
+// (script-src 'self') blocks: the browser stalled on a page holding the
+// code.
+func (s *Server) authResponse(w http.ResponseWriter, r *http.Request, authReq op.AuthRequest) {
+	if authReq.GetResponseMode() != oidc.ResponseModeFormPost {
+		op.AuthResponse(authReq, s.provider, w, r)
+		return
+	}
+	code, err := op.BuildAuthResponseCodeResponsePayload(r.Context(), authReq, s.provider)
+	if err != nil {
+		op.AuthRequestError(w, r, authReq, err, s.provider)
+		return
+	}
+	params := url.Values{"code": {code.Code}}
+	if code.State != "" {
+		params.Set("state", code.State)
+	}
+	s.formPost(w, authReq.GetRedirectURI(), params)
 }

@@ -108,7 +108,7 @@ func (s *Server) handleAuthorizeCallback(w http.ResponseWriter, r *http.Request)
 		op.AuthRequestError(w, r, req, oidc.ErrInteractionRequired().WithDescription("the user has not signed in"), s.provider)
 		return
 	}
-	op.AuthResponse(req, s.provider, w, r)
+	s.authResponse(w, r, req)
 }
 
 // handleQRToken polls, long-polls and redeems a QR login (SPEC §2.2).

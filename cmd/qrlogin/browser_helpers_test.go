@@ -388,13 +388,16 @@ type relyingParty struct {
 	state    string
 	nonce    string
 	got      chan url.Values
+	// methods records the HTTP method of each callback: GET for a
+	// redirect, POST for response_mode=form_post.
+	methods chan string
 }
 
 // newRelyingParty starts the client's callback server and registers the
 // client (named id) at the provider.
 func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 	t.Helper()
-	got := make(chan url.Values, 4)
+	got, methods := make(chan url.Values, 4), make(chan string, 4)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/cb" && r.URL.Path != "/bye" {
 			http.NotFound(w, r)
@@ -406,6 +409,10 @@ func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 		q.Set("_path", r.URL.Path)
 		select {
 		case got <- q:
+			select { // read by the form_post test only
+			case methods <- r.Method:
+			default:
+			}
 		default:
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -419,7 +426,7 @@ func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 			Scopes: []string{"openid", "profile", "email"},
 			Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/authorize", TokenURL: p.issuer + "/oauth/token",
 				AuthStyle: oauth2.AuthStyleInHeader}},
-		verifier: oauth2.GenerateVerifier(), state: "state-" + id, nonce: "nonce-" + id, got: got,
+		verifier: oauth2.GenerateVerifier(), state: "state-" + id, nonce: "nonce-" + id, got: got, methods: methods,
 	}
 }
 

@@ -39,6 +39,7 @@ func TestBrowser(t *testing.T) {
 		{"the demo site's code-flow button signs in through the hosted password form", demoCodeButton},
 		{"prompt=none with response_mode=form_post posts login_required to the client from a page the CSP allows", formPostError},
 		{"a password sign-in signs the browser in at the provider; end_session asks, then signs it out", singleSignOnAndLogout},
+		{"response_mode=form_post posts the code to the client under the site's CSP, with JavaScript and without", formPost},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,4 +321,40 @@ func screenshots(t *testing.T, p *provider, deadline context.Context, _ string) 
 	browse(t, pc, chromedp.WaitVisible(chromedp.ID("claims")))
 	checkDemoClaims(t, p, pc, "qr")
 	screenshot(t, pc, dir, "demo-signed-in.png", 1280)
+}
+
+// formPost: OAuth 2.0 Form Post Response Mode. After the password sign-in
+// the browser posts the code to the client by itself: the page's script
+// is same-origin, so the site's CSP (script-src 'self') lets it run —
+// zitadel's page submitted from an inline onload handler, which the CSP
+// blocks, and the browser stalled on a page holding the code. Without
+// JavaScript the page's visible Continue button posts it.
+func formPost(t *testing.T, p *provider, deadline context.Context, _ string) {
+	for _, tc := range []struct {
+		name     string
+		tab      func(*testing.T, context.Context) context.Context
+		noScript bool
+	}{{"with JavaScript", newTab, false}, {"without JavaScript", noScriptTab, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRelyingParty(t, p, "browser-form-post-"+map[bool]string{false: "js", true: "nojs"}[tc.noScript])
+			tab := tc.tab(t, deadline)
+			browse(t, tab,
+				chromedp.Navigate(c.authURL()+"&response_mode=form_post"),
+				chromedp.WaitVisible(chromedp.ID("password-form")),
+				chromedp.SendKeys(chromedp.ID("username"), demoUser),
+				chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+				chromedp.Click(chromedp.ID("signin")),
+			)
+			if tc.noScript {
+				browse(t, tab, chromedp.WaitVisible("#form-post button"), chromedp.Click("#form-post button"))
+			}
+			claims := c.exchange(t, p, c.code(t, tab))
+			if method := <-c.methods; method != http.MethodPost {
+				t.Errorf("the code arrived by %s, want POST", method)
+			}
+			if !slices.Contains(claims.AuthenticationMethodsReferences, "pwd") {
+				t.Errorf("amr = %v, want pwd", claims.AuthenticationMethodsReferences)
+			}
+		})
+	}
 }
