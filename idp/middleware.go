@@ -60,6 +60,9 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		}
 		r = r.WithContext(op.ContextWithIssuer(r.Context(), s.cfg.Issuer))
 		r = s.withClientIP(r)
+		if s.cors(w, r) {
+			return // a preflight, answered
+		}
 
 		var body []byte
 		if r.Body != nil && r.Body != http.NoBody {

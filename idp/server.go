@@ -49,6 +49,7 @@ type Server struct {
 	oidc     http.Handler // zitadel's routes
 	sessions *sessions.CookieStore
 	clients  *clientCache
+	origins  *originSet
 	limiter  *limiter // per address, per client, per account: Config.RateLimit
 	guesses  *limiter // typed user codes, new codes of a login page: a few per minute
 	lockouts *lockouts
@@ -127,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
+	s.origins = newOriginSet(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
 	s.limiter = newLimiter(cfg.Now)
 	s.guesses = newLimiter(cfg.Now)
 	s.sessionHolds = newHolds(maxHeldPerSession)
@@ -166,7 +168,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}),
 		s: s,
 	}
-	s.oidc = retryAfter(op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider)))
+	// zitadel's CORS (any origin, with credentials, on every route) is
+	// off: the middleware applies qrlogin's (cors.go).
+	s.oidc = retryAfter(op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider), op.WithServerCORSOptions(nil)))
 	s.handler = s.routes()
 	return s, nil
 }

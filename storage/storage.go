@@ -95,6 +95,9 @@ type Client struct {
 	// default. Public clients are limited per address instead.
 	RateLimit float64
 	CreatedAt time.Time
+	// AllowedOrigins are the web origins ("https://app.example", no path)
+	// whose scripts may call the provider's browser endpoints (CORS).
+	AllowedOrigins []string
 }
 
 // ClientStore keeps clients.

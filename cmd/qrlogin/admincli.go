@@ -296,6 +296,7 @@ type client struct {
 	ClientURI              string    `json:"client_uri,omitempty"`
 	AccessTokenType        string    `json:"access_token_type"`
 	RateLimit              float64   `json:"rate_limit"`
+	AllowedOrigins         []string  `json:"allowed_origins"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -334,13 +335,15 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 			ClientURI       string   `json:"client_uri,omitempty"`
 			AccessTokenType string   `json:"access_token_type,omitempty"`
 			RateLimit       float64  `json:"rate_limit,omitempty"`
+			AllowedOrigins  []string `json:"allowed_origins,omitempty"`
 		}
-		redirects, postLogout, grants stringList
+		redirects, postLogout, grants, origins stringList
 	)
 	fs.StringVar(&req.Name, "name", "", "display name shown to users (required)")
 	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable)")
 	fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 	fs.Var(&grants, "grant-type", "grant type (repeatable; default: all that apply)")
+	fs.Var(&origins, "allowed-origin", "web origin whose scripts may call the token, userinfo, keys, discovery\nand revocation endpoints (CORS), e.g. https://app.example (repeatable)")
 	fs.StringVar(&req.Type, "type", "confidential", "confidential or public")
 	fs.BoolVar(&req.FirstParty, "first-party", false, "the first-party phone app")
 	fs.StringVar(&req.LogoURI, "logo-uri", "", "https URL of the client's logo")
@@ -354,7 +357,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 	if req.Name == "" {
 		return fmt.Errorf("%w: clients create needs --name", errUsage)
 	}
-	req.RedirectURIs, req.PostLogout, req.GrantTypes = redirects, postLogout, grants
+	req.RedirectURIs, req.PostLogout, req.GrantTypes, req.AllowedOrigins = redirects, postLogout, grants, origins
 	api, err := af.api(ctx, stderr)
 	if err != nil {
 		return err
@@ -490,6 +493,7 @@ func printClient(w io.Writer, af *adminFlags, b []byte) error {
 	row(tw, "post_logout_redirect_uris:", strings.Join(c.PostLogoutRedirectURIs, " "))
 	row(tw, "grant_types:", strings.Join(c.GrantTypes, " "))
 	row(tw, "access_token_type:", c.AccessTokenType)
+	row(tw, "allowed_origins:", strings.Join(c.AllowedOrigins, " "))
 	row(tw, "logo_uri:", c.LogoURI)
 	row(tw, "client_uri:", c.ClientURI)
 	if c.Type == "confidential" {

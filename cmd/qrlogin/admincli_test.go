@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +88,26 @@ func mustCLI(t *testing.T, env map[string]string, args ...string) string {
 		t.Fatalf("qrlogin %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
 	}
 	return out
+}
+
+// clients create --allowed-origin registers the web origins whose scripts
+// may call the browser endpoints (CORS); get shows them.
+func TestClientsCreateAllowedOrigins(t *testing.T) {
+	st, env := adminServer(t)
+	mustCLI(t, env, "clients", "create", "--client-id", "spa", "--name", "SPA", "--type", "public",
+		"--redirect-uri", "https://spa.example/cb", "--allowed-origin", "https://spa.example", "--allowed-origin", "http://127.0.0.1:5173")
+	c, err := st.Client(context.Background(), "spa")
+	if err != nil || !slices.Equal(c.AllowedOrigins, []string{"https://spa.example", "http://127.0.0.1:5173"}) {
+		t.Fatalf("stored %+v %v", c, err)
+	}
+	if out := mustCLI(t, env, "clients", "get", "spa"); !strings.Contains(out, "allowed_origins:") ||
+		!strings.Contains(out, "https://spa.example http://127.0.0.1:5173") {
+		t.Errorf("clients get:\n%s", out)
+	}
+	if _, errOut, err := cli(t, env, "clients", "create", "--name", "Bad", "--allowed-origin", "https://spa.example/"); err == nil ||
+		!strings.Contains(errOut+err.Error(), "allowed_origins") {
+		t.Errorf("an origin with a path was accepted: %v %s", err, errOut)
+	}
 }
 
 func TestClientsCommands(t *testing.T) {

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -40,6 +44,7 @@ func TestBrowser(t *testing.T) {
 		{"prompt=none with response_mode=form_post posts login_required to the client from a page the CSP allows", formPostError},
 		{"a password sign-in signs the browser in at the provider; end_session asks, then signs it out", singleSignOnAndLogout},
 		{"response_mode=form_post posts the code to the client under the site's CSP, with JavaScript and without", formPost},
+		{"a script on a registered origin reads discovery, one on another origin does not, and none reaches the phone API", corsInBrowser},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,5 +361,62 @@ func formPost(t *testing.T, p *provider, deadline context.Context, _ string) {
 				t.Errorf("amr = %v, want pwd", claims.AuthenticationMethodsReferences)
 			}
 		})
+	}
+}
+
+// corsInBrowser: CORS as chromium enforces it. A page on an origin
+// registered on a client (allowed_origins, through the admin API) reads
+// discovery and gets the RFC 6750 challenge of /userinfo; a page on any
+// other origin reads nothing; and no page, registered or not, gets a
+// preflight through to the phone API — zitadel answered every preflight.
+func corsInBrowser(t *testing.T, p *provider, deadline context.Context, phone string) {
+	page := func() *httptest.Server {
+		site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, `<!doctype html><title>site</title><p>a site</p>`)
+		}))
+		t.Cleanup(site.Close)
+		return site
+	}
+	registered, other := page(), page()
+	p.registerClientWith(t, map[string]any{"client_id": "browser-spa", "name": "Browser SPA", "type": "public",
+		"redirect_uris": []string{registered.URL + "/cb"}, "allowed_origins": []string{registered.URL}})
+
+	// fetchFrom runs fetch(url, init) in a page of site and returns
+	// what the script could read: "status issuer-or-challenge", or the
+	// error a CORS refusal gives a script.
+	fetchFrom := func(tab context.Context, url, init string) string {
+		return read(t, tab, chromedp.Evaluate[string](`fetch(`+strconv.Quote(url)+`, `+init+`)
+			.then(r => r.status + " " + (r.headers.get("WWW-Authenticate") || "") + r.statusText)
+			.catch(e => "refused: " + e.name)`, chromedp.EvalAwaitPromise))
+	}
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(registered.URL))
+	// The provider reads registered origins at most every 5 s
+	// (ClientCacheTTL): wait for the new one to be seen.
+	for got := ""; !strings.HasPrefix(got, "200"); {
+		got = fetchFrom(tab, p.issuer+"/.well-known/openid-configuration", "{}")
+		if deadline.Err() != nil {
+			t.Fatalf("discovery from the registered origin: %s", got)
+		}
+		if !strings.HasPrefix(got, "200") {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if got := fetchFrom(tab, p.issuer+"/userinfo", `{headers: {"Authorization": "Bearer not-a-token"}}`); !strings.HasPrefix(got, `401 Bearer`) ||
+		!strings.Contains(got, `error="invalid_token"`) {
+		t.Errorf("/userinfo from the registered origin: %q, want 401 with its challenge readable", got)
+	}
+	for _, path := range []string{"/qr/confirm", "/qr/scan"} {
+		init := `{method: "POST", headers: {"Authorization": "Bearer ` + phone + `", "Content-Type": "application/json"}, body: "{}"}`
+		if got := fetchFrom(tab, p.issuer+path, init); got != "refused: TypeError" {
+			t.Errorf("%s from the registered origin: %q, want the preflight to fail", path, got)
+		}
+	}
+
+	elsewhere := newTab(t, deadline)
+	browse(t, elsewhere, chromedp.Navigate(other.URL))
+	if got := fetchFrom(elsewhere, p.issuer+"/.well-known/openid-configuration", "{}"); got != "refused: TypeError" {
+		t.Errorf("discovery from an unregistered origin: %q, want refused", got)
 	}
 }

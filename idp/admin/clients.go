@@ -43,6 +43,7 @@ type clientRequest struct {
 	ClientURI              string   `json:"client_uri"`
 	AccessTokenType        string   `json:"access_token_type"`
 	RateLimit              float64  `json:"rate_limit"`
+	AllowedOrigins         []string `json:"allowed_origins"`
 }
 
 // clientJSON is a client as the API shows it. ClientSecret is set only in
@@ -64,8 +65,9 @@ type clientJSON struct {
 	AccessTokenType        string   `json:"access_token_type"`
 	// RateLimit is the quota at /qr/authorize (requests/s); absent: the
 	// server's default.
-	RateLimit float64   `json:"rate_limit,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	RateLimit      float64   `json:"rate_limit,omitempty"`
+	AllowedOrigins []string  `json:"allowed_origins"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -82,6 +84,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		ClientURI:              c.ClientURI,
 		AccessTokenType:        c.AccessTokenType,
 		RateLimit:              c.RateLimit,
+		AllowedOrigins:         nonNil(c.AllowedOrigins),
 		CreatedAt:              c.CreatedAt,
 	}
 	if secret != "" {
@@ -157,6 +160,9 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 		return nil, err
 	}
 	if c.PostLogoutRedirectURIs, err = checkRedirectURIs("post_logout_redirect_uris", req.PostLogoutRedirectURIs); err != nil {
+		return nil, err
+	}
+	if c.AllowedOrigins, err = checkOrigins(req.AllowedOrigins); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct{ name, value string }{{"logo_uri", c.LogoURI}, {"client_uri", c.ClientURI}} {
@@ -243,6 +249,45 @@ func checkRedirectURIs(field string, uris []string) ([]string, error) {
 		seen[u] = true
 	}
 	return slices.Clone(uris), nil
+}
+
+// checkOrigins validates allowed_origins: each a web origin as a browser
+// sends it in the Origin header (RFC 6454 §6.2) — scheme, host and a
+// non-default port, nothing else —, https or loopback http like redirect
+// URIs, no duplicates. The CORS check compares the header with these
+// strings exactly, so what is stored must be what browsers send.
+func checkOrigins(origins []string) ([]string, error) {
+	if len(origins) > maxURIs {
+		return nil, badMetadata("allowed_origins: at most %d origins", maxURIs)
+	}
+	seen := map[string]bool{}
+	for _, o := range origins {
+		if err := checkOrigin(o); err != nil {
+			return nil, badMetadata("allowed_origins: %v", err)
+		}
+		if seen[o] {
+			return nil, badMetadata("allowed_origins: %q is listed twice", o)
+		}
+		seen[o] = true
+	}
+	return slices.Clone(origins), nil
+}
+
+func checkOrigin(o string) error {
+	if err := checkURI(o, true); err != nil {
+		return err
+	}
+	u, _ := url.Parse(o)
+	if u.Path != "" || u.RawQuery != "" || strings.ContainsAny(o, "?#") {
+		return fmt.Errorf("%q is not an origin: write scheme://host[:port] with no path, not even \"/\"", o)
+	}
+	if o != strings.ToLower(o) {
+		return fmt.Errorf("%q must be lower case, as browsers send it", o)
+	}
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		return fmt.Errorf("%q names the default port, which browsers leave out", o)
+	}
+	return nil
 }
 
 // checkWebURI validates logo_uri and client_uri: pages a person's browser

@@ -228,6 +228,15 @@ func TestCreateClientValidation(t *testing.T) {
 		{"a javascript: redirect URI", `{"name":"n","redirect_uris":["javascript:alert(1)"]}`, 400, redirect},
 		{"a redirect URI with credentials", `{"name":"n","redirect_uris":["https://u:p@rp.example/cb"]}`, 400, redirect},
 		{"a redirect URI with a space", `{"name":"n","redirect_uris":["https://rp.example/c b"]}`, 400, redirect},
+		{"an allowed origin with a path", `{"name":"n","allowed_origins":["https://spa.example/app"]}`, 400, meta},
+		{"an allowed origin with a trailing slash", `{"name":"n","allowed_origins":["https://spa.example/"]}`, 400, meta},
+		{"an allowed origin of *", `{"name":"n","allowed_origins":["*"]}`, 400, meta},
+		{"an allowed origin of null", `{"name":"n","allowed_origins":["null"]}`, 400, meta},
+		{"an http allowed origin on a public host", `{"name":"n","allowed_origins":["http://spa.example"]}`, 400, meta},
+		{"an allowed origin in upper case", `{"name":"n","allowed_origins":["https://SPA.example"]}`, 400, meta},
+		{"an allowed origin with the default port", `{"name":"n","allowed_origins":["https://spa.example:443"]}`, 400, meta},
+		{"an allowed origin with a query", `{"name":"n","allowed_origins":["https://spa.example?x"]}`, 400, meta},
+		{"an allowed origin listed twice", `{"name":"n","allowed_origins":["https://spa.example","https://spa.example"]}`, 400, meta},
 		{"a redirect URI with a port and no host", `{"name":"n","redirect_uris":["https://:443/cb"]}`, 400, redirect},
 		{"a redirect URI over 2000 bytes", `{"name":"n","redirect_uris":["https://a.example/` + strings.Repeat("p", 2000) + `"]}`, 400, redirect},
 		{"33 redirect URIs", `{"name":"n","redirect_uris":[` + manyURIs(33) + `]}`, 400, redirect},
@@ -312,4 +321,32 @@ func manyURIs(n int) string {
 		fmt.Fprintf(&b, `"https://rp.example/cb%d"`, i)
 	}
 	return b.String()
+}
+
+// allowed_origins (CORS, idp/cors.go) round-trips through create, get and
+// list, and is stored as given: the origins browsers send.
+func TestClientAllowedOrigins(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	origins := []string{"https://spa.example", "https://spa.example:8443", "http://127.0.0.1:5173", "http://[::1]:3000"}
+	a := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"spa","name":"SPA","type":"public",
+		"redirect_uris":["https://spa.example/cb"],"allowed_origins":["`+strings.Join(origins, `","`)+`"]}`)
+	if a.status != 201 {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	for _, got := range []any{a.json(t)["allowed_origins"], h.do(t, "GET", "/admin/v1/clients/spa", tok, "").json(t)["allowed_origins"],
+		h.do(t, "GET", "/admin/v1/clients", tok, "").json(t)["clients"].([]any)[0].(map[string]any)["allowed_origins"]} {
+		if fmt.Sprint(got) != fmt.Sprint(origins) {
+			t.Errorf("allowed_origins %v, want %v", got, origins)
+		}
+	}
+	c, err := h.store.Client(context.Background(), "spa")
+	if err != nil || !slices.Equal(c.AllowedOrigins, origins) {
+		t.Fatalf("stored %v %v", c, err)
+	}
+	// A client registered without any has none, shown as [].
+	b := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"plain","name":"Plain","type":"public"}`)
+	if got, ok := b.json(t)["allowed_origins"].([]any); !ok || len(got) != 0 {
+		t.Errorf("allowed_origins of a client without: %s", b.body)
+	}
 }

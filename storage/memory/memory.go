@@ -150,6 +150,7 @@ func cloneClient(c *storage.Client) *storage.Client {
 	x.RedirectURIs = cloneStrings(c.RedirectURIs)
 	x.PostLogoutRedirectURIs = cloneStrings(c.PostLogoutRedirectURIs)
 	x.GrantTypes = cloneStrings(c.GrantTypes)
+	x.AllowedOrigins = cloneStrings(c.AllowedOrigins)
 	x.CreatedAt = ut(c.CreatedAt)
 	return &x
 }
