@@ -379,3 +379,47 @@ func TestCodeReplayRevokesTheTokensIssuedFromIt(t *testing.T) {
 		t.Fatalf("another sign-in was revoked too: %d %v", status, body)
 	}
 }
+
+// golang.org/x/oauth2's Config.DeviceAuth sends only client_id to the
+// device authorization endpoint (golang/oauth2#685). RFC 8628 §3.1 wants a
+// confidential client authenticated there, and qrlogin keeps it so: the
+// plain call is refused with 401 invalid_client; with
+// oauth2.SetAuthURLParam("client_secret", …) the stock client completes a
+// QR login; a public client's plain call works.
+func TestStockXOAuth2DeviceAuthNeedsTheSecretForAConfidentialClient(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	phone := s.phoneToken(t, "alice")
+	cfg := s.rpConfig(rpID, rpSecret)
+
+	_, err := cfg.DeviceAuth(ctx)
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized || re.ErrorCode != "invalid_client" ||
+		re.Response.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("plain DeviceAuth of a confidential client: %v, want 401 invalid_client with a challenge", err)
+	}
+
+	complete := func(t *testing.T, cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) {
+		t.Helper()
+		da, err := cfg.DeviceAuth(ctx, opts...)
+		if err != nil {
+			t.Fatalf("DeviceAuth: %v", err)
+		}
+		ticket := s.scan(t, phone, da.VerificationURIComplete)
+		if status, body := s.phone(t, phone, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 {
+			t.Fatalf("confirm: %d %v", status, body)
+		}
+		tok, err := cfg.DeviceAccessToken(ctx, da)
+		if err != nil || tok.Extra("id_token") == nil {
+			t.Fatalf("DeviceAccessToken: %v", err)
+		}
+	}
+	t.Run("the workaround completes", func(t *testing.T) {
+		complete(t, cfg, oauth2.SetAuthURLParam("client_secret", rpSecret))
+	})
+	t.Run("a public client needs none", func(t *testing.T) {
+		pub := &oauth2.Config{ClientID: publicRPID, Scopes: []string{"openid"}, Endpoint: oauth2.Endpoint{
+			DeviceAuthURL: s.URL + "/qr/authorize", TokenURL: s.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
+		complete(t, pub)
+	})
+}
