@@ -225,6 +225,24 @@ func TestIntrospectionAndRevocationRefuseBadClientsWith401(t *testing.T) {
 			t.Fatalf("the token died: %d %v", status, body)
 		}
 	})
+	t.Run("another client's refresh token is refused every time, not one time in seventeen", func(t *testing.T) {
+		// zitadel tried a declined refresh token as an opaque access
+		// token; its unauthenticated decryption makes "id:subject" of about
+		// one random string in seventeen, which read as a successful
+		// revocation of nothing.
+		for i := range 200 {
+			raw := storage.NewSecret(32)
+			err := s.store.CreateRefreshToken(context.Background(), &storage.RefreshToken{ID: storage.NewSecret(16),
+				TokenHash: storage.Hash(raw), SessionID: storage.NewSecret(16), ClientID: rpID, Subject: s.users["alice"],
+				Audience: []string{rpID}, CreatedAt: time.Now().UTC(), ExpiresAt: time.Now().UTC().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, _, body := call(t, "POST", s.URL+"/revoke", basic(otherID, otherSec), url.Values{"token": {raw}}); status != 400 {
+				t.Fatalf("token %d: %d %v", i, status, body)
+			}
+		}
+	})
 	t.Run("client_secret_post works at revocation", func(t *testing.T) {
 		status, _, body := call(t, "POST", s.URL+"/revoke", nil,
 			url.Values{"client_id": {rpID}, "client_secret": {rpSecret}, "token": {tok.RefreshToken}})

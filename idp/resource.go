@@ -133,10 +133,30 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // client names itself, a confidential one proves its secret), so that a
 // missing or wrong credential is 401 invalid_client (§2.1, RFC 6749 §5.2)
 // rather than zitadel's 400; zitadel then revokes.
+//
+// Another client's refresh token is refused here too (§2.1: the token must
+// have been issued to the client asking). zitadel would see it only most
+// of the time: when its refresh lookup declines, it tries the token as an
+// opaque access token, and its unauthenticated AES-CFB decryption turns
+// about one random string in seventeen into a plausible "id:subject" that
+// then matches nothing — an answer of success, 200, for a token it did
+// not touch.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authenticateClient(r); err != nil {
+	c, err := s.authenticateClient(r)
+	if err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
+	}
+	if token := r.PostForm.Get("token"); token != "" {
+		t, err := s.store.RefreshTokenByHash(r.Context(), storage.Hash(token))
+		switch {
+		case err == nil && t.ClientID != c.ID:
+			oauth.WriteError(w, s.log, oauth.New(oauth.UnauthorizedClient, "the token was not issued to this client"))
+			return
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
 	}
 	s.serveZitadel(w, r)
 }
