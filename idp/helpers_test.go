@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"image"
 	_ "image/png"
 	"io"
@@ -167,9 +168,20 @@ var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // code from the redirect to the client.
 func (s *testServer) authorize(t testing.TB, authURL, user string) string {
 	t.Helper()
+	return s.authorizeMode(t, authURL, user, "query")
+}
+
+var formCodeRe = regexp.MustCompile(`name="code" value="([^"]+)"`)
+
+// authorizeMode follows /authorize to the login page, signs user in and
+// reads the code where the response_mode puts it: the query or the
+// fragment of the redirect to the client, or the form of the form_post
+// page.
+func (s *testServer) authorizeMode(t testing.TB, authURL, user, mode string) string {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if req.URL.Path == "/callback" || req.URL.Path == "/cb" {
+	hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host != strings.TrimPrefix(s.URL, "http://") {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -180,29 +192,38 @@ func (s *testServer) authorize(t testing.TB, authURL, user string) string {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Request.URL.Path != "/login" {
+	m := csrfRe.FindSubmatch(page)
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/login" || m == nil {
 		t.Fatalf("authorize: got %d at %s: %s", resp.StatusCode, resp.Request.URL, page)
 	}
-	m := csrfRe.FindSubmatch(page)
-	if m == nil {
-		t.Fatalf("no csrf token on the login page: %s", page)
-	}
-	form := url.Values{"id": {resp.Request.URL.Query().Get("id")}, "csrf": {string(m[1])},
-		"username": {user}, "password": {user + "-password"}}
-	resp, err = hc.PostForm(s.URL+"/login", form)
+	resp, err = hc.PostForm(s.URL+"/login", url.Values{"id": {resp.Request.URL.Query().Get("id")}, "csrf": {string(m[1])},
+		"username": {user}, "password": {user + "-password"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login: got %d: %s", resp.StatusCode, body)
+	switch mode {
+	case "form_post":
+		m := formCodeRe.FindSubmatch(body)
+		if resp.StatusCode != 200 || m == nil || !bytes.Contains(body, []byte(`action="https://shop.example/cb"`)) {
+			t.Fatalf("form_post: %d %s", resp.StatusCode, body)
+		}
+		return html.UnescapeString(string(m[1]))
+	case "fragment":
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		f, _ := url.ParseQuery(loc.Fragment)
+		if loc.Query().Get("code") != "" || f.Get("code") == "" {
+			t.Fatalf("fragment: %q", resp.Header.Get("Location"))
+		}
+		return f.Get("code")
+	default:
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if loc.Query().Get("code") == "" {
+			t.Fatalf("%s: %d %q %s", mode, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		return loc.Query().Get("code")
 	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("login: no code in redirect %q", resp.Header.Get("Location"))
-	}
-	return loc.Query().Get("code")
 }
 
 // qrStart is the raw answer of /qr/authorize.

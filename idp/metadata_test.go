@@ -6,13 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -322,59 +319,5 @@ func TestJWTAccessTokensFollowRFC9068(t *testing.T) {
 				t.Errorf("the default access token is a JWS: %q", opaque.AccessToken)
 			}
 		})
-	}
-}
-
-var formCodeRe = regexp.MustCompile(`name="code" value="([^"]+)"`)
-
-// authorizeMode is authorize for a response_mode: it signs user in on the
-// login page and reads the code where mode puts it — the query or the
-// fragment of the redirect, or the form of the form_post page.
-func (s *testServer) authorizeMode(t *testing.T, authURL, user, mode string) string {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if req.URL.Host != strings.TrimPrefix(s.URL, "http://") {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := hc.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRe.FindSubmatch(page)
-	if resp.StatusCode != 200 || m == nil {
-		t.Fatalf("authorize: %d at %s: %s", resp.StatusCode, resp.Request.URL, page)
-	}
-	resp, err = hc.PostForm(s.URL+"/login", url.Values{"id": {resp.Request.URL.Query().Get("id")}, "csrf": {string(m[1])},
-		"username": {user}, "password": {user + "-password"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	switch mode {
-	case "form_post":
-		m := formCodeRe.FindSubmatch(body)
-		if resp.StatusCode != 200 || m == nil || !bytes.Contains(body, []byte(`action="https://shop.example/cb"`)) {
-			t.Fatalf("form_post: %d %s", resp.StatusCode, body)
-		}
-		return html.UnescapeString(string(m[1]))
-	case "fragment":
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		f, _ := url.ParseQuery(loc.Fragment)
-		if loc.Query().Get("code") != "" || f.Get("code") == "" {
-			t.Fatalf("fragment: %q", resp.Header.Get("Location"))
-		}
-		return f.Get("code")
-	default:
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if loc.Query().Get("code") == "" {
-			t.Fatalf("%s: %d %q %s", mode, resp.StatusCode, resp.Header.Get("Location"), body)
-		}
-		return loc.Query().Get("code")
 	}
 }
