@@ -32,9 +32,12 @@ func TestServeLogsJSON(t *testing.T) {
 	if resp.Header.Get("X-Request-Id") != "lb-7f3a" {
 		t.Errorf("X-Request-Id %q, want the caller's", resp.Header.Get("X-Request-Id"))
 	}
-	// A token zitadel refuses: it writes a "request error" record.
-	req, _ = http.NewRequest("GET", issuer+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer not-a-token")
+	// A client zitadel refuses at the token endpoint: it writes a
+	// "request error" record.
+	// (/userinfo no longer reaches zitadel's error writer: qrlogin answers
+	// its 401 itself, RFC 6750 §3.1.)
+	req, _ = http.NewRequest("POST", issuer+"/oauth/token", strings.NewReader("grant_type=authorization_code&code=not-a-code&redirect_uri=http://127.0.0.1/cb&client_id=nobody&client_secret=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Request-Id", "lb-9c21")
 	if resp, err = http.DefaultClient.Do(req); err != nil {
 		t.Fatal(err)
