@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -407,3 +408,99 @@ func TestAdminUserPatchValidation(t *testing.T) {
 		t.Fatalf("a name change signed the phone out: %d %v", status, body)
 	}
 }
+
+// changeDuringCheck is a store whose UserByUsername, once armed, runs a
+// change of the user after reading it: the password sign-in that read the
+// user goes on with it as it was, like one whose argon2id check was running
+// when the change committed.
+type changeDuringCheck struct {
+	storage.Store
+	mu     sync.Mutex
+	change func()
+}
+
+func (c *changeDuringCheck) arm(f func()) {
+	c.mu.Lock()
+	c.change = f
+	c.mu.Unlock()
+}
+
+func (c *changeDuringCheck) UserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	u, err := c.Store.UserByUsername(ctx, username)
+	c.mu.Lock()
+	f := c.change
+	c.change = nil
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return u, err
+}
+
+// Finding 9, raced: a password sign-in whose check was running when the
+// password changed or the user was disabled leaves no browser session and
+// no code behind. The change ended every sign-in it could see; this one was
+// made with the old password after it. (Red team of issue 8: 16 concurrent
+// sign-ins with the old password during an admin password change left 5
+// approving browser sessions alive on the memory store, 8 on PostgreSQL.)
+func TestSignInRacingAPasswordChangeOrDisableLeavesNothing(t *testing.T) {
+	newPassword, disabled := "an-entirely-new-password", true
+	for _, change := range []struct {
+		name string
+		ch   admin.UserChange
+	}{
+		{"password change", admin.UserChange{Password: &newPassword}},
+		{"disable", admin.UserChange{Disabled: &disabled}},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			eachStore(t, func(t *testing.T, store storage.Store) {
+				ctx := context.Background()
+				st := &changeDuringCheck{Store: store}
+				s := newServerOn(t, st)
+				alice := s.users["alice"]
+				changeAlice := func() {
+					if _, err := s.idp.Users().UpdateUser(ctx, alice, change.ch); err != nil {
+						t.Error(err)
+					}
+				}
+
+				// The phone-browser path: a session that approves QR logins.
+				b := newBrowser(t, s)
+				resp, page := b.get("/login?return=%2Fdevice")
+				st.arm(changeAlice)
+				b.signIn(resp, page, "alice")
+				if resp, _ := b.get("/device"); resp.Request.URL.Path != "/login" {
+					t.Errorf("after the %s the browser that signed in during it still approves: %d at %s",
+						change.name, resp.StatusCode, resp.Request.URL)
+				}
+				if list, err := s.store.BrowserSessions(ctx, alice, s.clock.Now()); err != nil || len(list) != 0 {
+					t.Errorf("after the %s: %d browser sessions left (%v)", change.name, len(list), err)
+				}
+
+				// A relying party's authorization request: no code, or none
+				// that yields tokens.
+				if change.ch.Disabled == nil {
+					if _, err := s.idp.Users().UpdateUser(ctx, alice, admin.UserChange{Password: ptr("alice-password")}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b = newBrowser(t, s)
+				a := newAuthz(s, rpID)
+				resp, page = b.get(a.url())
+				wantLoginPage(t, resp, page)
+				st.arm(changeAlice)
+				resp = b.signIn(resp, page, "alice")
+				if loc, _ := url.Parse(resp.Header.Get("Location")); loc != nil && loc.Query().Get("code") != "" {
+					if _, err := a.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(a.verifier)); err == nil {
+						t.Errorf("after the %s the relying party got tokens for a sign-in with the old password", change.name)
+					}
+				}
+				if list, err := s.store.BrowserSessions(ctx, alice, s.clock.Now()); err != nil || len(list) != 0 {
+					t.Errorf("after the %s: %d browser sessions left (%v)", change.name, len(list), err)
+				}
+			})
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

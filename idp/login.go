@@ -228,7 +228,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	// Only a sign-in on the phone-browser path (no authorization request)
 	// makes a session that may approve QR logins.
-	if _, err := s.signIn(w, r, u.ID, now, []string{amrPwd}, a == nil); err != nil {
+	bs, err := s.signIn(w, r, u.ID, now, []string{amrPwd}, a == nil)
+	if err != nil {
 		s.storePage(w, r, err)
 		return
 	}
@@ -237,6 +238,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.loginRequestError(w, r, err)
 			return
 		}
+	}
+	if err := s.signInStands(r, u, bs, a); err != nil {
+		_ = s.signOut(w, r, nil) // the cookie set above names a session that is gone
+		switch {
+		case !errors.Is(err, errBadCredentials):
+			s.storePage(w, r, err)
+		case a != nil: // the request is gone too: the application starts again
+			s.signinFailed(r, username, err)
+			s.errorPage(w, http.StatusUnauthorized, "Wrong username or password. Go back to the application and start again.")
+		default:
+			s.signinFailed(r, username, err)
+			fail(http.StatusUnauthorized, "Wrong username or password.", 0)
+		}
+		return
 	}
 	renew(sess)
 	if err := sess.Save(r, w); err != nil {
@@ -250,6 +265,36 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "password login", "sub", u.ID, "client_id", a.ClientID)
 	http.Redirect(w, r, s.legacy.AuthCallbackURL()(r.Context(), a.ID), http.StatusSeeOther)
+}
+
+// signInStands checks, once the sign-in's session (and the authorization
+// request it completed, if any) are stored, that the user's password and
+// state are still those the check saw. A password change or a disable
+// ends every sign-in it can see (updateUser); one whose check was running
+// when it committed is stored after, with the old password. Reading the
+// user after storing closes that gap: either this read sees the change,
+// and the sign-in is undone here (errBadCredentials), or the change
+// commits after the read, so after the session and the completed request
+// were stored, and ends them itself.
+func (s *Server) signInStands(r *http.Request, checked *storage.User, bs *storage.BrowserSession, a *storage.AuthRequest) error {
+	ctx := r.Context()
+	u, err := s.store.User(ctx, checked.ID)
+	if err == nil && !u.Disabled && u.PasswordHash == checked.PasswordHash {
+		return nil
+	}
+	// Not known to stand (changed, or the store failed to say): undone.
+	if err == nil || errors.Is(err, storage.ErrNotFound) {
+		err = fmt.Errorf("%w: the password changed or the account was disabled during the check", errBadCredentials)
+	}
+	if derr := s.store.DeleteBrowserSession(ctx, bs.Subject, bs.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+		return derr
+	}
+	if a != nil {
+		if derr := s.store.DeleteAuthRequest(ctx, a.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			return derr
+		}
+	}
+	return err
 }
 
 var (
