@@ -98,7 +98,66 @@ type Client struct {
 	// AllowedOrigins are the web origins ("https://app.example", no path)
 	// whose scripts may call the provider's browser endpoints (CORS).
 	AllowedOrigins []string
+
+	// The client's defences against QR relay (README "Defences against QR
+	// relay"); zero values are the defaults. A QR login copies them when
+	// it starts (QRLogin).
+	//
+	// QRNumberMatching: once the QR is scanned, the PC shows a two-digit
+	// number and the phone must pick it among three.
+	QRNumberMatching bool
+	// QRSession is what the phone's confirm screen offers for the tokens:
+	// QRSessionKeep ("" too), QRSessionThisSession, QRSessionAsk or
+	// QRSessionAskThisSession.
+	QRSession string
+	// QRSecondScan is what a scan by another account of an already
+	// scanned QR does: QRSecondScanAlarm ("" too) or QRSecondScanRefuse.
+	QRSecondScan string
 }
+
+// Values of Client.QRSession.
+const (
+	// QRSessionKeep: "keep me signed in", no choice (the default).
+	QRSessionKeep = "keep"
+	// QRSessionThisSession: "only this session", no choice.
+	QRSessionThisSession = "this_session"
+	// QRSessionAsk: the user chooses; "keep me signed in" preselected.
+	QRSessionAsk = "ask"
+	// QRSessionAskThisSession: the user chooses; "only this session"
+	// preselected.
+	QRSessionAskThisSession = "ask_this_session"
+)
+
+// Values of Client.QRSecondScan.
+const (
+	// QRSecondScanAlarm: the login is killed and its user alerted (the
+	// default).
+	QRSecondScanAlarm = "alarm"
+	// QRSecondScanRefuse: the second scanner is refused and the login goes
+	// on (a screen that anyone in a room may scan first).
+	QRSecondScanRefuse = "refuse"
+)
+
+// SessionPolicy is what c's QRSession gives a QR login: its default
+// session choice and whether the user may change it; ok is false for a
+// value that is not one of QRSession's.
+func (c *Client) SessionPolicy() (choice string, choosable, ok bool) {
+	switch c.QRSession {
+	case "", QRSessionKeep:
+		return SessionKeep, false, true
+	case QRSessionThisSession:
+		return SessionThisSession, false, true
+	case QRSessionAsk:
+		return SessionKeep, true, true
+	case QRSessionAskThisSession:
+		return SessionThisSession, true, true
+	}
+	return SessionKeep, false, false
+}
+
+// SecondScanAlarm reports whether a second account's scan of c's QR
+// logins kills them and alerts their user.
+func (c *Client) SecondScanAlarm() bool { return c.QRSecondScan != QRSecondScanRefuse }
 
 // ClientStore keeps clients.
 type ClientStore interface {
@@ -219,9 +278,15 @@ const (
 	EventRedeem        // the PC receives the tokens (or the hosted page continues)
 	EventVoid          // the user's sign-out denies it (SignOut)
 	EventExpire        // expires_at passes (DeleteExpired records it)
+	// EventMismatch is a confirmation carrying the wrong number (number
+	// matching): it denies the login for good and alerts its user.
+	EventMismatch
+	// EventSecondScan is a scan by another account of a login already
+	// scanned (or denied): it kills the login and alerts its user.
+	EventSecondScan
 )
 
-var eventNames = [...]string{"invalid", "scan", "confirm", "deny", "redeem", "void", "expire"}
+var eventNames = [...]string{"invalid", "scan", "confirm", "deny", "redeem", "void", "expire", "mismatch", "second_scan"}
 
 func (e Event) String() string {
 	if int(e) < len(eventNames) {
@@ -255,6 +320,27 @@ type QRLogin struct {
 	// rather than observed by the server.
 	RequesterReported bool
 
+	// The client's defences against QR relay (README "Defences against QR
+	// relay"), copied when the login starts: a login keeps the rules it
+	// began with, and the store applies them without reading the client.
+	//
+	// MatchNumber, when not 0, is the two-digit number the PC shows once
+	// the QR is scanned (never before); a confirmation must carry it, and
+	// one carrying another number denies the login (EventMismatch).
+	// MatchChoices are the three numbers the phone offers, MatchNumber
+	// among them; empty without number matching.
+	MatchNumber  int
+	MatchChoices []int
+	// SecondScanAlarm: a scan by another account of the login once it was
+	// scanned kills it and alerts its user (EventSecondScan).
+	SecondScanAlarm bool
+	// SessionChoice is what the login's tokens are for: SessionKeep or
+	// SessionThisSession. It starts as the client's default and a
+	// confirmation records the user's choice, which it may change only
+	// when SessionChoosable.
+	SessionChoice    string
+	SessionChoosable bool
+
 	// Status is the stored status; rules.StatusAt gives the effective one.
 	Status Status
 	// Subject is the user who scanned; set once, never switched.
@@ -277,6 +363,20 @@ type QRLogin struct {
 	// (RFC 8628 §3.2). slow_down raises it per instance, in memory (grants).
 	Interval time.Duration
 }
+
+// What a QR login's tokens are for, as the user chose on the confirm
+// screen (QRLogin.SessionChoice).
+const (
+	// SessionKeep: "keep me signed in": a refresh token when the login
+	// was granted offline_access, and the usual access token lifetime.
+	SessionKeep = "keep"
+	// SessionThisSession: "only this session": no refresh token and a
+	// short access token.
+	SessionThisSession = "this_session"
+)
+
+// ValidSessionChoice reports whether c is a session choice.
+func ValidSessionChoice(c string) bool { return c == SessionKeep || c == SessionThisSession }
 
 // Attempt is one event applied to a QR login (QRLoginStore.ApplyQR). It
 // applies only when package grants/rules' table has a transition from the
@@ -306,17 +406,25 @@ type Attempt struct {
 	Session string
 	// KeepSession (void only): the session a sign-out spares.
 	KeepSession string
+	// MatchNumber (confirm, mismatch): the number the user chose on the
+	// phone (number matching); 0 when none was sent.
+	MatchNumber int
+	// SessionChoice (confirm): the user's choice, SessionKeep or
+	// SessionThisSession; "" keeps the login's default.
+	SessionChoice string
 
 	// A scan's new ticket; the login's old one becomes void.
 	NewTicketHash   []byte
 	TicketExpiresAt time.Time
-	// NotificationID (confirm only), when set, records a sign-in
-	// notification with that ID in the same atomic operation: Kind
-	// sign_in, Subject the login's, ClientID the login's and ClientName the
-	// client's name (its ID if the client is gone), the login's requester
-	// fields, SessionID the session its tokens will belong to (the
-	// authorization request's for a login of the hosted page, else the
-	// login's ID), CreatedAt Now.
+	// NotificationID, when set, records the notification the transition
+	// calls for (grants/rules: Transition.Notify) with that ID, in the same
+	// atomic operation: Subject the login's (after the step), ClientID the
+	// login's and ClientName the client's name (its ID if the client is
+	// gone), the login's requester fields, CreatedAt Now. A sign-in
+	// (confirm) also has SessionID, the session its tokens will belong to
+	// (the authorization request's for a login of the hosted page, else the
+	// login's ID), and SessionChoice, the login's after the step; an alarm
+	// (mismatch, second scan) has neither: nothing was signed in.
 	NotificationID string
 	// Tokens (redeem only), when set, are inserted in the same atomic
 	// operation, only if the redeem applies.
@@ -342,22 +450,45 @@ type Tokens struct {
 	RefreshHash      []byte
 	RefreshExpiresAt time.Time
 	AMR              []string
+	// ThisSessionAccessExpiresAt is the access token's expiry when the
+	// user chose "only this session" (QRLogin.SessionChoice): the redeem
+	// learns the choice only from the row it updates.
+	ThisSessionAccessExpiresAt time.Time
 }
 
 // For returns the token rows t stands for, minted at now for login l: the
 // login's client (the only audience), subject and scopes; its ID as the
 // session ("this wasn't me" revokes it); its confirmation as auth time.
-// refresh is nil without a RefreshID.
+// refresh is nil without a RefreshID. When the user chose "only this
+// session" there is no refresh token, the access token expires at
+// ThisSessionAccessExpiresAt, and its scopes lack offline_access.
 func (t *Tokens) For(l *QRLogin, now time.Time) (access *AccessToken, refresh *RefreshToken) {
 	aud := []string{l.ClientID}
 	access = &AccessToken{ID: t.AccessID, ClientID: l.ClientID, Subject: l.Subject, Audience: aud,
 		Scopes: l.Scopes, SessionID: l.ID, RefreshTokenID: t.RefreshID, CreatedAt: now, ExpiresAt: t.AccessExpiresAt}
+	if l.SessionChoice == SessionThisSession {
+		access.Scopes = WithoutOfflineAccess(l.Scopes)
+		access.RefreshTokenID, access.ExpiresAt = "", t.ThisSessionAccessExpiresAt
+		return access, nil
+	}
 	if t.RefreshID != "" {
 		refresh = &RefreshToken{ID: t.RefreshID, TokenHash: t.RefreshHash, SessionID: l.ID, ClientID: l.ClientID,
 			Subject: l.Subject, Audience: aud, Scopes: l.Scopes, AMR: t.AMR, AuthTime: l.DecidedAt,
 			CreatedAt: now, ExpiresAt: t.RefreshExpiresAt}
 	}
 	return access, refresh
+}
+
+// WithoutOfflineAccess returns scopes less offline_access (OIDC Core
+// §11): what a login for "only this session" grants.
+func WithoutOfflineAccess(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if s != "offline_access" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Applied is an attempt that applied.
@@ -382,7 +513,9 @@ type AuditEvent struct {
 	QRLoginID string
 	// Event is created, or a transition's audit event (grants/rules):
 	// scanned, confirmed, denied, redeemed, voided (denied by a sign-out:
-	// see SignOut) or expired.
+	// see SignOut), wrong_number (denied by a wrong number), second_scan
+	// (killed, or alarmed after a denial, by another account's scan) or
+	// expired.
 	Event    string
 	ClientID string
 	Subject  string
@@ -606,13 +739,22 @@ type Notification struct {
 	// SessionID is the session the sign-in created ("this wasn't me"
 	// revokes it).
 	SessionID string
-	CreatedAt time.Time
+	// SessionChoice is what a QR sign-in's tokens are for (SessionKeep or
+	// SessionThisSession); "" for other kinds and sign-ins without one.
+	SessionChoice string
+	CreatedAt     time.Time
 }
 
 // Kinds of notification.
 const (
 	NotificationSignIn          = "sign_in"
 	NotificationPasswordLockout = "password_lockout"
+	// NotificationWrongNumber: a wrong number was chosen on the phone for
+	// a QR sign-in of the user (number matching), which is denied.
+	NotificationWrongNumber = "qr_wrong_number"
+	// NotificationSecondScan: another account scanned the QR of a sign-in
+	// the user had scanned (or denied); it is cancelled.
+	NotificationSecondScan = "qr_second_scan"
 )
 
 // NotificationKind is kind as stored: NotificationSignIn when empty.

@@ -54,10 +54,25 @@ const (
 	// NotKept: the login was scanned by a session other than the one a
 	// sign-out spares (the phone that changed its own password).
 	NotKept
+	// NumberMatches: the login asks for no number (number matching is off
+	// for its client), or the attempt carries the number it asks for.
+	NumberMatches
+	// WrongNumber: the login asks for a number and the attempt carries
+	// another one (not none: a phone that sent no number chose nothing).
+	WrongNumber
+	// ChoiceAllowed: the attempt keeps the login's session choice, or
+	// makes one the login lets the user make (SessionChoosable).
+	ChoiceAllowed
+	// OtherUser: the login is bound to a user, and not to the attempt's
+	// subject.
+	OtherUser
+	// AlarmOn: the login's client turned the second-scan alarm on.
+	AlarmOn
 )
 
 var guardNames = [...]string{"", "live", "past", "no other user", "same user", "same session",
-	"holds ticket", "ticket live", "session live", "user active", "not kept"}
+	"holds ticket", "ticket live", "session live", "user active", "not kept",
+	"number matches", "wrong number", "choice allowed", "other user", "alarm on"}
 
 func (g Guard) String() string {
 	if int(g) < len(guardNames) && g != 0 {
@@ -93,6 +108,9 @@ const (
 	// RecordRevokeSession: the login's session (and a hosted-page login's
 	// authorization request's) is revoked with the sign-out (SignOut).
 	RecordRevokeSession
+	// RecordSessionChoice: the attempt's session choice, when it makes one
+	// (storage.Attempt.SessionChoice), replaces the login's default.
+	RecordSessionChoice
 )
 
 // Transition is one row of the table.
@@ -103,17 +121,28 @@ type Transition struct {
 	To     storage.Status
 	// Records is what the transition writes besides To.
 	Records Record
+	// Notify is the kind of notification RecordNotification records for
+	// the login's user (storage.Notification.Kind).
+	Notify string
 	// Audit is the audit event appended (storage.AuditEvent.Event), at the
 	// attempt's time, with its IP and the login's subject after the step;
-	// AuditAtExpiry dates it at ExpiresAt instead.
-	Audit         string
-	AuditAtExpiry bool
+	// AuditAtExpiry dates it at ExpiresAt instead. AuditAttempter names
+	// the attempt's subject instead of the login's: who scanned second.
+	Audit          string
+	AuditAtExpiry  bool
+	AuditAttempter bool
 }
 
 var (
 	decide = []Guard{SameUser, SameSession, Live, HoldsTicket, TicketLive}
-	void   = []Guard{SameUser, NotKept, Live}
-	scan   = RecordBinding | RecordTicket | RecordScannedAt
+	// A confirmation also needs the right number and an allowed choice;
+	// a wrong number is the other row (EventMismatch).
+	confirm  = append(append([]Guard{}, decide...), NumberMatches, ChoiceAllowed)
+	mismatch = append(append([]Guard{}, decide...), WrongNumber)
+	void     = []Guard{SameUser, NotKept, Live}
+	scan     = RecordBinding | RecordTicket | RecordScannedAt
+	// A second account's scan, while the login could still be used.
+	secondScan = []Guard{OtherUser, AlarmOn, Live}
 )
 
 // Table is the QR login's state machine (SPEC §2):
@@ -121,10 +150,14 @@ var (
 //	pending --scan--> scanned --confirm--> confirmed --redeem--> redeemed
 //	                  scanned --scan (same user)--> scanned (new ticket)
 //	                  scanned --deny--> denied
+//	                  scanned --mismatch (a wrong number)--> denied
+//	scanned, confirmed --second scan (another account)--> denied
+//	                   denied --second scan--> denied (the alarm only)
 //	scanned, confirmed --void (the user signed out)--> denied
 //	pending, scanned, confirmed --expire (past expires_at)--> expired
 //
-// Redeemed, denied and expired are final: no row leaves them.
+// Redeemed, denied and expired are final: no row leaves them for another
+// status.
 var Table = []Transition{
 	{From: storage.StatusPending, On: storage.EventScan, Guards: []Guard{Live},
 		To: storage.StatusScanned, Records: scan, Audit: "scanned"},
@@ -132,10 +165,30 @@ var Table = []Transition{
 	// the session that scanned, and voids the old one.
 	{From: storage.StatusScanned, On: storage.EventScan, Guards: []Guard{NoOtherUser, Live},
 		To: storage.StatusScanned, Records: scan, Audit: "scanned"},
-	{From: storage.StatusScanned, On: storage.EventConfirm, Guards: decide,
-		To: storage.StatusConfirmed, Records: RecordDecidedAt | RecordNotification, Audit: "confirmed"},
+	// The confirmation records the sign-in notification and the user's
+	// session choice ("only this session" or "keep me signed in").
+	{From: storage.StatusScanned, On: storage.EventConfirm, Guards: confirm,
+		To: storage.StatusConfirmed, Records: RecordDecidedAt | RecordNotification | RecordSessionChoice,
+		Notify: storage.NotificationSignIn, Audit: "confirmed"},
 	{From: storage.StatusScanned, On: storage.EventDeny, Guards: decide,
 		To: storage.StatusDenied, Records: RecordDecidedAt, Audit: "denied"},
+	// Number matching (RFC 10027 §6.1.16-17): one wrong choice denies the
+	// login for good and tells its user; guessing gets one try in three.
+	{From: storage.StatusScanned, On: storage.EventMismatch, Guards: mismatch,
+		To: storage.StatusDenied, Records: RecordDecidedAt | RecordNotification,
+		Notify: storage.NotificationWrongNumber, Audit: "wrong_number"},
+	// A second account scanning the QR: it is being shown to more than
+	// one person (a relayed or broadcast QR), so the login is killed and
+	// its user told. Once denied, a second scan only raises the alarm.
+	{From: storage.StatusScanned, On: storage.EventSecondScan, Guards: secondScan,
+		To: storage.StatusDenied, Records: RecordDecidedAt | RecordNotification,
+		Notify: storage.NotificationSecondScan, Audit: "second_scan", AuditAttempter: true},
+	{From: storage.StatusConfirmed, On: storage.EventSecondScan, Guards: secondScan,
+		To: storage.StatusDenied, Records: RecordDecidedAt | RecordNotification,
+		Notify: storage.NotificationSecondScan, Audit: "second_scan", AuditAttempter: true},
+	{From: storage.StatusDenied, On: storage.EventSecondScan, Guards: secondScan,
+		To: storage.StatusDenied, Records: RecordNotification,
+		Notify: storage.NotificationSecondScan, Audit: "second_scan", AuditAttempter: true},
 	// SPEC §2.2: of concurrent redeems exactly one applies; its tokens are
 	// inserted with it, so no loser ever mints.
 	{From: storage.StatusConfirmed, On: storage.EventRedeem, Guards: []Guard{Live, SessionLive, UserActive},
@@ -227,6 +280,16 @@ func Holds(g Guard, l *storage.QRLogin, a *storage.Attempt, f Facts) bool {
 		return f == nil || f.UserActive(l.Subject)
 	case NotKept:
 		return a.KeepSession == "" || l.ScanSession != a.KeepSession
+	case NumberMatches:
+		return l.MatchNumber == 0 || a.MatchNumber == l.MatchNumber
+	case WrongNumber:
+		return l.MatchNumber != 0 && a.MatchNumber != 0 && a.MatchNumber != l.MatchNumber
+	case ChoiceAllowed:
+		return a.SessionChoice == "" || a.SessionChoice == l.SessionChoice || l.SessionChoosable
+	case OtherUser:
+		return l.Subject != "" && l.Subject != a.Subject
+	case AlarmOn:
+		return l.SecondScanAlarm
 	}
 	return false
 }
@@ -252,17 +315,23 @@ func Apply(l *storage.QRLogin, t *Transition, a *storage.Attempt) *storage.QRLog
 	if t.Records&RecordRedeemedAt != 0 {
 		n.RedeemedAt = a.Now
 	}
+	if t.Records&RecordSessionChoice != 0 && a.SessionChoice != "" {
+		n.SessionChoice = a.SessionChoice
+	}
 	return &n
 }
 
 // AuditEvent is the audit event transition t appends for login l (as it
 // is after the step) made by attempt a.
 func AuditEvent(l *storage.QRLogin, t *Transition, a *storage.Attempt) storage.AuditEvent {
-	at := a.Now
+	at, subject := a.Now, l.Subject
 	if t.AuditAtExpiry {
 		at = l.ExpiresAt
 	}
-	return storage.AuditEvent{QRLoginID: l.ID, Event: t.Audit, ClientID: l.ClientID, Subject: l.Subject, IP: a.IP, At: at}
+	if t.AuditAttempter {
+		subject = a.Subject
+	}
+	return storage.AuditEvent{QRLoginID: l.ID, Event: t.Audit, ClientID: l.ClientID, Subject: subject, IP: a.IP, At: at}
 }
 
 // StatusAt is the effective status of l at now: the stored one, unless an
@@ -275,13 +344,15 @@ func StatusAt(l *storage.QRLogin, now time.Time) storage.Status {
 	return l.Status
 }
 
-// Final reports whether no transition leaves s.
+// Final reports whether no transition leaves s for another status (a
+// final status may still record something: the second-scan alarm of a
+// denied login).
 func Final(s storage.Status) bool {
 	if s == storage.StatusInvalid || int(s) >= len(rank) {
 		return false
 	}
 	for i := range Table {
-		if Table[i].From == s {
+		if Table[i].From == s && Table[i].To != s {
 			return false
 		}
 	}

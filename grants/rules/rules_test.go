@@ -11,7 +11,7 @@ var (
 	statuses = []storage.Status{storage.StatusInvalid, storage.StatusPending, storage.StatusScanned,
 		storage.StatusConfirmed, storage.StatusRedeemed, storage.StatusDenied, storage.StatusExpired}
 	events = []storage.Event{storage.EventScan, storage.EventConfirm, storage.EventDeny, storage.EventRedeem,
-		storage.EventVoid, storage.EventExpire, storage.EventInvalid, storage.Event(99)}
+		storage.EventVoid, storage.EventExpire, storage.EventMismatch, storage.EventSecondScan, storage.EventInvalid, storage.Event(99)}
 )
 
 // The table says what SPEC §2 draws, pair by pair: every (status, event)
@@ -20,9 +20,13 @@ func TestTableCoversEveryPair(t *testing.T) {
 	want := map[storage.Status]map[storage.Event]storage.Status{
 		storage.StatusPending: {storage.EventScan: storage.StatusScanned, storage.EventExpire: storage.StatusExpired},
 		storage.StatusScanned: {storage.EventScan: storage.StatusScanned, storage.EventConfirm: storage.StatusConfirmed,
-			storage.EventDeny: storage.StatusDenied, storage.EventVoid: storage.StatusDenied, storage.EventExpire: storage.StatusExpired},
+			storage.EventDeny: storage.StatusDenied, storage.EventVoid: storage.StatusDenied, storage.EventExpire: storage.StatusExpired,
+			storage.EventMismatch: storage.StatusDenied, storage.EventSecondScan: storage.StatusDenied},
 		storage.StatusConfirmed: {storage.EventRedeem: storage.StatusRedeemed, storage.EventVoid: storage.StatusDenied,
-			storage.EventExpire: storage.StatusExpired},
+			storage.EventExpire: storage.StatusExpired, storage.EventSecondScan: storage.StatusDenied},
+		// The second-scan alarm of a login already denied: recorded, the
+		// status stays.
+		storage.StatusDenied: {storage.EventSecondScan: storage.StatusDenied},
 	}
 	for _, s := range statuses {
 		for _, e := range events {
@@ -46,6 +50,9 @@ func TestTableCoversEveryPair(t *testing.T) {
 		if r.Audit == "" {
 			t.Errorf("%s --%s--> records no audit event", r.From, r.On)
 		}
+		if (r.Records&RecordNotification != 0) != (r.Notify != "") {
+			t.Errorf("%s --%s--> records a notification %q without its kind, or a kind without recording it", r.From, r.On, r.Notify)
+		}
 	}
 }
 
@@ -68,7 +75,8 @@ func TestFinalAndRank(t *testing.T) {
 var t0 = time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
 
 func login(s storage.Status) *storage.QRLogin {
-	l := &storage.QRLogin{ID: "l1", ClientID: "rp", Status: s, CreatedAt: t0, ExpiresAt: t0.Add(2 * time.Minute)}
+	l := &storage.QRLogin{ID: "l1", ClientID: "rp", Status: s, CreatedAt: t0, ExpiresAt: t0.Add(2 * time.Minute),
+		MatchNumber: 42, MatchChoices: []int{17, 42, 85}, SecondScanAlarm: true, SessionChoice: storage.SessionKeep}
 	if s != storage.StatusPending {
 		l.Subject, l.ScanSession = "alice", "phone-a"
 		l.TicketHash, l.TicketExpiresAt = storage.Hash("ticket"), t0.Add(70*time.Second)
@@ -85,8 +93,20 @@ func (f facts) UserActive(string) bool     { return !f.inactive }
 // holding the row applies.
 func TestCheckReportsTheGuardThatFails(t *testing.T) {
 	ok := func(e storage.Event) *storage.Attempt {
-		return &storage.Attempt{Event: e, Subject: "alice", Session: "phone-a", TicketHash: storage.Hash("ticket"),
-			Now: t0.Add(10 * time.Second)}
+		a := &storage.Attempt{Event: e, Subject: "alice", Session: "phone-a", TicketHash: storage.Hash("ticket"),
+			MatchNumber: 42, Now: t0.Add(10 * time.Second)}
+		switch e {
+		case storage.EventMismatch:
+			a.MatchNumber = 17
+		case storage.EventSecondScan:
+			a.Subject, a.Session = "bob", "phone-b"
+		}
+		return a
+	}
+	with := func(e storage.Event, f func(a *storage.Attempt)) *storage.Attempt {
+		a := ok(e)
+		f(a)
+		return a
 	}
 	cases := []struct {
 		name  string
@@ -138,12 +158,41 @@ func TestCheckReportsTheGuardThatFails(t *testing.T) {
 			return a
 		}(), nil, NotKept},
 		{"expire too early", storage.StatusPending, ok(storage.EventExpire), nil, Past},
+		{"confirm without the number", storage.StatusScanned, with(storage.EventConfirm, func(a *storage.Attempt) { a.MatchNumber = 0 }), nil, NumberMatches},
+		{"confirm with a wrong number", storage.StatusScanned, with(storage.EventConfirm, func(a *storage.Attempt) { a.MatchNumber = 85 }), nil, NumberMatches},
+		{"confirm choosing what the client does not let the user choose", storage.StatusScanned,
+			with(storage.EventConfirm, func(a *storage.Attempt) { a.SessionChoice = storage.SessionThisSession }), nil, ChoiceAllowed},
+		{"a wrong number", storage.StatusScanned, ok(storage.EventMismatch), nil, 0},
+		{"a wrong number that is the right one", storage.StatusScanned, with(storage.EventMismatch, func(a *storage.Attempt) { a.MatchNumber = 42 }), nil, WrongNumber},
+		{"no number is not a wrong one", storage.StatusScanned, with(storage.EventMismatch, func(a *storage.Attempt) { a.MatchNumber = 0 }), nil, WrongNumber},
+		{"a wrong number from another session", storage.StatusScanned, with(storage.EventMismatch, func(a *storage.Attempt) { a.Session = "phone-b" }), nil, SameSession},
+		{"a second account scans a scanned login", storage.StatusScanned, ok(storage.EventSecondScan), nil, 0},
+		{"a second account scans a confirmed login", storage.StatusConfirmed, ok(storage.EventSecondScan), nil, 0},
+		{"a second account scans a denied login", storage.StatusDenied, ok(storage.EventSecondScan), nil, 0},
+		{"the same account is no second one", storage.StatusScanned, with(storage.EventSecondScan, func(a *storage.Attempt) { a.Subject = "alice" }), nil, OtherUser},
+		{"a second scan of an expired login", storage.StatusScanned, with(storage.EventSecondScan, func(a *storage.Attempt) { a.Now = t0.Add(2 * time.Minute) }), nil, Live},
 	}
 	for _, c := range cases {
 		row, g := Check(login(c.from), c.a, c.f)
 		if row == nil || g != c.guard {
 			t.Errorf("%s: row %v, guard %s; want a row and %s", c.name, row, g, c.guard)
 		}
+	}
+	// The client's policies, off.
+	plain := login(storage.StatusScanned)
+	plain.MatchNumber, plain.MatchChoices, plain.SecondScanAlarm = 0, nil, false
+	if _, g := Check(plain, with(storage.EventConfirm, func(a *storage.Attempt) { a.MatchNumber = 0 }), nil); g != 0 {
+		t.Errorf("confirm without number matching: %s", g)
+	}
+	if _, g := Check(plain, ok(storage.EventMismatch), nil); g != WrongNumber {
+		t.Errorf("a wrong number without number matching: %s, want %s", g, WrongNumber)
+	}
+	if _, g := Check(plain, ok(storage.EventSecondScan), nil); g != AlarmOn {
+		t.Errorf("a second scan with the alarm off: %s, want %s", g, AlarmOn)
+	}
+	plain.SessionChoosable = true
+	if _, g := Check(plain, with(storage.EventConfirm, func(a *storage.Attempt) { a.SessionChoice = storage.SessionThisSession }), nil); g != 0 {
+		t.Errorf("a choice the client allows: %s", g)
 	}
 	// No row: the status refuses, but whoever is not the login's user is
 	// told that first.
@@ -189,5 +238,27 @@ func TestStatusAt(t *testing.T) {
 		if before != s || after != wantAfter {
 			t.Errorf("%s: StatusAt before expiry %s, at expiry %s; want %s, %s", s, before, after, s, wantAfter)
 		}
+	}
+}
+
+func TestApplyRecordsTheSessionChoiceAndAuditsTheSecondScanner(t *testing.T) {
+	now := t0.Add(10 * time.Second)
+	l := login(storage.StatusScanned)
+	l.SessionChoosable = true
+	confirm := Find(storage.StatusScanned, storage.EventConfirm)
+	if got := Apply(l, confirm, &storage.Attempt{Now: now}); got.SessionChoice != storage.SessionKeep {
+		t.Fatalf("no choice made: %q, want the default", got.SessionChoice)
+	}
+	if got := Apply(l, confirm, &storage.Attempt{SessionChoice: storage.SessionThisSession, Now: now}); got.SessionChoice != storage.SessionThisSession {
+		t.Fatalf("choice made: %q", got.SessionChoice)
+	}
+	second := Find(storage.StatusScanned, storage.EventSecondScan)
+	a := &storage.Attempt{Subject: "bob", IP: "192.0.2.9", Now: now}
+	got := Apply(l, second, a)
+	if got.Status != storage.StatusDenied || got.Subject != "alice" || !got.DecidedAt.Equal(now) {
+		t.Fatalf("after a second scan: %+v", got)
+	}
+	if ev := AuditEvent(got, second, a); ev.Subject != "bob" || ev.Event != "second_scan" || ev.IP != "192.0.2.9" {
+		t.Fatalf("second scan's audit event %+v: want the second scanner", ev)
 	}
 }

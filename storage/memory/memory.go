@@ -166,6 +166,7 @@ func cloneLogin(l *storage.QRLogin) *storage.QRLogin {
 	x.QRIDHash = cloneBytes(l.QRIDHash)
 	x.DeviceCodeHash = cloneBytes(l.DeviceCodeHash)
 	x.Scopes = cloneStrings(l.Scopes)
+	x.MatchChoices = slices.Clone(l.MatchChoices)
 	x.TicketHash = cloneBytes(l.TicketHash)
 	x.TicketExpiresAt = ut(l.TicketExpiresAt)
 	x.CreatedAt = ut(l.CreatedAt)

@@ -202,15 +202,22 @@ func (s *Store) ApplyQR(_ context.Context, a *storage.Attempt) (*storage.Applied
 
 // checkAttempt refuses an attempt no caller should make.
 func checkAttempt(a *storage.Attempt) error {
+	switch a.Event {
+	case storage.EventScan, storage.EventConfirm, storage.EventDeny, storage.EventRedeem, storage.EventMismatch, storage.EventSecondScan:
+	default:
+		return invalid("ApplyQR applies scan, confirm, deny, redeem, mismatch and second scan, not " + a.Event.String())
+	}
 	switch {
-	case a.Event != storage.EventScan && a.Event != storage.EventConfirm && a.Event != storage.EventDeny && a.Event != storage.EventRedeem:
-		return invalid("ApplyQR applies scan, confirm, deny and redeem, not " + a.Event.String())
 	case a.ID == "" && len(a.QRIDHash) == 0 && len(a.TicketHash) == 0:
 		return invalid("an attempt without its login's key")
 	case a.Event == storage.EventScan && (a.Subject == "" || len(a.NewTicketHash) == 0):
 		return invalid("a scan without subject or ticket")
+	case a.Event == storage.EventSecondScan && a.Subject == "":
+		return invalid("a second scan without subject")
 	case a.Bearer != nil && a.Bearer.TokenID == "":
 		return invalid("a bearer without token")
+	case a.SessionChoice != "" && !storage.ValidSessionChoice(a.SessionChoice):
+		return invalid("session choice " + a.SessionChoice)
 	}
 	return nil
 }
@@ -252,7 +259,7 @@ func (s *Store) apply(l *storage.QRLogin, a *storage.Attempt) (*storage.Applied,
 		if _, ok := s.notifications[a.NotificationID]; ok {
 			return nil, nil, conflict("notification id taken")
 		}
-		note = s.signInNotification(next, a)
+		note = s.notification(next, t, a)
 	}
 	var access *storage.AccessToken
 	var refresh *storage.RefreshToken
@@ -298,16 +305,20 @@ func (s *Store) apply(l *storage.QRLogin, a *storage.Attempt) (*storage.Applied,
 	return applied, t, nil
 }
 
-// signInNotification is the notification a confirmation records
-// (storage.Attempt.NotificationID); the caller holds s.mu.
-func (s *Store) signInNotification(l *storage.QRLogin, a *storage.Attempt) *storage.Notification {
-	n := &storage.Notification{ID: a.NotificationID, Subject: l.Subject, Kind: storage.NotificationSignIn,
+// notification is the notification transition t records for login l (as
+// it is after the step) made by attempt a (storage.Attempt.NotificationID);
+// the caller holds s.mu.
+func (s *Store) notification(l *storage.QRLogin, t *rules.Transition, a *storage.Attempt) *storage.Notification {
+	n := &storage.Notification{ID: a.NotificationID, Subject: l.Subject, Kind: t.Notify,
 		ClientID: l.ClientID, ClientName: l.ClientID, RequesterIP: l.RequesterIP,
-		RequesterUserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported,
-		SessionID: l.ID, CreatedAt: a.Now}
+		RequesterUserAgent: l.RequesterUserAgent, ReportedByClient: l.RequesterReported, CreatedAt: a.Now}
 	if c, ok := s.clients[l.ClientID]; ok {
 		n.ClientName = c.Name
 	}
+	if t.Notify != storage.NotificationSignIn {
+		return n // an alarm: nothing was signed in
+	}
+	n.SessionID, n.SessionChoice = l.ID, l.SessionChoice
 	if r, ok := s.authRequests[l.AuthRequestID]; ok && l.AuthRequestID != "" {
 		n.SessionID = r.SessionID
 	}

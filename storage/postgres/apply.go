@@ -106,8 +106,12 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 		return nil, errors.New("postgres: apply: an attempt without its login's key")
 	case a.Event == storage.EventScan && (a.Subject == "" || len(a.NewTicketHash) == 0):
 		return nil, errors.New("postgres: apply: a scan without subject or ticket")
+	case a.Event == storage.EventSecondScan && a.Subject == "":
+		return nil, errors.New("postgres: apply: a second scan without subject")
 	case a.Bearer != nil && a.Bearer.TokenID == "":
 		return nil, errors.New("postgres: apply: a bearer without token")
+	case a.SessionChoice != "" && !storage.ValidSessionChoice(a.SessionChoice):
+		return nil, fmt.Errorf("postgres: apply: session choice %q", a.SessionChoice)
 	}
 	q := &stmt{}
 	col, key := loginKey(a)
@@ -117,14 +121,22 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 	}
 	now := q.arg(a.Now, "timestamptz")
 	q.w("WITH old AS (SELECT id, status FROM qr_logins WHERE ", col, " = ", q.arg(key, keyType), " FOR UPDATE)")
-	var subject, session string
+	var subject string
 	if a.Event != storage.EventRedeem {
 		subject = q.arg(a.Subject, "text")
-		// The attempt's session: the bearer token's, or the one given.
-		session = "(SELECT session_id FROM tok)"
-		if a.Bearer == nil {
-			session = q.arg(a.Session, "text")
+	}
+	// session is the attempt's session: the bearer token's, or the one
+	// given (a parameter only where a guard reads it: an unused one has no
+	// type).
+	var sessionSQL string
+	session := func() string {
+		if sessionSQL == "" {
+			sessionSQL = "(SELECT session_id FROM tok)"
+			if a.Bearer == nil {
+				sessionSQL = q.arg(a.Session, "text")
+			}
 		}
+		return sessionSQL
 	}
 	if a.Bearer != nil {
 		// The phone app's token: live, the subject's, with the scope, from
@@ -133,30 +145,55 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 	WHERE t.id = `, q.arg(a.Bearer.TokenID, "text"), ` AND NOT t.revoked AND t.expires_at > `, now,
 			` AND t.subject = `, subject, ` AND c.first_party AND `, q.arg(a.Bearer.Scope, "text"), ` = ANY (t.scopes))`)
 	}
-	var set, where, audit, to string
+	// decide is the table's decide guards (same user, same session, live,
+	// holds the ticket, ticket live) on a scanned login. After the
+	// decision the status is no longer scanned: the ticket is spent.
+	decide := func() string {
+		return "l.status = 'scanned' AND l.subject <> '' AND l.subject = " + subject +
+			" AND " + session() + " <> '' AND l.scan_session = " + session() +
+			" AND l.expires_at > " + now + " AND l.ticket_hash = " + q.arg(a.TicketHash, "bytea") +
+			" AND l.ticket_expires_at > " + now
+	}
+	var set, where, audit, to, notify string
+	auditSubject := "u.subject"
 	switch a.Event {
 	case storage.EventScan:
 		// rules.Table: pending --scan--> scanned (live); scanned --scan-->
 		// scanned (no other user, live). The binding never switches.
 		to, audit = "scanned", "scanned"
-		set = "status = 'scanned', subject = " + subject + ", scan_session = " + session +
+		set = "status = 'scanned', subject = " + subject + ", scan_session = " + session() +
 			", ticket_hash = " + q.arg(a.NewTicketHash, "bytea") + ", ticket_expires_at = " + q.arg(a.TicketExpiresAt, "timestamptz") +
 			", scanned_at = " + now
 		where = "(l.status = 'pending' AND l.expires_at > " + now + ") OR (l.status = 'scanned' AND (l.subject = '' OR l.subject = " +
 			subject + ") AND l.expires_at > " + now + ")"
-	case storage.EventConfirm, storage.EventDeny:
-		// rules.Table: scanned --confirm|deny--> (same user, same session,
-		// live, holds the ticket, ticket live). After the decision the
-		// status is no longer scanned: the ticket is spent.
-		to, audit = "confirmed", "confirmed"
-		if a.Event == storage.EventDeny {
-			to, audit = "denied", "denied"
-		}
-		set = "status = '" + to + "', decided_at = " + now
-		where = "l.status = 'scanned' AND l.subject <> '' AND l.subject = " + subject +
-			" AND " + session + " <> '' AND l.scan_session = " + session +
-			" AND l.expires_at > " + now + " AND l.ticket_hash = " + q.arg(a.TicketHash, "bytea") +
-			" AND l.ticket_expires_at > " + now
+	case storage.EventConfirm:
+		// rules.Table: scanned --confirm--> confirmed (decide, number
+		// matches, choice allowed), recording the session choice.
+		to, audit, notify = "confirmed", "confirmed", storage.NotificationSignIn
+		match, choice := q.arg(a.MatchNumber, "smallint"), q.arg(a.SessionChoice, "text")
+		set = "status = 'confirmed', decided_at = " + now + ", session_choice = coalesce(nullif(" + choice + ", ''), l.session_choice)"
+		where = decide() + " AND (l.match_number = 0 OR l.match_number = " + match + ")" +
+			" AND (" + choice + " = '' OR " + choice + " = l.session_choice OR l.session_choosable)"
+	case storage.EventDeny:
+		// rules.Table: scanned --deny--> denied (decide).
+		to, audit = "denied", "denied"
+		set = "status = 'denied', decided_at = " + now
+		where = decide()
+	case storage.EventMismatch:
+		// rules.Table: scanned --mismatch--> denied (decide, wrong number):
+		// number matching's one wrong choice, with its alarm.
+		to, audit, notify = "denied", "wrong_number", storage.NotificationWrongNumber
+		match := q.arg(a.MatchNumber, "smallint")
+		set = "status = 'denied', decided_at = " + now
+		where = decide() + " AND l.match_number <> 0 AND " + match + " <> 0 AND " + match + " <> l.match_number"
+	case storage.EventSecondScan:
+		// rules.Table: scanned, confirmed --second scan--> denied; denied
+		// --second scan--> denied (other user, alarm on, live), with the
+		// alarm; the audit event names the second scanner.
+		to, audit, notify, auditSubject = "denied", "second_scan", storage.NotificationSecondScan, subject
+		set = "status = 'denied', decided_at = CASE WHEN l.status = 'denied' THEN l.decided_at ELSE " + now + " END"
+		where = "l.status IN ('scanned', 'confirmed', 'denied') AND l.subject <> '' AND l.subject <> " + subject +
+			" AND l.second_scan_alarm AND l.expires_at > " + now
 	case storage.EventRedeem:
 		// rules.Table: confirmed --redeem--> redeemed (live, session live,
 		// user active). SPEC §2.2: of concurrent redeems exactly one
@@ -167,7 +204,7 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 			" AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.session_id = l.id)" +
 			" AND EXISTS (SELECT 1 FROM users x WHERE x.id = l.subject AND NOT x.disabled)"
 	default:
-		return nil, fmt.Errorf("postgres: apply: ApplyQR applies scan, confirm, deny and redeem, not %s", a.Event)
+		return nil, fmt.Errorf("postgres: apply: ApplyQR applies scan, confirm, deny, redeem, mismatch and second scan, not %s", a.Event)
 	}
 	if a.Bearer != nil {
 		where = "EXISTS (SELECT 1 FROM tok) AND (" + where + ")"
@@ -176,36 +213,48 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 	RETURNING `, qrCols("l"), `, old.status AS from_status
 ), a AS (
 	INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at)
-	SELECT u.id, '`, audit, `', u.client_id, u.subject, `, q.arg(a.IP, "text"), `, `, now, ` FROM u
+	SELECT u.id, '`, audit, `', u.client_id, `, auditSubject, `, `, q.arg(a.IP, "text"), `, `, now, ` FROM u
 	RETURNING pg_notify('`, notifyChannel, `', qr_login_id || ' `, to, `')
 )`)
-	if a.NotificationID != "" && a.Event == storage.EventConfirm {
-		// storage.Attempt.NotificationID: the sign-in notification, with the
-		// client's name and the session its tokens will belong to.
+	if a.NotificationID != "" && notify != "" {
+		// storage.Attempt.NotificationID: the notification of the kind the
+		// transition records, with the client's name; a sign-in also with
+		// the session its tokens will belong to and the session choice.
+		sessionID, choice := "''", "''"
+		if notify == storage.NotificationSignIn {
+			sessionID = "coalesce((SELECT r.session_id FROM auth_requests r WHERE r.id = u.auth_request_id AND u.auth_request_id <> ''), u.id)"
+			choice = "u.session_choice"
+		}
 		q.w(`, n AS (
 	INSERT INTO notifications (`, notificationCols, `)
 	SELECT `, q.arg(a.NotificationID, "text"), `, u.subject, u.client_id,
 		coalesce((SELECT c.name FROM clients c WHERE c.id = u.client_id), u.client_id),
-		u.requester_ip, u.requester_user_agent, u.requester_reported,
-		coalesce((SELECT r.session_id FROM auth_requests r WHERE r.id = u.auth_request_id AND u.auth_request_id <> ''), u.id),
-		`, now, `, 'sign_in' FROM u
+		u.requester_ip, u.requester_user_agent, u.requester_reported, `, sessionID, `,
+		`, now, `, '`, notify, `', `, choice, ` FROM u
 )`)
 	}
 	if t := a.Tokens; t != nil && a.Event == storage.EventRedeem {
-		// storage.Tokens.For, in SQL: the login's client, subject, scopes,
-		// its ID as the session, its confirmation as the auth time.
+		// storage.Tokens.For, in SQL: the login's client, subject and
+		// scopes, its ID as the session, its confirmation as the auth time;
+		// for "only this session" no refresh token, a short access token
+		// and no offline_access.
+		thisSession := "u.session_choice = '" + storage.SessionThisSession + "'"
 		rid := q.arg(t.RefreshID, "text")
 		if t.RefreshID != "" {
 			q.w(`, rt AS (
 	INSERT INTO refresh_tokens (`, refreshTokenCols, `)
 	SELECT `, rid, `, `, q.arg(t.RefreshHash, "bytea"), `, u.id, u.client_id, u.subject, ARRAY[u.client_id], u.scopes, `,
-				q.arg(list(t.AMR), "text[]"), `, u.decided_at, `, now, `, `, q.arg(t.RefreshExpiresAt, "timestamptz"), `, NULL, false FROM u
+				q.arg(list(t.AMR), "text[]"), `, u.decided_at, `, now, `, `, q.arg(t.RefreshExpiresAt, "timestamptz"), `, NULL, false
+	FROM u WHERE NOT `, thisSession, `
 )`)
 		}
 		q.w(`, at AS (
 	INSERT INTO access_tokens (`, accessTokenCols, `)
-	SELECT `, q.arg(t.AccessID, "text"), `, u.client_id, u.subject, ARRAY[u.client_id], u.scopes, u.id, `, rid, `, `, now, `, `,
-			q.arg(t.AccessExpiresAt, "timestamptz"), ` FROM u
+	SELECT `, q.arg(t.AccessID, "text"), `, u.client_id, u.subject, ARRAY[u.client_id],
+		CASE WHEN `, thisSession, ` THEN array_remove(u.scopes, 'offline_access') ELSE u.scopes END, u.id,
+		CASE WHEN `, thisSession, ` THEN '' ELSE `, rid, ` END, `, now, `,
+		CASE WHEN `, thisSession, ` THEN `, q.arg(t.ThisSessionAccessExpiresAt, "timestamptz"), ` ELSE `,
+			q.arg(t.AccessExpiresAt, "timestamptz"), ` END FROM u
 )`)
 	}
 	q.w("\nSELECT ", qrCols("u"), ", u.from_status")

@@ -10,12 +10,12 @@ import (
 )
 
 const notificationCols = `id, subject, client_id, client_name, requester_ip, requester_user_agent,
-	reported_by_client, session_id, created_at, kind`
+	reported_by_client, session_id, created_at, kind, session_choice`
 
 func readNotification(row pgx.Row) (*storage.Notification, error) {
 	var n storage.Notification
 	if err := row.Scan(&n.ID, &n.Subject, &n.ClientID, &n.ClientName, &n.RequesterIP, &n.RequesterUserAgent,
-		&n.ReportedByClient, &n.SessionID, &n.CreatedAt, &n.Kind); err != nil {
+		&n.ReportedByClient, &n.SessionID, &n.CreatedAt, &n.Kind, &n.SessionChoice); err != nil {
 		return nil, err
 	}
 	n.CreatedAt = n.CreatedAt.UTC()
@@ -25,9 +25,9 @@ func readNotification(row pgx.Row) (*storage.Notification, error) {
 // CreateNotification implements storage.NotificationStore.
 func (s *Store) CreateNotification(ctx context.Context, n *storage.Notification) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO notifications (`+notificationCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		n.ID, n.Subject, n.ClientID, n.ClientName, n.RequesterIP, n.RequesterUserAgent,
-		n.ReportedByClient, n.SessionID, n.CreatedAt, storage.NotificationKind(n.Kind))
+		n.ReportedByClient, n.SessionID, n.CreatedAt, storage.NotificationKind(n.Kind), n.SessionChoice)
 	return mapErr("create notification", err)
 }
 

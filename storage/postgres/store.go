@@ -413,6 +413,14 @@ func list(s []string) []string {
 	return s
 }
 
+// ints is list for integer arrays.
+func ints(s []int) []int {
+	if s == nil {
+		return []int{}
+	}
+	return s
+}
+
 // mustAffect turns an UPDATE or DELETE that matched nothing into
 // ErrNotFound.
 func mustAffect(op string, tag pgconn.CommandTag, err error) error {

@@ -37,6 +37,7 @@ func cases() []testCase {
 	for _, group := range [][]testCase{
 		qrLoginCases,
 		qrTransitionCases,
+		qrDefenceCases,
 		qrConcurrencyCases,
 		authRequestCases,
 		tokenCases,

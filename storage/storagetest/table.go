@@ -21,8 +21,10 @@ import (
 //     nothing;
 //   - every (status, event) pair without a row refuses and changes nothing.
 //
-// Scan, confirm, deny and redeem go through ApplyQR; void through
-// UpdateUser's SignOut; expire through DeleteExpired.
+// Scan, confirm, deny, redeem, mismatch and second scan go through
+// ApplyQR; void through UpdateUser's SignOut; expire through DeleteExpired.
+// The logins have every defence of their client on (defendedLogin), so
+// that every guard can hold and be broken.
 
 // tableNow is when a generated attempt is made: after every step of the
 // path that brought its login to the row's from-status, before the
@@ -58,31 +60,60 @@ func pathTo(s storage.Status) ([]storage.Event, bool) {
 }
 
 func viaApply(e storage.Event) bool {
-	return e == storage.EventScan || e == storage.EventConfirm || e == storage.EventDeny || e == storage.EventRedeem
+	switch e {
+	case storage.EventScan, storage.EventConfirm, storage.EventDeny, storage.EventRedeem, storage.EventMismatch, storage.EventSecondScan:
+		return true
+	}
+	return false
 }
 
-// reach creates login n and walks it to status s: alice scans at
-// scanAfter, decides at decideAfter, redeems at redeemAfter.
+// The number a defended login asks for, and a wrong one it offers.
+const (
+	matchNumber = 42
+	wrongNumber = 17
+)
+
+// defendedLogin is newLogin(n) with every defence of its client on:
+// number matching, the second-scan alarm, and a session choice the user
+// may not change (so that choosing the other one can be refused).
+func defendedLogin(n int) *storage.QRLogin {
+	l := newLogin(n)
+	l.MatchNumber, l.MatchChoices = matchNumber, []int{wrongNumber, matchNumber, 85}
+	l.SecondScanAlarm = true
+	l.SessionChoice = storage.SessionKeep
+	return l
+}
+
+// reach creates defended login n and walks it to status s (see reachFrom).
 func reach(t *testing.T, s storage.Store, n int, status storage.Status) *storage.QRLogin {
+	t.Helper()
+	return reachFrom(t, s, defendedLogin(n), status)
+}
+
+// reachFrom creates l and walks it to status s by the table's shortest
+// path: alice scans at scanAfter, decides at decideAfter (with the number
+// the login asks for), redeems at redeemAfter.
+func reachFrom(t *testing.T, s storage.Store, l *storage.QRLogin, status storage.Status) *storage.QRLogin {
 	t.Helper()
 	path, ok := pathTo(status)
 	if !ok {
 		t.Fatalf("the table has no path from pending to %s", status)
 	}
-	l := createLogin(t, s, newLogin(n))
+	l = createLogin(t, s, l)
 	for _, e := range path {
 		var err error
 		switch e {
 		case storage.EventScan:
 			l, err = scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
-		case storage.EventConfirm:
-			l, err = decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
-		case storage.EventDeny:
-			l, err = decideAt(t, s, l.ID, storage.StatusDenied, alice, goodTicket, at(decideAfter))
+		case storage.EventConfirm, storage.EventDeny, storage.EventMismatch:
+			l, err = applied(s.ApplyQR(t.Context(), &storage.Attempt{Event: e, ID: l.ID, TicketHash: ticketHash(l.ID, goodTicket),
+				Subject: alice, Session: sessionOf(alice), MatchNumber: l.MatchNumber, IP: decideIP, Now: at(decideAfter)}))
 		case storage.EventRedeem:
 			l, err = redeemAt(t, s, l.ID, redeemIP, at(redeemAfter))
+		default:
+			t.Fatalf("reach: no way to make %s", e)
 		}
-		must(t, err, fmt.Sprintf("walking login %d to %s: %s", n, status, e))
+		must(t, err, fmt.Sprintf("walking login %s to %s: %s", l.ID, status, e))
 	}
 	return l
 }
@@ -97,10 +128,17 @@ func attemptOn(e storage.Event, l *storage.QRLogin) *storage.Attempt {
 		a.NewTicketHash = ticketHash(l.ID, "ticket-table")
 		a.TicketExpiresAt = tableNow.Add(ticketTTL)
 		a.IP = scanIP
-	case storage.EventConfirm, storage.EventDeny:
+	case storage.EventConfirm, storage.EventDeny, storage.EventMismatch:
 		a.TicketHash = l.TicketHash
 		a.Session = l.ScanSession
 		a.IP = decideIP
+		a.MatchNumber = l.MatchNumber
+		if e == storage.EventMismatch {
+			a.MatchNumber = wrongNumber
+		}
+	case storage.EventSecondScan:
+		a.Subject, a.Session = bob, sessionOf(bob)
+		a.IP = scanIP
 	case storage.EventRedeem:
 		a.IP = redeemIP
 	case storage.EventExpire:
@@ -181,6 +219,25 @@ var breaks = map[rules.Guard]func(t *testing.T, s storage.Store, l *storage.QRLo
 	rules.NotKept: func(_ *testing.T, _ storage.Store, l *storage.QRLogin, a *storage.Attempt) {
 		a.KeepSession = l.ScanSession
 	},
+	rules.NumberMatches: func(_ *testing.T, _ storage.Store, _ *storage.QRLogin, a *storage.Attempt) {
+		a.MatchNumber = wrongNumber
+	},
+	rules.WrongNumber: func(_ *testing.T, _ storage.Store, l *storage.QRLogin, a *storage.Attempt) {
+		a.MatchNumber = l.MatchNumber
+	},
+	rules.ChoiceAllowed: func(_ *testing.T, _ storage.Store, _ *storage.QRLogin, a *storage.Attempt) {
+		a.SessionChoice = storage.SessionThisSession // not the default, and the login allows no choice
+	},
+	rules.OtherUser: func(_ *testing.T, _ storage.Store, _ *storage.QRLogin, a *storage.Attempt) {
+		a.Subject, a.Session = alice, sessionOf(alice)
+	},
+	// The alarm is the client's choice, kept by the login: the attempt is
+	// made on a twin login started with it off.
+	rules.AlarmOn: func(t *testing.T, s storage.Store, l *storage.QRLogin, a *storage.Attempt) {
+		twin := defendedLogin(2)
+		twin.SecondScanAlarm = false
+		a.ID = reachFrom(t, s, twin, l.Status).ID
+	},
 }
 
 // watch subscribes to the changes of login id, as grants does.
@@ -236,6 +293,9 @@ func tableCases() []testCase {
 			l := reach(t, s, 1, r.From)
 			changes := watch(t, s, l.ID)
 			a := attemptOn(r.On, l)
+			if r.Records&rules.RecordNotification != 0 && viaApply(r.On) {
+				a.NotificationID = "n-table"
+			}
 			events := auditEvents(t, s, l.ID)
 			got, err := attempt(t, s, a)
 			must(t, err, name)
@@ -248,6 +308,13 @@ func tableCases() []testCase {
 			wantSame(t, got, want, "the login "+name+" returned")
 			wantSame(t, getLogin(t, s, l.ID), want, "the login after "+name)
 			wantChange(t, changes, r.To, name)
+			if a.NotificationID != "" {
+				n, err := s.Notification(t.Context(), a.NotificationID)
+				must(t, err, "the notification "+name+" records")
+				if n.Kind != r.Notify || n.Subject != want.Subject {
+					t.Fatalf("%s recorded a %q notification for %q, want %q for %q", name, n.Kind, n.Subject, r.Notify, want.Subject)
+				}
+			}
 		}})
 		for _, g := range r.Guards {
 			n++
@@ -259,18 +326,21 @@ func tableCases() []testCase {
 				}
 				l := reach(t, s, 1, r.From)
 				a := attemptOn(r.On, l)
-				brk(t, s, l, a)
-				before, events := getLogin(t, s, l.ID), auditEvents(t, s, l.ID)
+				a.NotificationID = "n-refused"
+				brk(t, s, l, a) // may move the attempt to a twin login (a.ID)
+				before, events := getLogin(t, s, a.ID), auditEvents(t, s, a.ID)
 				_, err := attempt(t, s, a)
 				wantErrOneOf(t, err, name+" with "+g.String()+" broken", storage.ErrConflict)
 				unchanged(t, s, before, events)
+				_, err = s.Notification(t.Context(), "n-refused")
+				wantErr(t, err, storage.ErrNotFound, "the notification of a refused "+name)
 			}})
 		}
 	}
 	for _, from := range []storage.Status{storage.StatusPending, storage.StatusScanned, storage.StatusConfirmed,
 		storage.StatusRedeemed, storage.StatusDenied} {
 		for _, e := range []storage.Event{storage.EventScan, storage.EventConfirm, storage.EventDeny, storage.EventRedeem,
-			storage.EventVoid, storage.EventExpire} {
+			storage.EventVoid, storage.EventExpire, storage.EventMismatch, storage.EventSecondScan} {
 			if rules.Allows(from, e) {
 				continue
 			}
