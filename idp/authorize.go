@@ -13,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -81,6 +82,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, target, oauth.UnsupportedResponseType,
 			"only response_type=code is supported (authorization code flow with PKCE; no implicit or hybrid flow)")
 		return
+	case q.Has("dpop_jkt") && !dpop.ValidJKT(q.Get("dpop_jkt")):
+		s.authorizeError(w, r, target, oauth.InvalidRequest, "dpop_jkt must be a JWK SHA-256 thumbprint, base64url without padding (RFC 9449 §10)")
+		return
 	}
 
 	bs, err := s.browserSession(r)
@@ -89,7 +93,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bw := &bufferedWriter{header: http.Header{}}
-	s.oidc.ServeHTTP(bw, r.WithContext(withBrowserSession(r.Context(), bs)))
+	s.oidc.ServeHTTP(bw, r.WithContext(withAuthorizeJKT(withBrowserSession(r.Context(), bs), q.Get("dpop_jkt"))))
 	if bw.status >= http.StatusInternalServerError {
 		// A store failure (its cause logged by errStore) or zitadel's own:
 		// the one mapping's page (503 while the store is out), never a

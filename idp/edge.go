@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 )
 
@@ -72,6 +73,7 @@ var paramCaps = map[string]int{
 	"code_verifier":            128, // RFC 7636 §4.1
 	"requester_ip":             64,
 	"requester_user_agent":     512,
+	"dpop_jkt":                 64, // RFC 9449 §10: a thumbprint, 43 characters
 }
 
 // checkInput applies the rule to the request's path, parameters (params:
@@ -97,7 +99,7 @@ func checkInput(r *http.Request, params url.Values, body []byte) error {
 	for _, h := range []struct {
 		name  string
 		limit int
-	}{{"User-Agent", maxUserAgent}, {"Authorization", maxAuthorization}, {"X-CSRF-Token", maxCSRFHeader}} {
+	}{{"User-Agent", maxUserAgent}, {"Authorization", maxAuthorization}, {"X-CSRF-Token", maxCSRFHeader}, {dpop.Header, dpop.MaxLen}} {
 		for _, v := range r.Header.Values(h.name) {
 			if err := oauth.CheckInput(h.name, v, h.limit); err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -170,6 +171,8 @@ type metadata struct {
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                           []string `json:"claims_supported"`
+	// RFC 9449 §5.1: the algorithms of DPoP proofs accepted.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 	// OpenID Connect Discovery §3 defaults request_uri_parameter_supported
 	// to true: say false, since no request object is accepted.
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
@@ -223,6 +226,7 @@ func (s *Server) metadata(ctx context.Context) (*metadata, error) {
 		IntrospectionEndpointAuthMethodsSupported: slices.Clone(authMethodsConfidential),
 		CodeChallengeMethodsSupported:             []string{string(codeChallengeMethod)},
 		ClaimsSupported:                           claims,
+		DPoPSigningAlgValuesSupported:             dpop.AlgorithmNames(),
 	}, nil
 }
 

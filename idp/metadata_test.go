@@ -109,7 +109,14 @@ func TestMetadataIsTruthful(t *testing.T) {
 					t.Errorf("%s advertised without a JWT client authentication method", k)
 				}
 			}
-			if other := map[string]string{"RS256": "ES256", "ES256": "RS256"}[alg]; bytes.Contains(raw, []byte(other)) {
+			// The DPoP proof algorithms are the clients' keys', not the
+			// server's (RFC 9449 §5.1): every one accepted, in both modes.
+			if got := strs(d["dpop_signing_alg_values_supported"]); !slices.Equal(got, []string{"ES256", "EdDSA", "RS256", "PS256"}) {
+				t.Errorf("dpop_signing_alg_values_supported %v", got)
+			}
+			delete(d, "dpop_signing_alg_values_supported")
+			rest, _ := json.Marshal(d)
+			if other := map[string]string{"RS256": "ES256", "ES256": "RS256"}[alg]; bytes.Contains(rest, []byte(other)) {
 				t.Errorf("%s appears in %s mode: %s", other, alg, raw)
 			}
 			for _, k := range []string{"end_session_endpoint", "device_authorization_endpoint", "introspection_endpoint", "revocation_endpoint"} {

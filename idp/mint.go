@@ -68,7 +68,7 @@ func (s *Server) mint(ctx context.Context, req op.IDTokenRequest, client op.Clie
 	resp := &oidc.AccessTokenResponse{
 		AccessToken:  accessToken,
 		RefreshToken: newRefresh,
-		TokenType:    oidc.BearerToken,
+		TokenType:    tokenType(ctx), // RFC 9449 §5
 		ExpiresIn:    uint64(max(exp.Sub(s.cfg.Now()), 0) / time.Second),
 		Scope:        req.GetScopes(),
 	}
@@ -126,7 +126,8 @@ func needsRefreshToken(req op.TokenRequest, client op.Client) bool {
 
 // accessJWT signs a JWT access token (RFC 9068): "typ": "at+jwt" (§2.1),
 // and iss, exp, aud, sub, client_id, iat, jti and scope (§2.2), plus
-// auth_time and amr of the sign-in (§2.2.1). jti is the stored token's ID,
+// auth_time and amr of the sign-in (§2.2.1), and cnf.jkt when the token
+// is DPoP-bound (RFC 9449 §6.1). jti is the stored token's ID,
 // so revocation and expiry are checked in the store like an opaque
 // token's.
 func (s *Server) accessJWT(ctx context.Context, req op.IDTokenRequest, id string, exp time.Time) (string, error) {
@@ -149,6 +150,9 @@ func (s *Server) accessJWT(ctx context.Context, req op.IDTokenRequest, id string
 		claims.AuthTime = oidc.FromTime(t)
 	}
 	claims.AuthenticationMethodsReferences = req.GetAMR()
+	if jkt := boundJKT(ctx); jkt != "" {
+		claims.Claims = confirmation(jkt) // RFC 9449 §6.1
+	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err

@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -222,6 +223,7 @@ func (o *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		LoginHint:    req.LoginHint,
 		MaxAge:       req.MaxAge,
 		SessionID:    storage.NewSecret(16),
+		DPoPJKT:      authorizeJKTOf(ctx),
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(o.cfg.AuthRequestTTL),
 	}
@@ -379,6 +381,7 @@ func (o *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 		return "", time.Time{}, fmt.Errorf("idp: unsupported token request %T", req)
 	}
 	t := o.newAccessToken(req, origin.sessionID(), "")
+	t.JKT = boundJKT(ctx)
 	if err := o.store.CreateAccessToken(ctx, t); err != nil {
 		return "", time.Time{}, o.mintErr(ctx, err)
 	}
@@ -412,6 +415,7 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		Scopes:    req.GetScopes(),
 		AMR:       origin.GetAMR(),
 		AuthTime:  origin.GetAuthTime(),
+		JKT:       boundJKT(ctx),
 		CreatedAt: now,
 		ExpiresAt: now.Add(o.cfg.RefreshTokenTTL),
 	}
@@ -436,6 +440,7 @@ func (o *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		}
 	}
 	at := o.newAccessToken(req, origin.sessionID(), rt.ID)
+	at.JKT = rt.JKT
 	if err := o.store.CreateAccessToken(ctx, at); err != nil {
 		return "", "", time.Time{}, o.mintErr(ctx, err)
 	}
@@ -471,6 +476,9 @@ func (o *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	}
 	if t.Revoked || !o.now().Before(t.ExpiresAt) {
 		return nil, op.ErrInvalidRefreshToken
+	}
+	if err := o.refreshBinding(ctx, t); err != nil {
+		return nil, err
 	}
 	return &refreshTokenRequest{t: t, scopes: t.Scopes}, nil
 }
@@ -638,6 +646,9 @@ func (o *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 		// client sent a revoked or expired token (RFC 6750 §3.1).
 		return &oidc.Error{ErrorType: oauth.InvalidToken, Description: "the access token is invalid, expired or revoked"}
 	}
+	if err := checkPresentation(presentationOf(ctx), t.JKT); err != nil {
+		return err
+	}
 	return o.userinfo(ctx, info, subject, t.Scopes)
 }
 
@@ -663,6 +674,9 @@ func (o *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	resp.Expiration = oidc.FromTime(t.ExpiresAt)
 	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
 	resp.TokenType = oidc.BearerToken
+	if t.JKT != "" { // RFC 9449 §6.2
+		resp.TokenType, resp.Claims = dpop.Scheme, confirmation(t.JKT)
+	}
 	resp.JWTID = t.ID
 	return nil
 }

@@ -62,25 +62,40 @@ func bearerToken(r *http.Request, form bool) (string, error) {
 // handleUserinfo is the UserInfo endpoint (OIDC Core §5.3), GET or POST.
 // A token that is malformed, unknown, expired or revoked, or whose user is
 // gone, is 401 invalid_token with WWW-Authenticate (RFC 6750 §3.1); an
-// unreachable store is 503, never a verdict on the token.
+// unreachable store is 503, never a verdict on the token. A DPoP-bound
+// token is taken only as Authorization: DPoP with a proof of its key
+// (RFC 9449 §7; resourceToken, checkPresentation).
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	raw, err := bearerToken(r, r.Method == http.MethodPost)
+	raw, proof, err := s.resourceToken(r, r.Method == http.MethodPost)
 	if err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
+	// A token refused under the DPoP scheme is refused with its challenge
+	// (RFC 9449 §7.1), under Bearer with Bearer's.
+	refuse := func(desc string) {
+		e := invalidToken(desc)
+		if proof != nil {
+			e.Challenge = dpopChallenge()
+		}
+		oauth.WriteError(w, s.log, e)
+	}
 	id, sub, ok := s.parseAccessToken(r.Context(), raw)
 	if !ok {
-		oauth.WriteError(w, s.log, invalidToken("the access token is invalid"))
+		refuse("the access token is invalid")
 		return
 	}
 	info := new(oidc.UserInfo)
-	if err := s.op.SetUserinfoFromToken(r.Context(), info, id, sub, ""); err != nil {
-		if e := failedStore(err); e != nil {
-			oauth.WriteError(w, s.log, e)
-			return
+	if err := s.op.SetUserinfoFromToken(withPresentation(r.Context(), proof), info, id, sub, ""); err != nil {
+		var e *oauth.Error
+		switch {
+		case failedStore(err) != nil:
+			oauth.WriteError(w, s.log, failedStore(err))
+		case errors.As(err, &e) && e.Status == http.StatusUnauthorized:
+			oauth.WriteError(w, s.log, e) // the token's DPoP binding (checkPresentation)
+		default:
+			refuse("the access token is expired, revoked or unknown")
 		}
-		oauth.WriteError(w, s.log, invalidToken("the access token is expired, revoked or unknown"))
 		return
 	}
 	oauth.WriteJSON(w, http.StatusOK, info)

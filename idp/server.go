@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/idp/password"
 	"github.com/qrlogin/qrlogin/storage"
@@ -43,6 +44,7 @@ type Server struct {
 	store    storage.Store
 	keys     *Keys
 	qr       *grants.QR
+	dpop     *dpop.Verifier // DPoP proofs, spent in the store
 	provider *op.Provider
 	op       *opStorage
 	legacy   *legacyServer
@@ -129,6 +131,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
 	s.origins = newOriginSet(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
+	s.dpop = &dpop.Verifier{Store: cfg.Store, Now: cfg.Now}
 	s.limiter = newLimiter(cfg.Now)
 	s.guesses = newLimiter(cfg.Now)
 	s.sessionHolds = newHolds(maxHeldPerSession)
@@ -336,10 +339,12 @@ func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc
 	return l.LegacyServer.VerifyAuthRequest(ctx, r)
 }
 
-// CodeExchange is zitadel's, with one rule added: a request made with a
+// CodeExchange is zitadel's, with two rules added: a request made with a
 // code_challenge must be redeemed with a code_verifier, whatever the
-// client type. zitadel skips PKCE for confidential clients that omit the
-// verifier, which is the downgrade RFC 9700 §2.1.1 warns about.
+// client type (zitadel skips PKCE for confidential clients that omit the
+// verifier, which is the downgrade RFC 9700 §2.1.1 warns about); and a
+// request made with dpop_jkt only with a DPoP proof of that key (RFC 9449
+// §10). The answer's token_type says whether the tokens are DPoP-bound.
 func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
 	authReq, err := op.AuthRequestByCode(ctx, l.Provider().Storage(), r.Data.Code)
 	if err != nil {
@@ -356,6 +361,11 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 	if r.Data.RedirectURI != authReq.GetRedirectURI() {
 		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond")
 	}
+	if a, ok := authReq.(*authRequest); ok {
+		if e := grantBinding(ctx, a.a.DPoPJKT, "the authorization code"); e != nil {
+			return nil, oidcErr(e)
+		}
+	}
 	resp, err := l.s.mint(ctx, authReq, r.Client, r.Data.Code, "")
 	if err != nil {
 		return nil, err
@@ -363,7 +373,9 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 	return op.NewResponse(resp), nil
 }
 
-// RefreshToken is zitadel's, minting through mint like every grant.
+// RefreshToken is zitadel's, minting through mint like every grant. The
+// refresh token's DPoP binding is checked where it is read
+// (TokenRequestByRefreshToken, RFC 9449 §5).
 func (l *legacyServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
 	req, err := op.RefreshTokenRequestByRefreshToken(ctx, l.Provider().Storage(), r.Data.RefreshToken)
 	if err != nil {

@@ -21,8 +21,15 @@ import (
 // names are served here, in front of it; the code and refresh grants go to
 // zitadel, whose answer is amended on the way out; any other grant is
 // refused here, so what is served is exactly oauth.GrantTypes, the list
-// discovery advertises (zitadel would also try jwt-bearer and others).
+// discovery advertises (zitadel would also try jwt-bearer and others). A
+// DPoP proof is checked first (tokenProof): every grant binds what it
+// mints to it (RFC 9449 §5).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	r, err := s.tokenProof(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
 	switch g := r.PostForm.Get("grant_type"); g {
 	case GrantQR, GrantDeviceCode:
 		s.handleQRToken(w, r)

@@ -585,6 +585,9 @@ type AuthRequest struct {
 	// SessionID groups the tokens this request leads to.
 	SessionID string
 	CodeHash  []byte
+	// DPoPJKT is the request's dpop_jkt (RFC 9449 §10): its code is
+	// exchanged only with a DPoP proof of that key. Empty: not bound.
+	DPoPJKT   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -627,8 +630,12 @@ type AccessToken struct {
 	// rotated refresh token, revokes them all.
 	SessionID      string
 	RefreshTokenID string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
+	// JKT is the thumbprint of the DPoP key the token is bound to (RFC
+	// 9449 §6): it is presented only with a proof of that key. Empty: a
+	// bearer token.
+	JKT       string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // RefreshToken is one link of a rotating refresh token chain. All links of
@@ -643,6 +650,9 @@ type RefreshToken struct {
 	Scopes    []string
 	AMR       []string
 	AuthTime  time.Time
+	// JKT is the thumbprint of the DPoP key of the request that made the
+	// token (RFC 9449 §5); empty when it came without a proof.
+	JKT       string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// RotatedAt is set when the token was exchanged for its successor.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 8628 §3.5, RFC 6750 §3.1,
@@ -55,10 +56,11 @@ type Error struct {
 	// RetryAfter, when positive, is sent as Retry-After seconds (429, 503).
 	RetryAfter int
 	// Challenge, when set, is sent as WWW-Authenticate: "Bearer" for the
-	// RFC 6750 §3 errors, "Basic" for RFC 6749 §5.2 invalid_client. Every
-	// 401 carries one (RFC 9110 §15.5.2).
+	// RFC 6750 §3 errors, "DPoP" and its parameters (algs="…") for RFC
+	// 9449 §7.1's, "Basic" for RFC 6749 §5.2 invalid_client. Every 401
+	// carries one (RFC 9110 §15.5.2).
 	Challenge string
-	// BareChallenge leaves the error out of a Bearer challenge: the
+	// BareChallenge leaves the error out of a Bearer or DPoP challenge: the
 	// request carried no token at all (RFC 6750 §3.1).
 	BareChallenge bool
 	Err           error // cause: logged, never sent
@@ -132,12 +134,16 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	switch e.Challenge {
+	switch scheme, params, _ := strings.Cut(e.Challenge, " "); scheme {
 	case "Basic":
 		h.Set("WWW-Authenticate", `Basic realm="qrlogin"`)
-	case "Bearer":
-		// RFC 6750 §3: the resource server includes WWW-Authenticate.
-		v := `Bearer realm="qrlogin"`
+	case "Bearer", "DPoP":
+		// RFC 6750 §3, RFC 9449 §7.1: the resource server includes
+		// WWW-Authenticate, with the scheme's own parameters (DPoP: algs).
+		v := scheme + ` realm="qrlogin"`
+		if params != "" {
+			v += ", " + params
+		}
 		if !e.BareChallenge {
 			v += `, error="` + e.Code + `"`
 			if e.Description != "" {

@@ -15,7 +15,7 @@ import (
 
 const authRequestCols = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, login_hint, max_age, subject, auth_time, amr, done,
-	session_id, code_hash, created_at, expires_at`
+	session_id, code_hash, created_at, expires_at, dpop_jkt`
 
 func readAuthRequest(row pgx.Row) (*storage.AuthRequest, error) {
 	var (
@@ -25,7 +25,7 @@ func readAuthRequest(row pgx.Row) (*storage.AuthRequest, error) {
 	)
 	err := row.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &a.Scopes, &a.ResponseType, &a.ResponseMode,
 		&a.CodeChallenge, &a.CodeChallengeMethod, &a.Prompt, &a.LoginHint, &maxAge, &a.Subject, &authTime, &a.AMR, &a.Done,
-		&a.SessionID, &a.CodeHash, &created, &expires)
+		&a.SessionID, &a.CodeHash, &created, &expires, &a.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +46,10 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a *storage.AuthRequest) e
 		maxAge = pgtype.Int8{Int64: int64(*a.MaxAge), Valid: true}
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, list(a.Scopes), a.ResponseType, a.ResponseMode,
 		a.CodeChallenge, a.CodeChallengeMethod, list(a.Prompt), a.LoginHint, maxAge, a.Subject, nullTime(a.AuthTime),
-		list(a.AMR), a.Done, a.SessionID, a.CodeHash, a.CreatedAt, a.ExpiresAt)
+		list(a.AMR), a.Done, a.SessionID, a.CodeHash, a.CreatedAt, a.ExpiresAt, a.DPoPJKT)
 	return mapErr("create auth request", err)
 }
 
@@ -158,19 +158,19 @@ const accessTokenCols = `id, client_id, subject, audience, scopes, session_id, r
 
 // CreateAccessToken implements storage.TokenStore.
 func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+	tag, err := s.pool.Exec(ctx, `INSERT INTO access_tokens (`+accessTokenCols+`, jkt)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
 		WHERE NOT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $6::text AND $6::text <> '')`,
-		t.ID, t.ClientID, t.Subject, list(t.Audience), list(t.Scopes), t.SessionID, t.RefreshTokenID, t.CreatedAt, t.ExpiresAt)
+		t.ID, t.ClientID, t.Subject, list(t.Audience), list(t.Scopes), t.SessionID, t.RefreshTokenID, t.CreatedAt, t.ExpiresAt, t.JKT)
 	return sessionLive("create access token", tag, err)
 }
 
 // AccessToken implements storage.TokenStore.
 func (s *Store) AccessToken(ctx context.Context, id string, now time.Time) (*storage.AccessToken, error) {
 	var t storage.AccessToken
-	err := s.pool.QueryRow(ctx, `SELECT `+accessTokenCols+` FROM access_tokens
+	err := s.pool.QueryRow(ctx, `SELECT `+accessTokenCols+`, jkt FROM access_tokens
 		WHERE id = $1 AND NOT revoked AND expires_at > $2`, id, now).Scan(
-		&t.ID, &t.ClientID, &t.Subject, &t.Audience, &t.Scopes, &t.SessionID, &t.RefreshTokenID, &t.CreatedAt, &t.ExpiresAt)
+		&t.ID, &t.ClientID, &t.Subject, &t.Audience, &t.Scopes, &t.SessionID, &t.RefreshTokenID, &t.CreatedAt, &t.ExpiresAt, &t.JKT)
 	if err != nil {
 		return nil, mapErr("access token", err)
 	}
@@ -189,11 +189,11 @@ const refreshTokenCols = `id, token_hash, session_id, client_id, subject, audien
 
 // CreateRefreshToken implements storage.TokenStore.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenCols+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
+	tag, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenCols+`, jkt)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
 		WHERE NOT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $3::text AND $3::text <> '')`,
 		t.ID, t.TokenHash, t.SessionID, t.ClientID, t.Subject, list(t.Audience), list(t.Scopes), list(t.AMR),
-		nullTime(t.AuthTime), t.CreatedAt, t.ExpiresAt, nullTime(t.RotatedAt), t.Revoked)
+		nullTime(t.AuthTime), t.CreatedAt, t.ExpiresAt, nullTime(t.RotatedAt), t.Revoked, t.JKT)
 	return sessionLive("create refresh token", tag, err)
 }
 
@@ -203,9 +203,9 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.R
 		t                                   storage.RefreshToken
 		authTime, created, expires, rotated pgtype.Timestamptz
 	)
-	err := s.pool.QueryRow(ctx, `SELECT `+refreshTokenCols+` FROM refresh_tokens WHERE token_hash = $1`, hash).Scan(
+	err := s.pool.QueryRow(ctx, `SELECT `+refreshTokenCols+`, jkt FROM refresh_tokens WHERE token_hash = $1`, hash).Scan(
 		&t.ID, &t.TokenHash, &t.SessionID, &t.ClientID, &t.Subject, &t.Audience, &t.Scopes, &t.AMR,
-		&authTime, &created, &expires, &rotated, &t.Revoked)
+		&authTime, &created, &expires, &rotated, &t.Revoked, &t.JKT)
 	if err != nil {
 		return nil, mapErr("refresh token", err)
 	}
@@ -222,11 +222,11 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *st
 		WHERE token_hash = $1 AND rotated_at IS NULL AND NOT revoked AND expires_at > $14
 		RETURNING id
 	)
-	INSERT INTO refresh_tokens (`+refreshTokenCols+`)
+	INSERT INTO refresh_tokens (`+refreshTokenCols+`, jkt)
 	SELECT $2::text, $3::bytea, $4::text, $5::text, $6::text, $7::text[], $8::text[], $9::text[],
-		$10::timestamptz, $11::timestamptz, $12::timestamptz, NULL, $13::boolean FROM old`,
+		$10::timestamptz, $11::timestamptz, $12::timestamptz, NULL, $13::boolean, $15::text FROM old`,
 		oldHash, next.ID, next.TokenHash, next.SessionID, next.ClientID, next.Subject, list(next.Audience),
-		list(next.Scopes), list(next.AMR), nullTime(next.AuthTime), next.CreatedAt, next.ExpiresAt, next.Revoked, now)
+		list(next.Scopes), list(next.AMR), nullTime(next.AuthTime), next.CreatedAt, next.ExpiresAt, next.Revoked, now, next.JKT)
 	if err != nil {
 		return mapErr("rotate refresh token", err)
 	}

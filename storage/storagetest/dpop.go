@@ -37,6 +37,39 @@ var dpopCases = []testCase{
 		}
 		wantErr(t, s.UseDPoPProof(ctx, live, at(11*time.Minute), at(5*time.Minute)), storage.ErrConflict, "the live proof after the cleanup")
 	}},
+	{"DPoP bindings round-trip: an auth request's dpop_jkt through its code, the jkt of access tokens and of refresh tokens through rotation", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		const jkt, other = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+		a := newAuthRequest(1)
+		a.DPoPJKT = jkt
+		mustCreateAuthRequest(t, s, a)
+		got, err := s.AuthRequest(ctx, a.ID, base)
+		must(t, err, "AuthRequest")
+		wantSame(t, got, a, "AuthRequest")
+		must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd"}), "CompleteAuthRequest")
+		must(t, s.SaveAuthCode(ctx, a.ID, storage.Hash("code-1")), "SaveAuthCode")
+		consumed, err := s.ConsumeAuthCode(ctx, storage.Hash("code-1"), at(time.Minute), at(time.Hour))
+		must(t, err, "ConsumeAuthCode")
+		if consumed.DPoPJKT != jkt {
+			t.Fatalf("the consumed request's dpop_jkt is %q, want %q", consumed.DPoPJKT, jkt)
+		}
+
+		bound := newAccessToken("at-bound", "session-1", "", alice, clientRP)
+		bound.JKT = jkt
+		wantAccess(t, s, createAccess(t, s, bound).ID, bound)
+		plain := createAccess(t, s, newAccessToken("at-plain", "session-1", "", alice, clientRP))
+		wantAccess(t, s, plain.ID, plain)
+
+		r := newRefreshToken("rt-1", "session-1", alice, clientRP)
+		r.JKT = jkt
+		wantRefresh(t, s, createRefresh(t, s, r), false)
+		next := newRefreshToken("rt-2", "session-1", alice, clientRP)
+		next.JKT = other
+		must(t, s.RotateRefreshToken(ctx, r.TokenHash, next, at(time.Minute)), "RotateRefreshToken")
+		next.CreatedAt = base
+		wantRefresh(t, s, next, false)
+	}},
 }
 
 // sharedDPoPCases span two instances.
