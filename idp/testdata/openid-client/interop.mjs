@@ -351,6 +351,33 @@ await flow('userinfo', ['tokens'], async () => {
   return `sub ${info.sub}, name ${JSON.stringify(info.name)}, email ${info.email}`;
 });
 
+// DPoP (RFC 9449) as openid-client does it: a key pair of its own, a
+// proof on every request, the code bound with dpop_jkt (§10).
+await flow('DPoP: authorization code bound with dpop_jkt, userinfo, refresh, introspection', ['rp', 'browser'], async () => {
+  const DPoP = client.getDPoPHandle(state.rp, await client.randomDPoPKeyPair('ES256'));
+  const jkt = await DPoP.calculateThumbprint();
+  check(state.rp.serverMetadata().dpop_signing_alg_values_supported?.includes('ES256'), 'dpop_signing_alg_values_supported lacks ES256');
+  const { url, checks } = await codeRequest(state.rp, rp.redirect, { dpop_jkt: jkt });
+  const r = await state.browser.navigate(url, [rp.redirect]);
+  check(r.callback, `single sign-on with dpop_jkt: ${landed(r)}, not a code`);
+  const tokens = await client.authorizationCodeGrant(state.rp, r.callback, checks, undefined, { DPoP });
+  check(tokens.token_type === 'dpop', `token_type ${tokens.token_type}, want dpop`);
+  verified(tokens, { amr: 'pwd' });
+  const info = await client.fetchUserInfo(state.rp, tokens.access_token, user.sub, { DPoP });
+  check(info.sub === user.sub, `userinfo sub ${info.sub}`);
+  // The bound token as a bearer token: refused with a DPoP challenge.
+  const bearer = await client.fetchUserInfo(state.rp, tokens.access_token, user.sub).then(() => null, (e) => e);
+  check(bearer instanceof client.WWWAuthenticateChallengeError && bearer.cause?.[0]?.scheme === 'dpop' &&
+    bearer.cause[0].parameters.error === 'invalid_token', `the bound token as a bearer token: ${bearer ? await describe(bearer) : 'accepted'}`);
+  const intro = await client.tokenIntrospection(state.rp, tokens.access_token);
+  check(intro.active && intro.token_type === 'DPoP' && intro.cnf?.jkt === jkt, `introspection: ${JSON.stringify(intro)}`);
+  const refreshed = await client.refreshTokenGrant(state.rp, tokens.refresh_token, undefined, { DPoP });
+  check(refreshed.token_type === 'dpop', `refreshed token_type ${refreshed.token_type}`);
+  const again = await client.fetchUserInfo(state.rp, refreshed.access_token, user.sub, { DPoP });
+  check(again.sub === user.sub, `userinfo with the refreshed token: sub ${again.sub}`);
+  return `jkt ${jkt}: token_type dpop, userinfo with a proof, refused as a bearer token (WWW-Authenticate: DPoP error=invalid_token), introspection cnf.jkt, refresh bound`;
+});
+
 await flow('introspection', ['tokens', 'rp2'], async () => {
   const at = await client.tokenIntrospection(state.rp, state.tokens.access_token);
   check(at.active === true && at.sub === user.sub && at.client_id === rp.id, `access token: ${JSON.stringify(at)}`);
