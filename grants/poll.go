@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/qrlogin/qrlogin/grants/rules"
+	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -19,6 +20,8 @@ type PollRequest struct {
 	ClientID   string // the authenticated client
 	Wait       time.Duration
 	IP         string // the PC's, for the audit trail of the redeem
+	// DPoPJKT is the key of the request's DPoP proof, "" without one.
+	DPoPJKT string
 	// Mint makes the tokens when they are due (see Minter).
 	Mint Minter
 }
@@ -62,6 +65,13 @@ func (q *QR) poll(ctx context.Context, p PollRequest) (*view, any, error) {
 		// code to its client), or a login of the hosted page, which the
 		// page finishes: one answer for all.
 		return nil, nil, oauth.New(oauth.InvalidGrant, "unknown device_code")
+	}
+	// A login started with a DPoP key answers only requests with a proof of
+	// that key, before anything else: a stolen device code neither redeems
+	// nor learns the login's state, nor slows the PC down (RFC 9449 §10's
+	// rule for codes).
+	if e := dpop.CheckBinding(v.jkt, p.DPoPJKT, "the device code"); e != nil {
+		return nil, nil, e
 	}
 	// The PC's request carries the login's public id, as the phone's do
 	// (through their store calls): a tracing backend finds both by it.

@@ -206,6 +206,8 @@ type StartRequest struct {
 	RequesterIP        string
 	RequesterUserAgent string
 	RequesterReported  bool
+	// DPoPJKT binds the login to the PC's DPoP key (storage.QRLogin).
+	DPoPJKT string
 }
 
 // Started is a new QR login with its secrets, which exist only here: the
@@ -252,6 +254,7 @@ func (q *QR) Start(ctx context.Context, r StartRequest) (started *Started, err e
 			RequesterIP:        r.RequesterIP,
 			RequesterUserAgent: r.RequesterUserAgent,
 			RequesterReported:  r.RequesterReported,
+			DPoPJKT:            r.DPoPJKT,
 			Status:             storage.StatusPending,
 			CreatedAt:          now,
 			ExpiresAt:          now.Add(q.cfg.QRTTL),

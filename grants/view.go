@@ -35,6 +35,7 @@ type view struct {
 	scopes    []string
 	expiresAt time.Time
 	device    string // string(DeviceCodeHash), the index key; "" for none
+	jkt       string // the DPoP key the login is bound to; "" for none
 
 	// Guarded by QR.mu.
 	status  storage.Status // the stored status as last known
@@ -132,7 +133,7 @@ func (v *view) changedCh() <-chan struct{} {
 
 func newView(l *storage.QRLogin) *view {
 	v := &view{id: l.ID, clientID: l.ClientID, hosted: l.AuthRequestID != "", scopes: l.Scopes,
-		expiresAt: l.ExpiresAt, status: l.Status, interval: l.Interval}
+		expiresAt: l.ExpiresAt, jkt: l.DPoPJKT, status: l.Status, interval: l.Interval}
 	if len(l.DeviceCodeHash) > 0 {
 		v.device = string(l.DeviceCodeHash)
 	}

@@ -54,6 +54,27 @@ func authorizeJKTOf(ctx context.Context) string {
 	return jkt
 }
 
+// qrAuthorizeJKT is the DPoP key a PC binds its QR login to at
+// /qr/authorize: the key of the DPoP proof sent with the request (htu the
+// QR endpoint; spent like any other), or dpop_jkt, the key's thumbprint
+// (RFC 9449 §10's parameter, which OpenID Connect Key Binding also gives
+// the device authorization request). Sent both, they must name one key
+// (RFC 9449 §10.1's rule for pushed requests). "" binds nothing.
+func (s *Server) qrAuthorizeJKT(r *http.Request) (string, error) {
+	jkt := r.PostForm.Get("dpop_jkt")
+	if _, sent := r.PostForm["dpop_jkt"]; sent && !dpop.ValidJKT(jkt) {
+		return "", oauth.New(oauth.InvalidRequest, "dpop_jkt must be a JWK SHA-256 thumbprint, base64url without padding (RFC 9449 §10)")
+	}
+	p, err := s.dpop.Verify(r.Context(), r.Header, r.Method, s.cfg.Issuer+"/"+pathQRAuthorize, "")
+	if err != nil || p == nil {
+		return jkt, err
+	}
+	if jkt != "" && jkt != p.JKT {
+		return "", oauth.New(oauth.InvalidDPoPProof, "dpop_jkt is not the thumbprint of the DPoP proof's key")
+	}
+	return p.JKT, nil
+}
+
 // tokenProof checks the DPoP header of a token request (RFC 9449 §5) and
 // returns the request carrying the proof, for the grant and the minting
 // below it. Without the header the request is unchanged; a bad proof is
@@ -90,22 +111,9 @@ func confirmation(jkt string) map[string]any {
 }
 
 // grantBinding checks the token request against the key its grant (what)
-// was bound to, if any: a request without a proof is invalid_dpop_proof,
-// one with a proof of another key invalid_grant (RFC 9449 §5, §10: the
-// server MUST reject it). A stolen code or device code is worthless
-// without the private key.
+// was bound to, if any (dpop.CheckBinding).
 func grantBinding(ctx context.Context, jkt, what string) *oauth.Error {
-	if jkt == "" {
-		return nil
-	}
-	p := dpopProofOf(ctx)
-	if p == nil {
-		return oauth.New(oauth.InvalidDPoPProof, what+" is bound to a DPoP key: the request needs a DPoP proof of that key")
-	}
-	if p.JKT != jkt {
-		return oauth.New(oauth.InvalidGrant, what+" is bound to another DPoP key")
-	}
-	return nil
+	return dpop.CheckBinding(jkt, boundJKT(ctx), what)
 }
 
 // oidcErr is a grantBinding refusal for zitadel's token endpoint, which

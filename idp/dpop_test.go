@@ -14,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/idp/dpop"
 	"github.com/qrlogin/qrlogin/storage"
 )
@@ -369,4 +370,125 @@ func verifiedJWTClaims(t *testing.T, s *testServer, raw string) map[string]any {
 func sameCnf(cnf any, jkt string) bool {
 	m, ok := cnf.(map[string]any)
 	return ok && len(m) == 1 && m["jkt"] == jkt
+}
+
+// startWithProof calls /qr/authorize as the confidential relying party
+// with the DPoP header proof (if not empty) and extra parameters.
+func (s *testServer) startWithProof(t *testing.T, proof string, extra url.Values) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{"scope": {"openid profile email offline_access"}}
+	for k, v := range extra {
+		form[k] = v
+	}
+	req, _ := http.NewRequest("POST", s.URL+"/qr/authorize", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(rpID, rpSecret)
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	status, raw := do(t, req)
+	return status, decode(t, raw)
+}
+
+// A QR login started with a DPoP proof (or dpop_jkt) is bound to the PC's
+// key: a leaked device code is worthless — without the key it neither
+// redeems nor learns the login's state, before or after the confirmation,
+// and a proof the PC sent cannot be replayed — while the PC redeems it
+// with a proof of its key and gets DPoP-bound tokens.
+func TestDPoPQRLoginStolenDeviceCode(t *testing.T) {
+	for _, how := range []string{"a proof", "dpop_jkt", "both"} {
+		t.Run("bound by "+how, func(t *testing.T) {
+			s := newServer(t)
+			alice := s.phoneToken(t, "alice")
+			pc, thief := newDPoPKey(t), newDPoPKey(t)
+			var proof string
+			extra := url.Values{}
+			if how != "dpop_jkt" {
+				proof = s.proof(t, pc, "POST", "/qr/authorize", "")
+			}
+			if how != "a proof" {
+				extra.Set("dpop_jkt", pc.JKT())
+			}
+			status, started := s.startWithProof(t, proof, extra)
+			if status != 200 {
+				t.Fatalf("/qr/authorize: %d %v", status, started)
+			}
+			deviceCode, qr := started["device_code"].(string), started["verification_uri_complete"].(string)
+			poll := func(proof string) (int, map[string]any) {
+				return s.tokenWithProof(t, rpID, rpSecret, proof, url.Values{"grant_type": {idp.GrantQR}, "device_code": {deviceCode}})
+			}
+			stolen := func(when string) {
+				t.Helper()
+				status, body := poll("")
+				wantRefused(t, status, body, "invalid_dpop_proof", "the stolen device code without a proof, "+when)
+				status, body = poll(s.proof(t, thief, "POST", "/oauth/token", ""))
+				wantRefused(t, status, body, "invalid_grant", "the stolen device code with the thief's key, "+when)
+			}
+			stolen("pending")
+			if status, body := poll(s.proof(t, pc, "POST", "/oauth/token", "")); status != 400 || body["error"] != "authorization_pending" {
+				t.Fatalf("the PC's poll while pending: %d %v", status, body)
+			}
+			ticket := s.scan(t, alice, qr)
+			if status, body := s.phone(t, alice, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 {
+				t.Fatalf("confirm: %d %v", status, body)
+			}
+			stolen("confirmed")
+
+			good := s.proof(t, pc, "POST", "/oauth/token", "")
+			status, tok := poll(good)
+			if status != 200 || tok["token_type"] != "DPoP" || tok["id_token"] == nil {
+				t.Fatalf("the PC's redeem: %d %v", status, tok)
+			}
+			status, body := poll(good)
+			wantRefused(t, status, body, "invalid_dpop_proof", "the PC's proof replayed")
+
+			at := tok["access_token"].(string)
+			if st, _, info := s.userinfoWith(t, "DPoP", at, s.proof(t, pc, "GET", "/userinfo", at)); st != 200 || info["sub"] != s.users["alice"] {
+				t.Fatalf("userinfo with the PC's key: %d %v", st, info)
+			}
+			st, ch, _ := s.userinfoWith(t, "Bearer", at, "")
+			wantDPoPChallenge(t, st, ch, "invalid_token", "the QR login's token as a bearer token")
+			status, raw := s.form(t, "/oauth/introspect", rpID, rpSecret, url.Values{"token": {at}})
+			if intro := decode(t, raw); status != 200 || intro["token_type"] != "DPoP" || !sameCnf(intro["cnf"], pc.JKT()) {
+				t.Fatalf("introspection: %d %v", status, intro)
+			}
+		})
+	}
+}
+
+// /qr/authorize refuses a malformed dpop_jkt, a dpop_jkt that is not the
+// proof's key, and a bad proof; nothing is started.
+func TestDPoPQRAuthorizeRefusals(t *testing.T) {
+	s := newServer(t)
+	pc, other := newDPoPKey(t), newDPoPKey(t)
+	status, body := s.startWithProof(t, "", url.Values{"dpop_jkt": {"short"}})
+	wantRefused(t, status, body, "invalid_request", "a malformed dpop_jkt")
+	status, body = s.startWithProof(t, s.proof(t, pc, "POST", "/qr/authorize", ""), url.Values{"dpop_jkt": {other.JKT()}})
+	wantRefused(t, status, body, "invalid_dpop_proof", "dpop_jkt of another key than the proof's")
+	status, body = s.startWithProof(t, s.proof(t, pc, "POST", "/oauth/token", ""), nil)
+	wantRefused(t, status, body, "invalid_dpop_proof", "a proof for the token endpoint")
+}
+
+// A QR login started without a key may still be redeemed with a proof:
+// the tokens are bound to that key (RFC 9449 §5). Without one, they are
+// bearer tokens, as before.
+func TestDPoPQRLoginUnboundRedeemedWithAProof(t *testing.T) {
+	s := newServer(t)
+	alice := s.phoneToken(t, "alice")
+	key := newDPoPKey(t)
+	r := confirmed(t, s, alice)
+	status, tok := s.tokenWithProof(t, rpID, rpSecret, s.proof(t, key, "POST", "/oauth/token", ""),
+		url.Values{"grant_type": {idp.GrantDeviceCode}, "device_code": {r.DeviceCode}})
+	if status != 200 || tok["token_type"] != "DPoP" {
+		t.Fatalf("redeem with a proof: %d %v", status, tok)
+	}
+	at := tok["access_token"].(string)
+	if st, _, _ := s.userinfoWith(t, "DPoP", at, s.proof(t, key, "GET", "/userinfo", at)); st != 200 {
+		t.Fatalf("userinfo: %d", st)
+	}
+	r = confirmed(t, s, alice)
+	status, tok = s.poll(t, idp.GrantQR, r.DeviceCode, nil)
+	if status != 200 || tok["token_type"] != "Bearer" {
+		t.Fatalf("redeem without a proof: %d %v", status, tok)
+	}
 }

@@ -72,9 +72,14 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "nonce must be at most 512 printable characters"))
 		return
 	}
+	jkt, err := s.qrAuthorizeJKT(r)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
 	// What qrlogin observed: the address and User-Agent of whoever called
 	// (for a website, its backend). Kept cleaned: it is shown on the phone.
-	start := grants.StartRequest{ClientID: c.ID, Scopes: scopes, Nonce: nonce,
+	start := grants.StartRequest{ClientID: c.ID, Scopes: scopes, Nonce: nonce, DPoPJKT: jkt,
 		RequesterIP: ip, RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent)}
 	rip, rua := r.PostForm.Get("requester_ip"), r.PostForm.Get("requester_user_agent")
 	if rip != "" || rua != "" {

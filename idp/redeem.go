@@ -24,6 +24,9 @@ type qrMinter struct {
 	// refresh is the refresh token's secret, when Tokens made one: the
 	// store keeps only its hash.
 	refresh string
+	// jkt is the DPoP key the tokens are bound to (boundJKT of the
+	// request), "" for bearer tokens.
+	jkt string
 }
 
 // Tokens implements grants.Minter. A refresh token is issued exactly when
@@ -31,7 +34,7 @@ type qrMinter struct {
 // offline_access granted to a client allowed the refresh_token grant.
 func (m *qrMinter) Tokens(clientID string, scopes []string) (*storage.Tokens, error) {
 	now := m.s.cfg.Now().UTC().Truncate(time.Microsecond)
-	t := &storage.Tokens{AccessID: storage.NewSecret(16), AccessExpiresAt: now.Add(m.s.cfg.AccessTokenTTL), AMR: []string{amrQR}}
+	t := &storage.Tokens{AccessID: storage.NewSecret(16), AccessExpiresAt: now.Add(m.s.cfg.AccessTokenTTL), AMR: []string{amrQR}, JKT: m.jkt}
 	if slices.Contains(scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(m.client(), oidc.GrantTypeRefreshToken) {
 		m.refresh = storage.NewSecret(32)
 		t.RefreshID, t.RefreshHash = storage.NewSecret(16), storage.Hash(m.refresh)

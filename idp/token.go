@@ -140,8 +140,9 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		s.waiting.Add(1)
 		defer s.waiting.Add(-1)
 	}
+	jkt := boundJKT(ctx)
 	resp, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait,
-		IP: clientIP(r), Mint: &qrMinter{s: s, c: c}})
+		IP: clientIP(r), DPoPJKT: jkt, Mint: &qrMinter{s: s, c: c, jkt: jkt}})
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the client went away during a long-poll

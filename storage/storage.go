@@ -313,6 +313,11 @@ type QRLogin struct {
 	// request shown on the hosted login page (SPEC §2.5); such a login has
 	// no usable device code.
 	AuthRequestID string
+	// DPoPJKT is the thumbprint of the DPoP key the PC started the login
+	// with (a proof or dpop_jkt at /qr/authorize): only a token request
+	// with a proof of that key redeems it (RFC 9449 §10's rule for
+	// codes). Empty: not bound.
+	DPoPJKT string
 
 	RequesterIP        string
 	RequesterUserAgent string
@@ -454,18 +459,21 @@ type Tokens struct {
 	// user chose "only this session" (QRLogin.SessionChoice): the redeem
 	// learns the choice only from the row it updates.
 	ThisSessionAccessExpiresAt time.Time
+	// JKT is the DPoP key both tokens are bound to (the redeeming
+	// request's proof's, RFC 9449 §5); empty for bearer tokens.
+	JKT string
 }
 
 // For returns the token rows t stands for, minted at now for login l: the
 // login's client (the only audience), subject and scopes; its ID as the
-// session ("this wasn't me" revokes it); its confirmation as auth time.
-// refresh is nil without a RefreshID. When the user chose "only this
+// session ("this wasn't me" revokes it); its confirmation as auth time;
+// t's DPoP key as their binding. refresh is nil without a RefreshID. When the user chose "only this
 // session" there is no refresh token, the access token expires at
 // ThisSessionAccessExpiresAt, and its scopes lack offline_access.
 func (t *Tokens) For(l *QRLogin, now time.Time) (access *AccessToken, refresh *RefreshToken) {
 	aud := []string{l.ClientID}
 	access = &AccessToken{ID: t.AccessID, ClientID: l.ClientID, Subject: l.Subject, Audience: aud,
-		Scopes: l.Scopes, SessionID: l.ID, RefreshTokenID: t.RefreshID, CreatedAt: now, ExpiresAt: t.AccessExpiresAt}
+		Scopes: l.Scopes, SessionID: l.ID, RefreshTokenID: t.RefreshID, JKT: t.JKT, CreatedAt: now, ExpiresAt: t.AccessExpiresAt}
 	if l.SessionChoice == SessionThisSession {
 		access.Scopes = WithoutOfflineAccess(l.Scopes)
 		access.RefreshTokenID, access.ExpiresAt = "", t.ThisSessionAccessExpiresAt
@@ -473,7 +481,7 @@ func (t *Tokens) For(l *QRLogin, now time.Time) (access *AccessToken, refresh *R
 	}
 	if t.RefreshID != "" {
 		refresh = &RefreshToken{ID: t.RefreshID, TokenHash: t.RefreshHash, SessionID: l.ID, ClientID: l.ClientID,
-			Subject: l.Subject, Audience: aud, Scopes: l.Scopes, AMR: t.AMR, AuthTime: l.DecidedAt,
+			Subject: l.Subject, Audience: aud, Scopes: l.Scopes, AMR: t.AMR, AuthTime: l.DecidedAt, JKT: t.JKT,
 			CreatedAt: now, ExpiresAt: t.RefreshExpiresAt}
 	}
 	return access, refresh

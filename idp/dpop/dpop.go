@@ -268,6 +268,25 @@ func ValidJKT(s string) bool {
 	return err == nil && len(b) == sha256.Size
 }
 
+// CheckBinding applies a grant's binding: what (a code, a device code, a
+// refresh token) was bound to the key bound ("" for none) and is redeemed
+// by a request whose proof has the key presented ("" without a proof). A
+// request without a proof is invalid_dpop_proof, one with a proof of
+// another key invalid_grant: the server MUST reject both (RFC 9449 §5,
+// §10). So a stolen code or device code is worthless without the private
+// key.
+func CheckBinding(bound, presented, what string) *oauth.Error {
+	switch {
+	case bound == "":
+		return nil
+	case presented == "":
+		return oauth.New(oauth.InvalidDPoPProof, what+" is bound to a DPoP key: the request needs a DPoP proof of that key")
+	case presented != bound:
+		return oauth.New(oauth.InvalidGrant, what+" is bound to another DPoP key")
+	}
+	return nil
+}
+
 // Store spends proofs (storage.DPoPProofStore): every instance sharing
 // the backend sees a proof used once.
 type Store interface {

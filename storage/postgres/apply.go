@@ -242,19 +242,20 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 		rid := q.arg(t.RefreshID, "text")
 		if t.RefreshID != "" {
 			q.w(`, rt AS (
-	INSERT INTO refresh_tokens (`, refreshTokenCols, `)
+	INSERT INTO refresh_tokens (`, refreshTokenCols, `, jkt)
 	SELECT `, rid, `, `, q.arg(t.RefreshHash, "bytea"), `, u.id, u.client_id, u.subject, ARRAY[u.client_id], u.scopes, `,
-				q.arg(list(t.AMR), "text[]"), `, u.decided_at, `, now, `, `, q.arg(t.RefreshExpiresAt, "timestamptz"), `, NULL, false
+				q.arg(list(t.AMR), "text[]"), `, u.decided_at, `, now, `, `, q.arg(t.RefreshExpiresAt, "timestamptz"), `, NULL, false, `,
+				q.arg(t.JKT, "text"), `
 	FROM u WHERE NOT `, thisSession, `
 )`)
 		}
 		q.w(`, at AS (
-	INSERT INTO access_tokens (`, accessTokenCols, `)
+	INSERT INTO access_tokens (`, accessTokenCols, `, jkt)
 	SELECT `, q.arg(t.AccessID, "text"), `, u.client_id, u.subject, ARRAY[u.client_id],
 		CASE WHEN `, thisSession, ` THEN array_remove(u.scopes, 'offline_access') ELSE u.scopes END, u.id,
 		CASE WHEN `, thisSession, ` THEN '' ELSE `, rid, ` END, `, now, `,
 		CASE WHEN `, thisSession, ` THEN `, q.arg(t.ThisSessionAccessExpiresAt, "timestamptz"), ` ELSE `,
-			q.arg(t.AccessExpiresAt, "timestamptz"), ` END FROM u
+			q.arg(t.AccessExpiresAt, "timestamptz"), ` END, `, q.arg(t.JKT, "text"), ` FROM u
 )`)
 	}
 	q.w("\nSELECT ", qrCols("u"), ", u.from_status")

@@ -18,7 +18,7 @@ var qrBase = []string{
 	"auth_request_id", "requester_ip", "requester_user_agent", "requester_reported",
 	"status", "subject", "scan_session", "ticket_hash", "ticket_expires_at", "created_at", "expires_at",
 	"scanned_at", "decided_at", "redeemed_at", "poll_interval",
-	"match_number", "match_choices", "second_scan_alarm", "session_choice", "session_choosable",
+	"match_number", "match_choices", "second_scan_alarm", "session_choice", "session_choosable", "dpop_jkt",
 }
 
 // qrCols returns readQR's select list with every column qualified by alias.
@@ -43,7 +43,7 @@ func readQR(row pgx.Row, extra ...any) (*storage.QRLogin, error) {
 		&l.AuthRequestID, &l.RequesterIP, &l.RequesterUserAgent, &l.RequesterReported,
 		&status, &l.Subject, &l.ScanSession, &l.TicketHash, &ticketExp, &created, &expires,
 		&scanned, &decided, &redeemed, &interval,
-		&l.MatchNumber, &l.MatchChoices, &l.SecondScanAlarm, &l.SessionChoice, &l.SessionChoosable}, extra...)...)
+		&l.MatchNumber, &l.MatchChoices, &l.SecondScanAlarm, &l.SessionChoice, &l.SessionChoosable, &l.DPoPJKT}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +85,11 @@ WITH code AS (
 	INSERT INTO qr_logins (id, qr_id_hash, device_code_hash, user_code, client_id, scopes, nonce,
 		auth_request_id, requester_ip, requester_user_agent, requester_reported, status, subject,
 		ticket_hash, ticket_expires_at, created_at, expires_at, scanned_at, decided_at, redeemed_at,
-		poll_interval, scan_session, match_number, match_choices, second_scan_alarm, session_choice, session_choosable)
+		poll_interval, scan_session, match_number, match_choices, second_scan_alarm, session_choice, session_choosable, dpop_jkt)
 	SELECT code.qr_login_id, $2::bytea, $3::bytea, $4::text, $5::text, $6::text[], $7::text,
 		$8::text, $9::text, $10::text, $11::boolean, $12::text, $13::text,
 		$14::bytea, $15::timestamptz, $17::timestamptz, $18::timestamptz, $19::timestamptz, $20::timestamptz, $21::timestamptz,
-		$16::interval, $22::text, $23::smallint, $24::smallint[], $25::boolean, $26::text, $27::boolean
+		$16::interval, $22::text, $23::smallint, $24::smallint[], $25::boolean, $26::text, $27::boolean, $28::text
 	FROM code
 	RETURNING id, client_id, subject, requester_ip, created_at
 )
@@ -107,7 +107,7 @@ func (s *Store) CreateQRLogin(ctx context.Context, l *storage.QRLogin) error {
 		l.AuthRequestID, l.RequesterIP, l.RequesterUserAgent, l.RequesterReported, l.Status.String(), l.Subject,
 		l.TicketHash, nullTime(l.TicketExpiresAt), intervalOf(l.Interval), nullTime(l.CreatedAt), nullTime(l.ExpiresAt),
 		nullTime(l.ScannedAt), nullTime(l.DecidedAt), nullTime(l.RedeemedAt), l.ScanSession,
-		l.MatchNumber, ints(l.MatchChoices), l.SecondScanAlarm, l.SessionChoice, l.SessionChoosable)
+		l.MatchNumber, ints(l.MatchChoices), l.SecondScanAlarm, l.SessionChoice, l.SessionChoosable, l.DPoPJKT)
 	if err != nil {
 		return mapErr("create qr login", err)
 	}

@@ -70,6 +70,39 @@ var dpopCases = []testCase{
 		next.CreatedAt = base
 		wantRefresh(t, s, next, false)
 	}},
+	{"a QR login keeps its DPoP binding through scan, confirmation and redeem, and the redeem inserts tokens bound to Tokens.JKT", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		ctx := t.Context()
+		const jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+		l := newLogin(1)
+		l.DPoPJKT = jkt
+		createLogin(t, s, l)
+		byCode, err := s.QRLoginByDeviceCode(ctx, l.DeviceCodeHash)
+		must(t, err, "QRLoginByDeviceCode")
+		if byCode.DPoPJKT != jkt {
+			t.Fatalf("read by device code: dpop_jkt %q, want %q", byCode.DPoPJKT, jkt)
+		}
+		_, err = scanAt(t, s, l.ID, alice, goodTicket, at(scanAfter))
+		must(t, err, "scan")
+		confirmed, err := decideAt(t, s, l.ID, storage.StatusConfirmed, alice, goodTicket, at(decideAfter))
+		must(t, err, "confirm")
+		if confirmed.DPoPJKT != jkt {
+			t.Fatalf("after the confirmation: dpop_jkt %q, want %q", confirmed.DPoPJKT, jkt)
+		}
+		tk := &storage.Tokens{AccessID: "at-bound", AccessExpiresAt: at(time.Hour), RefreshID: "rt-bound",
+			RefreshHash: storage.Hash("refresh-bound"), RefreshExpiresAt: at(48 * time.Hour), AMR: []string{"qr"}, JKT: jkt}
+		got, err := s.ApplyQR(ctx, &storage.Attempt{Event: storage.EventRedeem, ID: l.ID, IP: redeemIP, Now: at(redeemAfter), Tokens: tk})
+		must(t, err, "redeem")
+		if got.Login.DPoPJKT != jkt {
+			t.Fatalf("the redeemed login: dpop_jkt %q, want %q", got.Login.DPoPJKT, jkt)
+		}
+		access, refresh := tk.For(got.Login, at(redeemAfter))
+		if access.JKT != jkt || refresh.JKT != jkt {
+			t.Fatalf("Tokens.For: access jkt %q, refresh jkt %q", access.JKT, refresh.JKT)
+		}
+		wantAccess(t, s, access.ID, access)
+		wantRefresh(t, s, refresh, false)
+	}},
 }
 
 // sharedDPoPCases span two instances.

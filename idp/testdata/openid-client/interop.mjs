@@ -288,6 +288,36 @@ await flow('device flow (QR approved on the phone)', ['rp'], async () => {
   return `user_code ${da.user_code} shown on the phone, sub ${claims.sub}, amr ${claims.amr}, nonce/at_hash/signature checked`;
 });
 
+// The QR login bound to the PC's DPoP key with dpop_jkt: the device code
+// alone, polled by anyone without the key, is refused.
+await flow('DPoP: device flow (QR) bound with dpop_jkt', ['rp'], async () => {
+  const DPoP = client.getDPoPHandle(state.rp, await client.randomDPoPKeyPair('ES256'));
+  const jkt = await DPoP.calculateThumbprint();
+  const da = await client.initiateDeviceAuthorization(state.rp, { scope: 'openid profile email offline_access', dpop_jkt: jkt });
+  const stolen = () => client.genericGrantRequest(state.rp, 'urn:ietf:params:oauth:grant-type:device_code',
+    { device_code: da.device_code }).then(() => null, (e) => e);
+  let e = await stolen();
+  check(e instanceof client.ResponseBodyError && e.error === 'invalid_dpop_proof', `the device code without the key, pending: ${e ? await describe(e) : 'tokens'}`);
+  const abort = new AbortController();
+  const polling = client.pollDeviceAuthorizationGrant(state.rp, da, undefined, { DPoP, signal: abort.signal });
+  polling.catch(() => {});
+  let tokens;
+  try {
+    const scan = await phone('/qr/scan', { qr: da.verification_uri_complete });
+    await phone('/qr/confirm', { ticket: scan.ticket });
+    e = await stolen();
+    check(e instanceof client.ResponseBodyError && e.error === 'invalid_dpop_proof', `the device code without the key, confirmed: ${e ? await describe(e) : 'tokens'}`);
+    tokens = await polling;
+  } finally {
+    abort.abort();
+  }
+  check(tokens.token_type === 'dpop', `token_type ${tokens.token_type}, want dpop`);
+  verified(tokens, { amr: 'qr' });
+  const info = await client.fetchUserInfo(state.rp, tokens.access_token, user.sub, { DPoP });
+  check(info.sub === user.sub, `userinfo sub ${info.sub}`);
+  return `jkt ${jkt}: the device code without the key refused (invalid_dpop_proof) before and after the confirmation; token_type dpop, userinfo with a proof`;
+});
+
 await flow('authorization code + PKCE (hosted login form)', ['rp'], async () => {
   const browser = new Browser();
   const { url, checks } = await codeRequest(state.rp, rp.redirect);
