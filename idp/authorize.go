@@ -112,14 +112,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, target, body.Error, body.Description)
 		return
 	}
-	for k, v := range bw.header {
-		w.Header()[k] = v
-	}
-	if bw.status == 0 {
-		bw.status = http.StatusOK
-	}
-	w.WriteHeader(bw.status)
-	_, _ = w.Write(bw.body.Bytes())
+	bw.send(w)
 }
 
 // authorizeTarget checks client_id and redirect_uri. When either is

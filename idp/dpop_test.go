@@ -1,9 +1,6 @@
 package idp_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -22,11 +19,7 @@ import (
 // newDPoPKey is a client's DPoP key (ES256).
 func newDPoPKey(t testing.TB) *dpop.Key {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := dpop.NewKey(priv, jose.ES256)
+	k, err := dpop.NewES256Key()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,3 +175,16 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 	}
 	return b.body.Write(p)
 }
+
+// send writes the captured answer, as amended, to w (200 if no status was
+// set).
+func (b *bufferedWriter) send(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}

@@ -58,16 +58,9 @@ func (s *Server) serveZitadel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for k, v := range bw.header {
-		w.Header()[k] = v
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	if bw.status == 0 {
-		bw.status = http.StatusOK
-	}
-	w.WriteHeader(bw.status)
-	_, _ = w.Write(bw.body.Bytes())
+	bw.header.Set("Cache-Control", "no-store")
+	bw.header.Set("Pragma", "no-cache")
+	bw.send(w)
 }
 
 // zitadelError reads zitadel's JSON error answer as an *oauth.Error with

@@ -2,9 +2,6 @@ package clustertest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -12,19 +9,13 @@ import (
 	"sync"
 	"testing"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/idp/dpop"
 )
 
 func dpopKey(t *testing.T) *dpop.Key {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := dpop.NewKey(priv, jose.ES256)
+	k, err := dpop.NewES256Key()
 	if err != nil {
 		t.Fatal(err)
 	}

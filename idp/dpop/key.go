@@ -2,6 +2,8 @@ package dpop
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -34,6 +36,16 @@ func NewKey(priv crypto.Signer, alg jose.SignatureAlgorithm) (*Key, error) {
 		return nil, fmt.Errorf("dpop: %w", err)
 	}
 	return &Key{signer: s, jkt: jkt}, nil
+}
+
+// NewES256Key makes a fresh P-256 key, the usual choice of a client, and
+// its proof signer.
+func NewES256Key() (*Key, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return NewKey(priv, jose.ES256)
 }
 
 // JKT is the key's thumbprint, for the dpop_jkt parameter (RFC 9449 §10).
