@@ -262,6 +262,18 @@ await flow('discovery', [], async () => {
   return `issuer ${m.issuer}, ${Object.keys(m).length} metadata fields, ID tokens ${idTokenAlg}`;
 });
 
+await flow('discovery (RFC 8414 authorization server metadata)', ['rp'], async () => {
+  const config = await client.discovery(issuer, rp.id, { id_token_signed_response_alg: idTokenAlg }, client.ClientSecretBasic(rp.secret),
+    { algorithm: 'oauth2', execute: [client.allowInsecureRequests] });
+  const m = config.serverMetadata();
+  const oidc = state.rp.serverMetadata();
+  // One provider, two documents: what both name must agree.
+  const differ = Object.keys(m).filter((k) => k in oidc && JSON.stringify(m[k]) !== JSON.stringify(oidc[k]));
+  check(differ.length === 0, `the RFC 8414 and OpenID documents disagree on ${differ.join(', ')}`);
+  check(m.token_endpoint && m.device_authorization_endpoint, `RFC 8414 metadata lacks endpoints: ${JSON.stringify(m)}`);
+  return `/.well-known/oauth-authorization-server: ${Object.keys(m).length} fields, none contradicting the OpenID document`;
+});
+
 await flow('device flow (QR approved on the phone)', ['rp'], async () => {
   const nonce = client.randomNonce();
   const da = await client.initiateDeviceAuthorization(state.rp, { scope: 'openid profile email offline_access', nonce });
@@ -417,11 +429,43 @@ await flow('introspection', ['tokens', 'rp2'], async () => {
   return `active for ${at.client_id} (sub ${at.sub}, scope ${JSON.stringify(at.scope)}), inactive for ${rp2.id}`;
 });
 
+await flow('a wrong client secret (RFC 6749 §5.2)', ['rp', 'tokens'], async () => {
+  // The same client with a wrong secret: every endpoint that authenticates
+  // clients answers 401 invalid_client (with a Basic challenge, which
+  // openid-client surfaces as WWWAuthenticateChallengeError), never a
+  // token's state.
+  const wrong = await discover({ ...rp, secret: 'not-the-secret' }, client.ClientSecretBasic);
+  const seen = [];
+  for (const [what, call] of [
+    ['token', () => client.refreshTokenGrant(wrong, state.tokens.refresh_token)],
+    ['introspection', () => client.tokenIntrospection(wrong, state.tokens.access_token)],
+    ['revocation', () => client.tokenRevocation(wrong, state.tokens.access_token)],
+  ]) {
+    const err = await call().then(() => null, (e) => e);
+    check(err, `${what}: answered as if the client were authenticated`);
+    // A challenge leaves the body unread: the error code is in it.
+    const code = err.error ?? (err.response && !err.response.bodyUsed ? (await err.response.clone().json().catch(() => ({}))).error : undefined);
+    check(err.status === 401 && code === 'invalid_client', `${what}: want 401 invalid_client, got ${await describe(err)}`);
+    seen.push(what);
+  }
+  return `401 invalid_client at ${seen.join(', ')}`;
+});
+
 await flow('revocation', ['tokens'], async () => {
   await client.tokenRevocation(state.rp, state.tokens.access_token);
   const after = await client.tokenIntrospection(state.rp, state.tokens.access_token);
   check(after.active === false, `introspection after revocation: ${JSON.stringify(after)}`);
+  state.revoked = state.tokens.access_token;
   return 'access token revoked (RFC 7009), introspection says inactive';
+});
+
+await flow('userinfo after revocation (RFC 6750 §3.1)', ['revoked'], async () => {
+  const err = await client.fetchUserInfo(state.rp, state.revoked, user.sub).then(() => null, (e) => e);
+  check(err, 'userinfo answered for a revoked access token');
+  check(err instanceof client.WWWAuthenticateChallengeError, `want a WWW-Authenticate challenge, got ${await describe(err)}`);
+  const bearer = err.cause.find((c) => c.scheme === 'bearer');
+  check(err.status === 401 && bearer?.parameters.error === 'invalid_token', `want 401 Bearer error="invalid_token", got ${await describe(err)}`);
+  return `401, WWW-Authenticate: Bearer error="${bearer.parameters.error}"`;
 });
 
 // signedIn reports whether browser holds a session at the provider:
