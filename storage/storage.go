@@ -173,6 +173,11 @@ type ClientStore interface {
 	// SetClientRateLimit replaces the client's quota (Client.RateLimit);
 	// ErrNotFound if absent.
 	SetClientRateLimit(ctx context.Context, id string, perSecond float64) error
+	// SetClientQRDefences replaces the client's defences against QR relay
+	// (QRNumberMatching, QRSession, QRSecondScan, as d has them; its other
+	// fields are ignored); ErrNotFound if absent. QR logins already started
+	// keep theirs.
+	SetClientQRDefences(ctx context.Context, id string, d *Client) error
 }
 
 // User is an end user. ID is the subject (sub) of the user's tokens.

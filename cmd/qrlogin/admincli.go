@@ -297,6 +297,9 @@ type client struct {
 	AccessTokenType        string    `json:"access_token_type"`
 	RateLimit              float64   `json:"rate_limit"`
 	AllowedOrigins         []string  `json:"allowed_origins"`
+	QRNumberMatching       bool      `json:"qr_number_matching"`
+	QRSession              string    `json:"qr_session"`
+	QRSecondScan           string    `json:"qr_second_scan"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -336,6 +339,10 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 			AccessTokenType string   `json:"access_token_type,omitempty"`
 			RateLimit       float64  `json:"rate_limit,omitempty"`
 			AllowedOrigins  []string `json:"allowed_origins,omitempty"`
+			// README "Defences against QR relay".
+			QRNumberMatching bool   `json:"qr_number_matching,omitempty"`
+			QRSession        string `json:"qr_session,omitempty"`
+			QRSecondScan     string `json:"qr_second_scan,omitempty"`
 		}
 		redirects, postLogout, grants, origins stringList
 	)
@@ -351,6 +358,9 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 	fs.StringVar(&req.AccessTokenType, "access-token-type", "opaque", "jwt or opaque")
 	fs.StringVar(&req.ClientID, "client-id", "", "client ID (default: generated)")
 	fs.Float64Var(&req.RateLimit, "quota", 0, "confidential clients: QR logins per second at /qr/authorize (0: the server's --client-rate-limit)")
+	fs.BoolVar(&req.QRNumberMatching, "qr-number-matching", false, "QR logins: once scanned, the PC shows a two-digit number the phone must pick among three\n(needs the QR grant or the hosted login page)")
+	fs.StringVar(&req.QRSession, "qr-session", "keep", "QR logins: what the phone's confirm screen offers for the tokens:\nkeep, this_session, ask or ask_this_session")
+	fs.StringVar(&req.QRSecondScan, "qr-second-scan", "alarm", "QR logins: another account scanning a scanned QR: alarm (kill the login, alert the user) or refuse")
 	if _, err := parseAdmin(fs, args, env); err != nil {
 		return err
 	}
@@ -420,24 +430,41 @@ func clientByID(ctx context.Context, name, method, suffix string, args []string,
 	return printClient(stdout, &af, b)
 }
 
-// clientsUpdate changes what may change after registration: the quota.
+// clientsUpdate changes what may change after registration: the quota
+// and the defences against QR relay. Only the flags given are sent.
 func clientsUpdate(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("clients update", stderr)
 	var af adminFlags
 	af.register(fs)
-	quota := fs.Float64("quota", -1, "QR logins per second at /qr/authorize; 0 goes back to the server's --client-rate-limit (required)")
+	quota := fs.Float64("quota", -1, "QR logins per second at /qr/authorize; 0 goes back to the server's --client-rate-limit")
+	numberMatching := fs.Bool("qr-number-matching", false, "QR logins: number matching on (=true) or off (=false)")
+	session := fs.String("qr-session", "", "QR logins: keep, this_session, ask or ask_this_session")
+	secondScan := fs.String("qr-second-scan", "", "QR logins: alarm or refuse")
 	pos, err := parseAdmin(fs, args, env, "client-id")
 	if err != nil {
 		return err
 	}
-	if *quota < 0 {
-		return fmt.Errorf("%w: clients update needs --quota", errUsage)
+	body := map[string]any{}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "quota":
+			body["rate_limit"] = *quota
+		case "qr-number-matching":
+			body["qr_number_matching"] = *numberMatching
+		case "qr-session":
+			body["qr_session"] = *session
+		case "qr-second-scan":
+			body["qr_second_scan"] = *secondScan
+		}
+	})
+	if q, ok := body["rate_limit"].(float64); len(body) == 0 || ok && q < 0 {
+		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session or --qr-second-scan", errUsage)
 	}
 	api, err := af.api(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	b, err := api.call(ctx, http.MethodPatch, "/admin/v1/clients/"+url.PathEscape(pos[0]), map[string]float64{"rate_limit": *quota})
+	b, err := api.call(ctx, http.MethodPatch, "/admin/v1/clients/"+url.PathEscape(pos[0]), body)
 	if err != nil {
 		return err
 	}
@@ -494,6 +521,9 @@ func printClient(w io.Writer, af *adminFlags, b []byte) error {
 	row(tw, "grant_types:", strings.Join(c.GrantTypes, " "))
 	row(tw, "access_token_type:", c.AccessTokenType)
 	row(tw, "allowed_origins:", strings.Join(c.AllowedOrigins, " "))
+	row(tw, "qr_number_matching:", yesNo(c.QRNumberMatching))
+	row(tw, "qr_session:", c.QRSession)
+	row(tw, "qr_second_scan:", c.QRSecondScan)
 	row(tw, "logo_uri:", c.LogoURI)
 	row(tw, "client_uri:", c.ClientURI)
 	if c.Type == "confidential" {

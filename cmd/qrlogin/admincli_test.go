@@ -110,6 +110,39 @@ func TestClientsCreateAllowedOrigins(t *testing.T) {
 	}
 }
 
+// The defences against QR relay (README "Defences against QR relay"):
+// set at creation, changed by update one flag at a time, refused for a
+// stock device-flow client.
+func TestClientsQRDefences(t *testing.T) {
+	st, env := adminServer(t)
+	ctx := context.Background()
+	out := mustCLI(t, env, "clients", "create", "--client-id", "shop", "--name", "Shop",
+		"--grant-type", "urn:qrlogin:params:oauth:grant-type:qr", "--qr-number-matching", "--qr-session", "ask")
+	c, err := st.Client(ctx, "shop")
+	if err != nil || !c.QRNumberMatching || c.QRSession != storage.QRSessionAsk || c.QRSecondScan != storage.QRSecondScanAlarm {
+		t.Fatalf("stored %+v %v", c, err)
+	}
+	if !strings.Contains(out, "qr_number_matching:") || !strings.Contains(out, "qr_session:") {
+		t.Errorf("create table:\n%s", out)
+	}
+	mustCLI(t, env, "clients", "update", "shop", "--qr-second-scan", "refuse")
+	if c, _ := st.Client(ctx, "shop"); !c.QRNumberMatching || c.QRSession != storage.QRSessionAsk || c.QRSecondScan != storage.QRSecondScanRefuse {
+		t.Fatalf("update --qr-second-scan refuse changed more: %+v", c)
+	}
+	mustCLI(t, env, "clients", "update", "shop", "--qr-number-matching=false")
+	if c, _ := st.Client(ctx, "shop"); c.QRNumberMatching || c.QRSecondScan != storage.QRSecondScanRefuse {
+		t.Fatalf("update --qr-number-matching=false: %+v", c)
+	}
+	if _, errOut, err := cli(t, env, "clients", "update", "shop", "--qr-session", "forever"); err == nil ||
+		!strings.Contains(errOut+err.Error(), "qr_session") {
+		t.Errorf("qr_session forever was accepted: %v %s", err, errOut)
+	}
+	if _, errOut, err := cli(t, env, "clients", "create", "--name", "TV", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
+		"--qr-number-matching"); err == nil || !strings.Contains(errOut+err.Error(), "qr_number_matching") {
+		t.Errorf("number matching for a device-grant-only client was accepted: %v %s", err, errOut)
+	}
+}
+
 func TestClientsCommands(t *testing.T) {
 	st, env := adminServer(t)
 	ctx := context.Background()
@@ -312,7 +345,7 @@ func TestAdminCommandsUsageErrors(t *testing.T) {
 		{"get with two client ids", env, []string{"clients", "get", "a", "b"}},
 		{"delete without a client id", env, []string{"clients", "delete"}},
 		{"rotate-secret without a client id", env, []string{"clients", "rotate-secret"}},
-		{"update without --quota", env, []string{"clients", "update", "shop"}},
+		{"update without a change", env, []string{"clients", "update", "shop"}},
 		{"update without a client id", env, []string{"clients", "update", "--quota", "5"}},
 		{"list with an argument", env, []string{"clients", "list", "extra"}},
 		{"create without --name", env, []string{"clients", "create"}},

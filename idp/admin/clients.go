@@ -44,6 +44,10 @@ type clientRequest struct {
 	AccessTokenType        string   `json:"access_token_type"`
 	RateLimit              float64  `json:"rate_limit"`
 	AllowedOrigins         []string `json:"allowed_origins"`
+	// The defences against QR relay (README "Defences against QR relay").
+	QRNumberMatching bool   `json:"qr_number_matching"`
+	QRSession        string `json:"qr_session"`
+	QRSecondScan     string `json:"qr_second_scan"`
 }
 
 // clientJSON is a client as the API shows it. ClientSecret is set only in
@@ -65,9 +69,13 @@ type clientJSON struct {
 	AccessTokenType        string   `json:"access_token_type"`
 	// RateLimit is the quota at /qr/authorize (requests/s); absent: the
 	// server's default.
-	RateLimit      float64   `json:"rate_limit,omitempty"`
-	AllowedOrigins []string  `json:"allowed_origins"`
-	CreatedAt      time.Time `json:"created_at"`
+	RateLimit      float64  `json:"rate_limit,omitempty"`
+	AllowedOrigins []string `json:"allowed_origins"`
+	// The defences against QR relay, with their defaults spelled out.
+	QRNumberMatching bool      `json:"qr_number_matching"`
+	QRSession        string    `json:"qr_session"`
+	QRSecondScan     string    `json:"qr_second_scan"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -85,7 +93,16 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		AccessTokenType:        c.AccessTokenType,
 		RateLimit:              c.RateLimit,
 		AllowedOrigins:         nonNil(c.AllowedOrigins),
+		QRNumberMatching:       c.QRNumberMatching,
+		QRSession:              c.QRSession,
+		QRSecondScan:           c.QRSecondScan,
 		CreatedAt:              c.CreatedAt,
+	}
+	if j.QRSession == "" {
+		j.QRSession = storage.QRSessionKeep
+	}
+	if j.QRSecondScan == "" {
+		j.QRSecondScan = storage.QRSecondScanAlarm
 	}
 	if secret != "" {
 		var never int64
@@ -180,7 +197,32 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 	if err := checkResponseTypes(req.ResponseTypes, c.GrantTypes); err != nil {
 		return nil, err
 	}
+	c.QRNumberMatching, c.QRSession, c.QRSecondScan = req.QRNumberMatching, req.QRSession, req.QRSecondScan
+	if err := checkQRDefences(c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkQRDefences validates a client's defences against QR relay.
+// Number matching needs a PC that can show the number: the QR grant's
+// poll answer carries it (match_number) and the hosted login page shows
+// it, but a stock RFC 8628 client knows neither, and its user could never
+// confirm. A client whose only QR path is the device grant is refused the
+// policy here rather than failing every login later.
+func checkQRDefences(c *storage.Client) error {
+	if _, _, ok := c.SessionPolicy(); !ok {
+		return badMetadata("qr_session must be keep, this_session, ask or ask_this_session")
+	}
+	switch c.QRSecondScan {
+	case "", storage.QRSecondScanAlarm, storage.QRSecondScanRefuse:
+	default:
+		return badMetadata("qr_second_scan must be alarm or refuse")
+	}
+	if c.QRNumberMatching && !slices.Contains(c.GrantTypes, oauth.GrantQR) && !slices.Contains(c.GrantTypes, oauth.GrantAuthorizationCode) {
+		return badMetadata("qr_number_matching needs a client that can show the number: the QR grant (%s) or the hosted login page (authorization_code); a device-grant-only client cannot", oauth.GrantQR)
+	}
+	return nil
 }
 
 // checkGrantTypes validates the requested grants, or picks the default:

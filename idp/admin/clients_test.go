@@ -237,6 +237,12 @@ func TestCreateClientValidation(t *testing.T) {
 		{"an allowed origin with the default port", `{"name":"n","allowed_origins":["https://spa.example:443"]}`, 400, meta},
 		{"an allowed origin with a query", `{"name":"n","allowed_origins":["https://spa.example?x"]}`, 400, meta},
 		{"an allowed origin listed twice", `{"name":"n","allowed_origins":["https://spa.example","https://spa.example"]}`, 400, meta},
+		{"an unknown qr_session", `{"name":"n","qr_session":"forever"}`, 400, meta},
+		{"an unknown qr_second_scan", `{"name":"n","qr_second_scan":"ignore"}`, 400, meta},
+		// A stock RFC 8628 client cannot show the number: refused the
+		// policy rather than never able to confirm (README "Defences
+		// against QR relay").
+		{"number matching for a device-grant-only client", `{"name":"n","qr_number_matching":true,"grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`, 400, meta},
 		{"a redirect URI with a port and no host", `{"name":"n","redirect_uris":["https://:443/cb"]}`, 400, redirect},
 		{"a redirect URI over 2000 bytes", `{"name":"n","redirect_uris":["https://a.example/` + strings.Repeat("p", 2000) + `"]}`, 400, redirect},
 		{"33 redirect URIs", `{"name":"n","redirect_uris":[` + manyURIs(33) + `]}`, 400, redirect},
@@ -348,5 +354,61 @@ func TestClientAllowedOrigins(t *testing.T) {
 	b := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"plain","name":"Plain","type":"public"}`)
 	if got, ok := b.json(t)["allowed_origins"].([]any); !ok || len(got) != 0 {
 		t.Errorf("allowed_origins of a client without: %s", b.body)
+	}
+}
+
+// The defences against QR relay round-trip through the admin API, their
+// defaults spelled out; number matching is accepted where the PC can show
+// the number (the QR grant, the hosted login page).
+func TestClientQRDefences(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	a := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"plain","name":"Plain"}`)
+	if m := a.json(t); a.status != 201 || m["qr_number_matching"] != false || m["qr_session"] != "keep" || m["qr_second_scan"] != "alarm" {
+		t.Fatalf("defaults: %d %s", a.status, a.body)
+	}
+	for _, body := range []string{
+		`{"client_id":"qr-grant","name":"n","qr_number_matching":true,"qr_session":"ask_this_session","qr_second_scan":"refuse","grant_types":["urn:qrlogin:params:oauth:grant-type:qr"]}`,
+		`{"client_id":"hosted","name":"n","qr_number_matching":true,"redirect_uris":["https://rp.example/cb"],"grant_types":["authorization_code"]}`,
+	} {
+		a := h.do(t, "POST", "/admin/v1/clients", tok, body)
+		if a.status != 201 {
+			t.Fatalf("%s: %d %s", body, a.status, a.body)
+		}
+		m := a.json(t)
+		c, err := h.store.Client(context.Background(), m["client_id"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.QRNumberMatching || m["qr_number_matching"] != true {
+			t.Fatalf("%s: stored %+v, answered %s", body, c, a.body)
+		}
+	}
+	c, _ := h.store.Client(context.Background(), "qr-grant")
+	if c.QRSession != storage.QRSessionAskThisSession || c.QRSecondScan != storage.QRSecondScanRefuse {
+		t.Fatalf("stored %q %q", c.QRSession, c.QRSecondScan)
+	}
+}
+
+// PATCH changes the defences one field at a time; a device-grant-only
+// client is refused number matching later too, and nothing changes.
+func TestPatchClientQRDefences(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"qr-shop","name":"QR","grant_types":["urn:qrlogin:params:oauth:grant-type:qr"]}`)
+	h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"tv-app","name":"TV","grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`)
+	if a := h.do(t, "PATCH", "/admin/v1/clients/qr-shop", tok, `{"qr_number_matching":true}`); a.status != 200 || a.json(t)["qr_number_matching"] != true {
+		t.Fatalf("number matching on: %d %s", a.status, a.body)
+	}
+	if a := h.do(t, "PATCH", "/admin/v1/clients/qr-shop", tok, `{"qr_session":"this_session"}`); a.status != 200 {
+		t.Fatalf("qr_session: %d %s", a.status, a.body)
+	}
+	c, _ := h.store.Client(context.Background(), "qr-shop")
+	if !c.QRNumberMatching || c.QRSession != storage.QRSessionThisSession || c.QRSecondScan != "" {
+		t.Fatalf("stored %+v", c)
+	}
+	h.do(t, "PATCH", "/admin/v1/clients/tv-app", tok, `{"qr_number_matching":true}`).expectError(t, 400, "invalid_client_metadata")
+	if c, _ := h.store.Client(context.Background(), "tv-app"); c.QRNumberMatching {
+		t.Fatal("a refused patch turned number matching on")
 	}
 }

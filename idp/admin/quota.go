@@ -29,34 +29,67 @@ func checkRateLimit(t storage.ClientType, perSecond float64) error {
 }
 
 // clientPatch is the body of PATCH /admin/v1/clients/{id} (RFC 7396 merge
-// patch): the fields that may change after registration. Today that is
-// the quota alone.
+// patch): the fields that may change after registration, the quota and
+// the defences against QR relay (QR logins already started keep theirs).
 type clientPatch struct {
-	RateLimit *float64 `json:"rate_limit"`
+	RateLimit        *float64 `json:"rate_limit"`
+	QRNumberMatching *bool    `json:"qr_number_matching"`
+	QRSession        *string  `json:"qr_session"`
+	QRSecondScan     *string  `json:"qr_second_scan"`
 }
 
-// patchClient changes a client's quota. Instances see it within their
-// client cache's lifetime (5 s by default).
+// patchClient changes a client's quota or QR defences. Instances see it
+// within their client cache's lifetime (5 s by default). Everything is
+// checked before anything is written.
 func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 	var p clientPatch
 	if !decodeJSON(w, r, &p) {
 		return
 	}
-	if p.RateLimit == nil {
-		writeError(w, http.StatusBadRequest, "invalid_client_metadata", "nothing to change: send rate_limit")
+	defences := p.QRNumberMatching != nil || p.QRSession != nil || p.QRSecondScan != nil
+	if p.RateLimit == nil && !defences {
+		writeError(w, http.StatusBadRequest, "invalid_client_metadata",
+			"nothing to change: send rate_limit, qr_number_matching, qr_session or qr_second_scan")
 		return
 	}
 	c, ok := a.loadClient(w, r)
 	if !ok {
 		return
 	}
-	if err := checkRateLimit(c.Type, *p.RateLimit); err != nil {
+	bad := func(err error) {
 		var me *metadataError
 		errors.As(err, &me)
 		writeError(w, http.StatusBadRequest, me.code, me.desc)
+	}
+	if p.RateLimit != nil {
+		if err := checkRateLimit(c.Type, *p.RateLimit); err != nil {
+			bad(err)
+			return
+		}
+	}
+	next := *c
+	if p.QRNumberMatching != nil {
+		next.QRNumberMatching = *p.QRNumberMatching
+	}
+	if p.QRSession != nil {
+		next.QRSession = *p.QRSession
+	}
+	if p.QRSecondScan != nil {
+		next.QRSecondScan = *p.QRSecondScan
+	}
+	if err := checkQRDefences(&next); err != nil {
+		bad(err)
 		return
 	}
-	switch err := a.store.SetClientRateLimit(r.Context(), c.ID, *p.RateLimit); {
+	var err error
+	if p.RateLimit != nil {
+		err = a.store.SetClientRateLimit(r.Context(), c.ID, *p.RateLimit)
+		next.RateLimit = *p.RateLimit
+	}
+	if err == nil && defences {
+		err = a.store.SetClientQRDefences(r.Context(), c.ID, &next)
+	}
+	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "no such client")
 		return
@@ -64,7 +97,8 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		a.storageError(w, r, err)
 		return
 	}
-	c.RateLimit = *p.RateLimit
-	a.log.InfoContext(r.Context(), "admin: client rate limit set", "client_id", c.ID, "rate_limit", c.RateLimit, "admin", actor(r.Context()))
-	writeJSON(w, http.StatusOK, toClientJSON(c, ""))
+	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID, "rate_limit", next.RateLimit,
+		"qr_number_matching", next.QRNumberMatching, "qr_session", next.QRSession, "qr_second_scan", next.QRSecondScan,
+		"admin", actor(r.Context()))
+	writeJSON(w, http.StatusOK, toClientJSON(&next, ""))
 }

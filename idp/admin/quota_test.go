@@ -42,6 +42,9 @@ func TestClientRateLimit(t *testing.T) {
 		{"a patch without rate_limit", "PATCH", "/admin/v1/clients/shop", `{}`},
 		{"a patch of another field", "PATCH", "/admin/v1/clients/shop", `{"name":"Renamed"}`},
 		{"a quota that is not a number", "PATCH", "/admin/v1/clients/shop", `{"rate_limit":"fast"}`},
+		{"an unknown qr_session", "PATCH", "/admin/v1/clients/shop", `{"qr_session":"forever"}`},
+		{"a good quota with a bad qr_second_scan", "PATCH", "/admin/v1/clients/shop", `{"rate_limit":7,"qr_second_scan":"ignore"}`},
+		{"qr_session that is not a string", "PATCH", "/admin/v1/clients/shop", `{"qr_session":true}`},
 	} {
 		if a := h.do(t, c.method, c.path, tok, c.body); a.status != http.StatusBadRequest {
 			t.Errorf("%s: %d %s, want 400", c.name, a.status, a.body)

@@ -315,6 +315,18 @@ func (s *Store) SetClientRateLimit(_ context.Context, id string, perSecond float
 	return nil
 }
 
+// SetClientQRDefences implements storage.ClientStore.
+func (s *Store) SetClientQRDefences(_ context.Context, id string, d *storage.Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return notFound("client")
+	}
+	c.QRNumberMatching, c.QRSession, c.QRSecondScan = d.QRNumberMatching, d.QRSession, d.QRSecondScan
+	return nil
+}
+
 // ---- users ----
 
 // CreateUser implements storage.UserStore.

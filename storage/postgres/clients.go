@@ -71,6 +71,13 @@ func (s *Store) SetClientRateLimit(ctx context.Context, id string, perSecond flo
 	return mustAffect("set client rate limit", tag, err)
 }
 
+// SetClientQRDefences implements storage.ClientStore.
+func (s *Store) SetClientQRDefences(ctx context.Context, id string, d *storage.Client) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE clients SET qr_number_matching = $2, qr_session = $3, qr_second_scan = $4 WHERE id = $1`,
+		id, d.QRNumberMatching, d.QRSession, d.QRSecondScan)
+	return mustAffect("set client qr defences", tag, err)
+}
+
 const userCols = `id, username, password_hash, name, email, email_verified, created_at, disabled`
 
 func readUser(row pgx.Row) (*storage.User, error) {

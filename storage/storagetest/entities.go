@@ -99,6 +99,23 @@ var entityCases = []testCase{
 		wantErr(t, s.DeleteClient(ctx, "c-missing"), storage.ErrNotFound, "DeleteClient")
 		wantErr(t, s.SetClientSecretHash(ctx, "c-missing", storage.Hash("x")), storage.ErrNotFound, "SetClientSecretHash")
 		wantErr(t, s.SetClientRateLimit(ctx, "c-missing", 5), storage.ErrNotFound, "SetClientRateLimit")
+		wantErr(t, s.SetClientQRDefences(ctx, "c-missing", &storage.Client{QRNumberMatching: true}), storage.ErrNotFound, "SetClientQRDefences")
+	}},
+	{"SetClientQRDefences replaces the three defences and nothing else", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		c := newClient("c-1", base)
+		must(t, s.CreateClient(ctx, c), "CreateClient")
+		want := *c
+		for _, d := range []storage.Client{
+			{QRNumberMatching: true, QRSession: storage.QRSessionAsk, QRSecondScan: storage.QRSecondScanRefuse, Name: "ignored", RateLimit: 9},
+			{},
+		} {
+			must(t, s.SetClientQRDefences(ctx, c.ID, &d), "SetClientQRDefences")
+			want.QRNumberMatching, want.QRSession, want.QRSecondScan = d.QRNumberMatching, d.QRSession, d.QRSecondScan
+			got, err := s.Client(ctx, c.ID)
+			must(t, err, "Client")
+			wantSame(t, got, &want, fmt.Sprintf("Client after SetClientQRDefences(%+v)", d))
+		}
 	}},
 	{"SetClientRateLimit replaces the quota, fractions kept, and 0 goes back to the default", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
