@@ -184,12 +184,17 @@ func (q *QR) answer(ctx context.Context, v *view, s storage.Status, p PollReques
 		q.forget(v) // answered for good: nothing will change it
 		q.mu.Unlock()
 	}
+	if s == storage.StatusScanned && v.matchNumber != 0 {
+		// Number matching: the PC shows the number once the QR is scanned,
+		// never before (whoever sees the QR must not learn it from there).
+		return v, nil, answer(s).With("match_number", v.matchNumber)
+	}
 	return v, nil, answer(s)
 }
 
 // answer maps a status the PC may not redeem to its OAuth error (SPEC
 // §2.2).
-func answer(s storage.Status) error {
+func answer(s storage.Status) *oauth.Error {
 	switch s {
 	case storage.StatusPending, storage.StatusScanned:
 		// SPEC §2.2: scanned says nothing about the user (F6).

@@ -208,6 +208,8 @@ type StartRequest struct {
 	RequesterReported  bool
 	// DPoPJKT binds the login to the PC's DPoP key (storage.QRLogin).
 	DPoPJKT string
+	// Defences are the client's (DefencesOf), kept by the login.
+	Defences Defences
 }
 
 // Started is a new QR login with its secrets, which exist only here: the
@@ -260,6 +262,7 @@ func (q *QR) Start(ctx context.Context, r StartRequest) (started *Started, err e
 			ExpiresAt:          now.Add(q.cfg.QRTTL),
 			Interval:           q.cfg.PollInterval,
 		}
+		r.Defences.defend(l)
 		err := q.cfg.Store.CreateQRLogin(ctx, l)
 		// A collision can only be the 34-bit user code; try a new one.
 		if errors.Is(err, storage.ErrConflict) && attempt < 8 {
@@ -474,10 +477,20 @@ func (q *QR) scanRefused(ctx context.Context, a *storage.Attempt, err error) err
 	if err != nil {
 		return notFoundOr(err)
 	}
+	// Another account's scan of a login already scanned or denied: the
+	// alarm, when its client wants it (rules.Table's second-scan rows). The
+	// scanner's answer stays the one below.
+	alarmed := q.secondScan(ctx, a, l)
 	if rules.Final(rules.StatusAt(l, a.Now)) {
+		if alarmed {
+			return errNotFound().WithCause(ErrAlarm)
+		}
 		return errNotFound()
 	}
 	t, g := rules.Check(l, a, nil)
+	if alarmed {
+		return oauth.New(oauth.QRAlreadyScanned, "another account already scanned this QR code; the sign-in was cancelled").WithStatus(http.StatusConflict).WithCause(ErrAlarm)
+	}
 	switch {
 	case g == rules.NoOtherUser:
 		// The binding never switches (SPEC §2.3).
@@ -506,7 +519,13 @@ type DecideRequest struct {
 	Session string
 	Ticket  string
 	Confirm bool
-	IP      string
+	// MatchNumber (confirm) is the number the user picked, for a login of
+	// a client with number matching; 0: none sent.
+	MatchNumber int
+	// SessionChoice (confirm) is the user's choice, storage.SessionKeep or
+	// storage.SessionThisSession; "": the login's default.
+	SessionChoice string
+	IP            string
 	// Notify records a sign-in notification with a confirmation, in the
 	// same store operation (storage.Attempt.NotificationID).
 	Notify bool
@@ -526,8 +545,11 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (decided *storage.QRLo
 		Session: r.Session, Bearer: r.Bearer, IP: r.IP, Now: q.now()}
 	if !r.Confirm {
 		a.Event = storage.EventDeny
-	} else if r.Notify {
-		a.NotificationID = storage.NewSecret(16)
+	} else {
+		a.MatchNumber, a.SessionChoice = r.MatchNumber, r.SessionChoice
+		if r.Notify {
+			a.NotificationID = storage.NewSecret(16)
+		}
 	}
 	applied, err := q.cfg.Store.ApplyQR(ctx, a)
 	if err != nil {
@@ -565,6 +587,14 @@ func (q *QR) decideRefused(ctx context.Context, a *storage.Attempt, err error) e
 	}
 	t, g := rules.Check(l, a, nil)
 	switch {
+	case g == rules.NumberMatches && a.MatchNumber != 0:
+		// Number matching (RFC 10027 §6.1.16-17): one wrong choice denies
+		// the login for good and alerts its user.
+		return q.wrongNumber(ctx, a)
+	case g == rules.NumberMatches:
+		return oauth.New(NumberRequired, "pick the number shown on the other screen (match_number)").WithStatus(http.StatusBadRequest)
+	case g == rules.ChoiceAllowed:
+		return oauth.New(oauth.InvalidRequest, "session_choice: this site does not let you choose").WithStatus(http.StatusBadRequest)
 	case g == rules.SameUser:
 		return oauth.New(oauth.Forbidden, "this ticket belongs to another account").WithStatus(http.StatusForbidden)
 	case g == rules.SameSession:

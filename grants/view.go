@@ -36,6 +36,9 @@ type view struct {
 	expiresAt time.Time
 	device    string // string(DeviceCodeHash), the index key; "" for none
 	jkt       string // the DPoP key the login is bound to; "" for none
+	// matchNumber is the number the PC shows once scanned (number
+	// matching); 0 for none.
+	matchNumber int
 
 	// Guarded by QR.mu.
 	status  storage.Status // the stored status as last known
@@ -133,7 +136,7 @@ func (v *view) changedCh() <-chan struct{} {
 
 func newView(l *storage.QRLogin) *view {
 	v := &view{id: l.ID, clientID: l.ClientID, hosted: l.AuthRequestID != "", scopes: l.Scopes,
-		expiresAt: l.ExpiresAt, jkt: l.DPoPJKT, status: l.Status, interval: l.Interval}
+		expiresAt: l.ExpiresAt, jkt: l.DPoPJKT, status: l.Status, interval: l.Interval, matchNumber: l.MatchNumber}
 	if len(l.DeviceCodeHash) > 0 {
 		v.device = string(l.DeviceCodeHash)
 	}

@@ -75,6 +75,9 @@ type pageQR struct {
 	NewURL    string
 	RenewURL  string
 	ReloadURL string
+	// MatchNumber is the number to pick on the phone (number matching),
+	// once the QR is scanned; 0 otherwise.
+	MatchNumber int
 }
 
 var statusMessages = map[storage.Status]string{
@@ -118,9 +121,19 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 	if s.guess(limitQRPage, "qrpage:"+a.ID) != nil {
 		return nil, "", nil
 	}
+	c, err := s.clients.get(ctx, a.ClientID, false)
+	if err != nil {
+		return nil, "", err
+	}
+	// The page's login keeps the client's number matching and alarm; its
+	// tokens come from the authorization code, which the session choice
+	// does not reach (README "Defences against QR relay"): keep.
+	d := grants.DefencesOf(c)
+	d.SessionChoice, d.SessionChoosable = storage.SessionKeep, false
 	started, err := s.qr.Start(ctx, grants.StartRequest{
 		ClientID: a.ClientID, Scopes: a.Scopes, Nonce: a.Nonce, AuthRequestID: a.ID,
 		RequesterIP: clientIP(r), RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent),
+		Defences: d,
 	})
 	if err != nil {
 		return nil, "", err
@@ -150,16 +163,21 @@ func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin,
 		return nil, err
 	}
 	id := url.QueryEscape(a.ID)
+	match := 0
+	if st == storage.StatusScanned {
+		match = l.MatchNumber
+	}
 	return &pageQR{
-		Image:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
-		UserCode:  grants.FormatUserCode(l.UserCode),
-		Status:    st.String(),
-		Message:   statusMessages[st],
-		Renew:     st == storage.StatusDenied,
-		StatusURL: "/login/status?id=" + id,
-		NewURL:    "/login/qr?id=" + id,
-		RenewURL:  "/login?id=" + id + "&new=1",
-		ReloadURL: "/login?id=" + id,
+		MatchNumber: match,
+		Image:       template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		UserCode:    grants.FormatUserCode(l.UserCode),
+		Status:      st.String(),
+		Message:     statusMessages[st],
+		Renew:       st == storage.StatusDenied,
+		StatusURL:   "/login/status?id=" + id,
+		NewURL:      "/login/qr?id=" + id,
+		RenewURL:    "/login?id=" + id + "&new=1",
+		ReloadURL:   "/login?id=" + id,
 	}, nil
 }
 
@@ -291,6 +309,18 @@ func (s *Server) loginStatusAnswer(w http.ResponseWriter, r *http.Request, sess 
 		return
 	}
 	body := map[string]any{"status": st.String()}
+	if st == storage.StatusScanned {
+		// Number matching: the number to pick on the phone, shown once
+		// scanned; the instance's view of the login knows it.
+		n, err := s.qr.MatchNumber(r.Context(), loginID)
+		if err != nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
+		if n != 0 {
+			body["match_number"] = n
+		}
+	}
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		body["retry_after"] = retryAfter
@@ -359,6 +389,11 @@ type confirmView struct {
 	CreatedAt      string
 	CreatedAtISO   string
 	Scopes         string
+	// MatchChoices: number matching's three buttons, in place of Confirm.
+	MatchChoices []int
+	// The session choice: the preselected one, and whether to offer it.
+	SessionDefault   string
+	SessionChoosable bool
 }
 
 type confirmPage struct {
@@ -412,7 +447,8 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent, RequesterUASum: ans.Requester.UserAgentSummary,
 		RequesterLabel: label,
 		CreatedAt:      ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
-		Scopes: strings.Join(ans.Scopes, " "),
+		Scopes:       strings.Join(ans.Scopes, " "),
+		MatchChoices: ans.MatchChoices, SessionDefault: ans.Session.Default, SessionChoosable: ans.Session.Choosable,
 	}
 	if strings.HasPrefix(ans.Client.LogoURI, "https://") {
 		v.LogoURI = ans.Client.LogoURI
@@ -438,6 +474,8 @@ func (s *Server) scanErrorPage(w http.ResponseWriter, r *http.Request, err error
 		oauth.QRAlreadyScanned:   "Another account already scanned this QR code.",
 		oauth.QRAlreadyDecided:   "This sign-in was already decided.",
 		oauth.Forbidden:          "This sign-in was scanned by another account or session. Scan the QR code again.",
+		grants.WrongNumber:       "That was not the number on the other screen. The sign-in was cancelled; if you started it, start again there.",
+		grants.NumberRequired:    "Pick the number shown on the other screen.",
 		oauth.TemporarilyUnavail: "The service is temporarily unavailable. Try again in a moment.",
 		oauth.TooManyRequests:    "Too many attempts. Wait a moment and try again.",
 	}[e.Code]
@@ -461,15 +499,28 @@ func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var confirm bool
+	match, choice := 0, r.PostForm.Get("session_choice")
 	switch r.PostForm.Get("action") {
 	case "confirm":
 		confirm = true
 	case "deny":
+	case "":
+		// Number matching: each of the three buttons confirms with its number.
+		n, err := strconv.Atoi(r.PostForm.Get("match_number"))
+		if err != nil || n == 0 {
+			s.errorPage(w, http.StatusBadRequest, "Choose Confirm or Deny.")
+			return
+		}
+		confirm, match = true, n
 	default:
 		s.errorPage(w, http.StatusBadRequest, "Choose Confirm or Deny.")
 		return
 	}
-	if _, err := s.decide(r.Context(), sub, sid, r.PostForm.Get("ticket"), confirm, clientIP(r)); err != nil {
+	if err := checkDecision(match, choice); err != nil {
+		s.errorPage(w, http.StatusBadRequest, "Choose one of the numbers offered.")
+		return
+	}
+	if _, err := s.decide(r.Context(), sub, sid, r.PostForm.Get("ticket"), confirm, match, choice, clientIP(r)); err != nil {
 		s.scanErrorPage(w, r, err)
 		return
 	}

@@ -303,8 +303,13 @@ type qrTokenRequest struct {
 
 var _ op.AuthRequest = (*qrTokenRequest)(nil)
 
-func (r *qrTokenRequest) GetID() string                         { return r.login.ID }
-func (r *qrTokenRequest) GetACR() string                        { return "" }
+func (r *qrTokenRequest) GetID() string { return r.login.ID }
+func (r *qrTokenRequest) GetACR() string {
+	if r.login.SessionChoice == storage.SessionThisSession {
+		return acrThisSession
+	}
+	return acrKeep
+}
 func (r *qrTokenRequest) GetAMR() []string                      { return []string{amrQR} }
 func (r *qrTokenRequest) GetAudience() []string                 { return []string{r.login.ClientID} }
 func (r *qrTokenRequest) GetAuthTime() time.Time                { return r.login.DecidedAt }
@@ -314,11 +319,16 @@ func (r *qrTokenRequest) GetNonce() string                      { return r.login
 func (r *qrTokenRequest) GetRedirectURI() string                { return "" }
 func (r *qrTokenRequest) GetResponseType() oidc.ResponseType    { return oidc.ResponseTypeCode }
 func (r *qrTokenRequest) GetResponseMode() oidc.ResponseMode    { return "" }
-func (r *qrTokenRequest) GetScopes() []string                   { return r.login.Scopes }
-func (r *qrTokenRequest) GetState() string                      { return "" }
-func (r *qrTokenRequest) GetSubject() string                    { return r.login.Subject }
-func (r *qrTokenRequest) Done() bool                            { return true }
-func (r *qrTokenRequest) sessionID() string                     { return r.login.ID }
+func (r *qrTokenRequest) GetScopes() []string {
+	if r.login.SessionChoice == storage.SessionThisSession {
+		return storage.WithoutOfflineAccess(r.login.Scopes) // no refresh token (OIDC Core §11)
+	}
+	return r.login.Scopes
+}
+func (r *qrTokenRequest) GetState() string   { return "" }
+func (r *qrTokenRequest) GetSubject() string { return r.login.Subject }
+func (r *qrTokenRequest) Done() bool         { return true }
+func (r *qrTokenRequest) sessionID() string  { return r.login.ID }
 
 // refreshTokenRequest adapts a stored refresh token to op.RefreshTokenRequest.
 type refreshTokenRequest struct {

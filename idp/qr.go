@@ -80,7 +80,8 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 	// What qrlogin observed: the address and User-Agent of whoever called
 	// (for a website, its backend). Kept cleaned: it is shown on the phone.
 	start := grants.StartRequest{ClientID: c.ID, Scopes: scopes, Nonce: nonce, DPoPJKT: jkt,
-		RequesterIP: ip, RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent)}
+		RequesterIP: ip, RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent),
+		Defences: grants.DefencesOf(c)}
 	rip, rua := r.PostForm.Get("requester_ip"), r.PostForm.Get("requester_user_agent")
 	if rip != "" || rua != "" {
 		// Only a confidential client's word is worth showing, labelled as
@@ -405,6 +406,20 @@ type scanResponse struct {
 	Scopes    []string      `json:"scopes"`
 	Requester scanRequester `json:"requester"`
 	CreatedAt time.Time     `json:"created_at"`
+	// MatchChoices, for a client with number matching, are the three
+	// numbers to offer: the user picks the one the other screen shows,
+	// and the confirmation carries it (match_number).
+	MatchChoices []int `json:"match_choices,omitempty"`
+	// Session is what the confirm screen offers for the tokens.
+	Session sessionOffer `json:"session"`
+}
+
+// sessionOffer is the session choice of the confirm screen: the
+// preselected one (keep: "keep me signed in", this_session: "only this
+// session") and whether the user may change it (session_choice).
+type sessionOffer struct {
+	Default   string `json:"default"`
+	Choosable bool   `json:"choosable"`
 }
 
 // phoneBearer reads the phone API's bearer token without the store: the
@@ -433,7 +448,9 @@ func (s *Server) phoneBearer(r *http.Request) (id, sub string, err error) {
 // explains the refusal from the login itself. Both run only on this path.
 // A store failure is not a refusal: it is answered as it is.
 func (s *Server) phoneRefused(r *http.Request, err error, retry func(session string) error) error {
-	if e := s.mapErr(err); e.Status >= http.StatusInternalServerError {
+	if e := s.mapErr(err); e.Status >= http.StatusInternalServerError || errors.Is(err, grants.ErrAlarm) {
+		// An alarm was raised: the step was the token's (the store checked
+		// it), and trying again would raise it twice.
 		return e
 	}
 	pt, err := s.authenticatePhone(r)
@@ -501,11 +518,28 @@ func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult) (*scanR
 		Scopes:    l.Scopes,
 		Requester: newRequester(l.RequesterIP, l.RequesterUserAgent, l.RequesterReported),
 		CreatedAt: l.CreatedAt,
+		// Only the choices: the number itself is the PC's to show.
+		MatchChoices: l.MatchChoices,
+		Session:      sessionOffer{Default: l.SessionChoice, Choosable: l.SessionChoosable},
 	}, nil
 }
 
 type ticketBody struct {
 	Ticket string `json:"ticket"`
+	// MatchNumber and SessionChoice are for /qr/confirm (grants.DecideRequest).
+	MatchNumber   int    `json:"match_number"`
+	SessionChoice string `json:"session_choice"`
+}
+
+// checkDecision validates a confirmation's number and session choice.
+func checkDecision(match int, choice string) error {
+	if !grants.ValidMatchNumber(match) {
+		return oauth.New(oauth.InvalidRequest, "match_number must be one of the two-digit numbers offered")
+	}
+	if choice != "" && !storage.ValidSessionChoice(choice) {
+		return oauth.New(oauth.InvalidRequest, "session_choice must be keep or this_session")
+	}
+	return nil
 }
 
 func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
@@ -520,8 +554,13 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 			oauth.WriteError(w, s.log, err)
 			return
 		}
+		if err := checkDecision(body.MatchNumber, body.SessionChoice); err != nil {
+			oauth.WriteError(w, s.log, err)
+			return
+		}
 		req := grants.DecideRequest{Subject: sub, Bearer: &storage.Bearer{TokenID: tokenID, Scope: ScopeQRApprove},
-			Ticket: body.Ticket, Confirm: confirm, IP: clientIP(r), Notify: true}
+			Ticket: body.Ticket, Confirm: confirm, MatchNumber: body.MatchNumber, SessionChoice: body.SessionChoice,
+			IP: clientIP(r), Notify: true}
 		l, err := s.qr.Decide(r.Context(), req)
 		if err != nil {
 			err = s.phoneRefused(r, err, func(session string) error {
@@ -540,9 +579,10 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 
 // decide confirms or denies as subject's browser session, recording the
 // sign-in notification with the confirmation.
-func (s *Server) decide(ctx context.Context, subject, session, ticket string, confirm bool, ip string) (*storage.QRLogin, error) {
+func (s *Server) decide(ctx context.Context, subject, session, ticket string, confirm bool, match int, choice, ip string) (*storage.QRLogin, error) {
 	return s.qr.Decide(ctx, grants.DecideRequest{
-		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, IP: ip, Notify: true,
+		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, MatchNumber: match, SessionChoice: choice,
+		IP: ip, Notify: true,
 	})
 }
 
@@ -550,9 +590,16 @@ func (s *Server) decide(ctx context.Context, subject, session, ticket string, co
 
 type notificationJSON struct {
 	ID string `json:"id"`
-	// Kind is sign_in or password_lockout (wrong passwords locked the
-	// account; no client, no session to revoke).
-	Kind             string        `json:"kind"`
+	// Kind is sign_in, password_lockout (wrong passwords locked the
+	// account; no client, no session to revoke), qr_wrong_number (a wrong
+	// number was picked for a QR sign-in, which was cancelled) or
+	// qr_second_scan (another account scanned the QR of a sign-in the user
+	// scanned or denied; it was cancelled).
+	Kind string `json:"kind"`
+	// SessionChoice, for a QR sign-in, is what the user chose on the
+	// phone: keep ("keep me signed in") or this_session ("only this
+	// session").
+	SessionChoice    string        `json:"session_choice,omitempty"`
 	CreatedAt        time.Time     `json:"created_at"`
 	ClientID         string        `json:"client_id,omitempty"`
 	ClientName       string        `json:"client_name,omitempty"`
@@ -575,7 +622,7 @@ func (s *Server) handleNotifications(w http.ResponseWriter, r *http.Request) {
 	out := make([]notificationJSON, 0, len(list))
 	for _, n := range list {
 		j := notificationJSON{
-			ID: n.ID, Kind: storage.NotificationKind(n.Kind), CreatedAt: n.CreatedAt, ClientID: n.ClientID,
+			ID: n.ID, Kind: storage.NotificationKind(n.Kind), SessionChoice: n.SessionChoice, CreatedAt: n.CreatedAt, ClientID: n.ClientID,
 			ClientName: display.Clean(n.ClientName, 200),
 			Requester:  newRequester(n.RequesterIP, n.RequesterUserAgent, n.ReportedByClient),
 		}

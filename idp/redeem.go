@@ -34,7 +34,8 @@ type qrMinter struct {
 // offline_access granted to a client allowed the refresh_token grant.
 func (m *qrMinter) Tokens(clientID string, scopes []string) (*storage.Tokens, error) {
 	now := m.s.cfg.Now().UTC().Truncate(time.Microsecond)
-	t := &storage.Tokens{AccessID: storage.NewSecret(16), AccessExpiresAt: now.Add(m.s.cfg.AccessTokenTTL), AMR: []string{amrQR}, JKT: m.jkt}
+	t := &storage.Tokens{AccessID: storage.NewSecret(16), AccessExpiresAt: now.Add(m.s.cfg.AccessTokenTTL), AMR: []string{amrQR}, JKT: m.jkt,
+		ThisSessionAccessExpiresAt: now.Add(min(m.s.cfg.AccessTokenTTL, thisSessionAccessTTL))}
 	if slices.Contains(scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(m.client(), oidc.GrantTypeRefreshToken) {
 		m.refresh = storage.NewSecret(32)
 		t.RefreshID, t.RefreshHash = storage.NewSecret(16), storage.Hash(m.refresh)
@@ -49,9 +50,29 @@ func (m *qrMinter) client() *client { return &client{c: m.c, cfg: &m.s.cfg} }
 // login, made by mint like every grant's, so ID token, refresh token,
 // /userinfo and introspection stay one system with the code flow's.
 func (m *qrMinter) Response(ctx context.Context, a *storage.Applied, t *storage.Tokens) (any, error) {
+	if a.Login.SessionChoice == storage.SessionThisSession {
+		// "Only this session": the redeem inserted the tokens
+		// storage.Tokens.For makes of it, no refresh token and a short
+		// access token; mint must hand out those.
+		access, _ := t.For(a.Login, a.Login.RedeemedAt)
+		only := *t
+		only.RefreshID, only.RefreshHash, only.AccessExpiresAt = "", nil, access.ExpiresAt
+		t, m.refresh = &only, ""
+	}
 	req := &qrTokenRequest{login: a.Login, user: a.User, tokens: t, refresh: m.refresh}
 	return m.s.mint(ctx, req, m.client(), "", "")
 }
+
+// thisSessionAccessTTL caps the access token of a QR login for "only this
+// session": no refresh token, and an access token that ends soon.
+const thisSessionAccessTTL = 10 * time.Minute
+
+// The acr of a QR grant's tokens says the user's session choice (OIDC
+// Core §2 leaves acr values to the parties; these are qrlogin's).
+const (
+	acrKeep        = "urn:qrlogin:session:keep"
+	acrThisSession = "urn:qrlogin:session:this_session"
+)
 
 // errNotMinted: mint asked for tokens other than those the redeem
 // inserted. The two decide alike (see qrMinter.Tokens); this is a bug.

@@ -404,6 +404,13 @@ type relyingParty struct {
 // client (named id) at the provider.
 func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 	t.Helper()
+	return newRelyingPartyWith(t, p, id, nil)
+}
+
+// newRelyingPartyWith is newRelyingParty registering the client with the
+// admin API's fields in extra too.
+func newRelyingPartyWith(t *testing.T, p *provider, id string, extra map[string]any) *relyingParty {
+	t.Helper()
 	got, methods := make(chan url.Values, 4), make(chan string, 4)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/cb" && r.URL.Path != "/bye" {
@@ -427,7 +434,12 @@ func newRelyingParty(t *testing.T, p *provider, id string) *relyingParty {
 	}))
 	t.Cleanup(cb.Close)
 	redirect := cb.URL + "/cb" // http://127.0.0.1:<port>/cb: loopback, RFC 8252 §7.3
-	secret := p.registerClient(t, id, redirect, cb.URL+"/bye")
+	req := map[string]any{"client_id": id, "name": "Browser Test Shop", "redirect_uris": []string{redirect},
+		"post_logout_redirect_uris": []string{cb.URL + "/bye"}}
+	for k, v := range extra {
+		req[k] = v
+	}
+	secret := p.registerClientWith(t, req)
 	return &relyingParty{logout: cb.URL + "/bye",
 		cfg: &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: redirect,
 			Scopes: []string{"openid", "profile", "email"},

@@ -46,6 +46,8 @@ func TestBrowser(t *testing.T) {
 		{"response_mode=form_post posts the code to the client under the site's CSP, with JavaScript and without", formPost},
 		{"a script on a registered origin reads discovery, one on another origin does not, and none reaches the phone API", corsInBrowser},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
+		{"number matching: the hosted QR page shows the number once scanned; the phone app confirms with it", numberOnHostedPage},
+		{"number matching: the phone's browser offers three numbers; the right one confirms, a wrong one cancels", numberInPhoneBrowser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			deadline, cancel := context.WithTimeout(browser, browserTestTimeout)

@@ -344,10 +344,12 @@ func TestScanErrors(t *testing.T) {
 		t.Errorf("the pending QR was touched by a failed command: %d %v", status, body)
 	}
 
-	t.Run("a QR another account scanned is refused", func(t *testing.T) {
+	t.Run("a QR another account scanned is refused, and the second-scan alarm cancels the login", func(t *testing.T) {
 		l := ts.startQR(t, nil)
 		// Alice scans and, stdin left open, the decision waits; meanwhile
-		// Bob scans the same QR.
+		// Bob scans the same QR. The client has the default qr_second_scan
+		// (alarm): the QR was shown to two people, so the login is killed
+		// (README "Defences against QR relay").
 		pr, pw := io.Pipe()
 		defer pw.Close()
 		scanned := &notifyWriter{want: "[y/N]", seen: make(chan struct{})}
@@ -362,11 +364,11 @@ func TestScanErrors(t *testing.T) {
 			t.Errorf("bob's scan: %v", err)
 		}
 		io.WriteString(pw, "y\n")
-		if err := <-done; err != nil {
-			t.Errorf("alice's confirmation: %v", err)
+		if err := <-done; err == nil || !strings.Contains(err.Error(), "already been confirmed or denied") {
+			t.Errorf("alice's confirmation of a killed login: %v", err)
 		}
-		if status, body := ts.poll(t, l); status != 200 {
-			t.Errorf("poll: %d %v", status, body)
+		if status, body := ts.poll(t, l); status != 400 || body["error"] != "access_denied" {
+			t.Errorf("poll: %d %v, want access_denied", status, body)
 		}
 	})
 }

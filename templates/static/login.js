@@ -12,6 +12,8 @@
   var code = document.getElementById("user-code");
   var line = document.getElementById("qr-status");
   var renew = document.getElementById("qr-renew");
+  var match = document.getElementById("match");
+  var matchNumber = document.getElementById("match-number");
   var messages = {
     pending: "Waiting for your phone to scan…",
     scanned: "Scanned — confirm on your phone",
@@ -20,8 +22,15 @@
     confirmed: "Confirmed — signing you in…"
   };
 
+  // Number matching: the number to tap on the phone, once scanned.
+  function showMatch(n) {
+    matchNumber.textContent = n ? String(n) : "";
+    match.hidden = !n;
+  }
+
   function show(s) {
     status = s;
+    if (s !== "scanned") { showMatch(0); }
     line.textContent = messages[s] || "";
     box.dataset.status = s;
     renew.hidden = s !== "denied";
@@ -46,6 +55,7 @@
           return fresh().then(function () { show("expired"); setTimeout(poll, 0); status = "pending"; });
         }
         show(j.status);
+        if (j.status === "scanned") { showMatch(j.match_number); }
         // retry_after: the server answered at once instead of holding the
         // request (it holds as many as it may): ask again later.
         if (j.status !== "denied") { setTimeout(poll, (j.retry_after || 0) * 1000); }
