@@ -48,6 +48,7 @@ func TestBrowser(t *testing.T) {
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 		{"number matching: the hosted QR page shows the number once scanned; the phone app confirms with it", numberOnHostedPage},
 		{"number matching: the phone's browser offers three numbers; the right one confirms, a wrong one cancels", numberInPhoneBrowser},
+		{"session choice: the phone's browser offers only this session; the PC gets no refresh token", sessionChoiceInPhoneBrowser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			deadline, cancel := context.WithTimeout(browser, browserTestTimeout)

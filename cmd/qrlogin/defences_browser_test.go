@@ -16,7 +16,8 @@ import (
 // issue 11 item 1), run by TestBrowser: the hosted login page shows the
 // number once the QR is scanned, and the phone's browser offers three and
 // confirms with the one picked; a wrong pick cancels the login.
-// Screenshots of each new screen.
+// The session choice on the confirm screen, too. Screenshots of each new
+// screen.
 
 // scanChoices is the phone app's scan answer with number matching.
 type scanChoices struct {
@@ -133,5 +134,56 @@ func numberInPhoneBrowser(t *testing.T, p *provider, deadline context.Context, _
 	screenshot(t, tab, dir, "phone-wrong-number.png", 390)
 	if st, a := poll(s); st != http.StatusBadRequest || a["error"] != "access_denied" {
 		t.Fatalf("PC poll after a wrong number: %d %v, want access_denied", st, a)
+	}
+}
+
+// sessionChoiceInPhoneBrowser: the confirm screen of a client with
+// qr_session=ask offers "Keep me signed in" (preselected) and "Only this
+// session"; picking the second one, the PC's tokens come without a
+// refresh token and the ID token's acr says so (issue 11 item 4).
+func sessionChoiceInPhoneBrowser(t *testing.T, p *provider, deadline context.Context, _ string) {
+	dir := screenshotDir(t)
+	const id = "browser-session-choice"
+	secret := p.registerClientWith(t, map[string]any{"client_id": id, "name": "Session Shop",
+		"grant_types": []string{"urn:qrlogin:params:oauth:grant-type:qr", "refresh_token"}, "qr_session": "ask"})
+	var s qrStarted
+	const nonce = "nonce-session-choice"
+	if st := p.post(t, p.issuer+"/qr/authorize", url.Values{"scope": {"openid offline_access"}, "nonce": {nonce}},
+		basic(id, secret), &s); st != 200 {
+		t.Fatalf("/qr/authorize: %d", st)
+	}
+	tab := phoneTab(t, deadline)
+	browse(t, tab,
+		chromedp.Navigate(s.VerificationURIComplete),
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+		chromedp.SendKeys(chromedp.ID("username"), demoUser),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("session-choice")),
+	)
+	if keep := read(t, tab, chromedp.Evaluate[bool](`document.getElementById("session-keep").checked`)); !keep {
+		t.Fatal("keep me signed in is not preselected")
+	}
+	browse(t, tab, chromedp.Click(chromedp.ID("session-this")))
+	screenshot(t, tab, dir, "phone-session-choice.png", 390)
+	browse(t, tab,
+		chromedp.Click(chromedp.ID("confirm-button")),
+		chromedp.WaitVisible(chromedp.ID("done-message")),
+		waitText("done-message", "Confirmed"),
+	)
+	var a struct {
+		IDToken      string `json:"id_token"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int    `json:"expires_in"`
+	}
+	if st := p.post(t, p.issuer+"/oauth/token", url.Values{"grant_type": {"urn:qrlogin:params:oauth:grant-type:qr"},
+		"device_code": {s.DeviceCode}}, basic(id, secret), &a); st != 200 || a.IDToken == "" {
+		t.Fatalf("PC poll after confirming: %d %+v", st, a)
+	}
+	if a.RefreshToken != "" || a.ExpiresIn > 600 {
+		t.Fatalf("only this session: refresh token %q, access token for %ds", a.RefreshToken, a.ExpiresIn)
+	}
+	if claims := p.verifyIDToken(t, id, secret, a.IDToken, nonce); claims.AuthenticationContextClassReference != "urn:qrlogin:session:this_session" {
+		t.Errorf("acr = %q", claims.AuthenticationContextClassReference)
 	}
 }
