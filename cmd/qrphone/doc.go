@@ -3,6 +3,7 @@
 //
 //	qrphone login [--username U --password-stdin]   sign in (authorization code + PKCE, RFC 8252)
 //	qrphone scan <png-file|qr-text> [--yes|--deny]  show the confirm screen, then confirm or deny
+//	  (--number N: the PC's number, for a site with number matching; --session keep|this_session)
 //	qrphone notifications [revoke <id>]             sign-ins confirmed with this account; "this wasn't me"
 //	qrphone show <png-file|qr-text>                 print a QR code on the terminal
 //

@@ -9,12 +9,14 @@ import (
 )
 
 type notification struct {
-	ID         string    `json:"id"`
-	Kind       string    `json:"kind"` // sign_in or password_lockout
-	CreatedAt  time.Time `json:"created_at"`
-	ClientID   string    `json:"client_id"`
-	ClientName string    `json:"client_name"`
-	Requester  requester `json:"requester"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"` // sign_in, password_lockout, qr_wrong_number or qr_second_scan
+	// SessionChoice: keep or this_session, for a QR sign-in.
+	SessionChoice string    `json:"session_choice"`
+	CreatedAt     time.Time `json:"created_at"`
+	ClientID      string    `json:"client_id"`
+	ClientName    string    `json:"client_name"`
+	Requester     requester `json:"requester"`
 }
 
 func runNotifications(ctx context.Context, e *environment, args []string) error {
@@ -68,8 +70,17 @@ func runNotifications(ctx context.Context, e *environment, args []string) error 
 			req += " " + truncate(ua, 40)
 		}
 		what := sanitize(n.ClientName) + " (" + sanitize(n.ClientID) + ")"
-		if n.Kind == "password_lockout" {
+		switch n.Kind {
+		case "password_lockout":
 			what = "WRONG PASSWORDS: password sign-in locked for a while"
+		case "qr_wrong_number":
+			what = "WRONG NUMBER picked for " + what + ": sign-in cancelled"
+		case "qr_second_scan":
+			what = "ANOTHER ACCOUNT scanned your QR for " + what + ": sign-in cancelled"
+		case "sign_in":
+			if n.SessionChoice == "this_session" {
+				what += ", only this session"
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\n", n.CreatedAt.Local().Format("2006-01-02 15:04:05"),
 			what, req, who, sanitize(n.ID))

@@ -9,6 +9,7 @@ import (
 	_ "image/png"  // the provider's qr_image
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,13 @@ type scanResult struct {
 	} `json:"client"`
 	Requester requester `json:"requester"`
 	CreatedAt time.Time `json:"created_at"`
+	// MatchChoices: number matching (README "Defences against QR relay"):
+	// the confirmation carries the one the PC shows.
+	MatchChoices []int `json:"match_choices"`
+	Session      struct {
+		Default   string `json:"default"`
+		Choosable bool   `json:"choosable"`
+	} `json:"session"`
 }
 
 type requester struct {
@@ -46,6 +54,8 @@ func runScan(ctx context.Context, e *environment, args []string) error {
 	yes := fs.Bool("yes", false, "confirm without asking (after printing the confirm screen)")
 	deny := fs.Bool("deny", false, "deny without asking")
 	qrTerminal := fs.Bool("qr-terminal", false, "also print the scanned QR code on the terminal, for a real phone")
+	number := fs.Int("number", 0, "with --yes, for a site with number matching: the number the PC shows")
+	session := fs.String("session", "", "keep (stay signed in) or this_session (only this session), where the site lets you choose")
 	rest, err := parseFlags(fs, args, e.getenv)
 	if err != nil {
 		return err
@@ -55,6 +65,9 @@ func runScan(ctx context.Context, e *environment, args []string) error {
 	}
 	if *yes && *deny {
 		return fmt.Errorf("%w: --yes and --deny exclude each other", errUsage)
+	}
+	if *session != "" && *session != "keep" && *session != "this_session" {
+		return fmt.Errorf("%w: --session is keep or this_session", errUsage)
 	}
 	if err := g.resolve(e.getenv); err != nil {
 		return err
@@ -81,6 +94,33 @@ func runScan(ctx context.Context, e *environment, args []string) error {
 		return errors.New("the provider's scan answer has no ticket")
 	}
 	printConfirmScreen(e.stdout, &res, e.now())
+	body := map[string]any{"ticket": res.Ticket}
+	if *session != "" {
+		body["session_choice"] = *session
+	}
+	if len(res.MatchChoices) > 0 && !*deny {
+		// Number matching: instead of yes, the number the PC shows. A wrong
+		// one cancels the sign-in for good.
+		if *yes && *number == 0 {
+			return fmt.Errorf("%w: this site asks for the number shown on the PC: pass --number", errUsage)
+		}
+		n := *number
+		if !*yes {
+			fmt.Fprintf(e.stdout, "Type the number shown on the PC (%s), or nothing to deny: ", joinInts(res.MatchChoices))
+			answer, err := readLine(e.stdin)
+			fmt.Fprintln(e.stdout)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("reading the answer: %w", err)
+			}
+			n, _ = strconv.Atoi(strings.TrimSpace(answer))
+		}
+		path, done := "/qr/deny", "Denied. The PC will not be signed in."
+		if n != 0 {
+			body["match_number"] = n
+			path, done = "/qr/confirm", "Confirmed. The PC is being signed in."
+		}
+		return decide(ctx, e, s, path, done, body)
+	}
 
 	confirm := *yes
 	if !*yes && !*deny {
@@ -105,14 +145,27 @@ func runScan(ctx context.Context, e *environment, args []string) error {
 	if confirm {
 		path, done = "/qr/confirm", "Confirmed. The PC is being signed in."
 	}
+	return decide(ctx, e, s, path, done, body)
+}
+
+// decide sends the decision and says what it did.
+func decide(ctx context.Context, e *environment, s *session, path, done string, body map[string]any) error {
 	var status struct {
 		Status string `json:"status"`
 	}
-	if err := s.call(ctx, "POST", path, map[string]string{"ticket": res.Ticket}, &status); err != nil {
+	if err := s.call(ctx, "POST", path, body, &status); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, done)
 	return nil
+}
+
+func joinInts(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runShow(_ context.Context, e *environment, args []string) error {
@@ -273,11 +326,22 @@ func printConfirmScreen(w io.Writer, r *scanResult, now time.Time) {
 	}
 	fmt.Fprintln(w, "Compare this code with the one shown beside the QR code on the PC.")
 	fmt.Fprintln(w, "Confirm only if they match and you are signing in yourself, right now.")
+	if len(r.MatchChoices) > 0 {
+		fmt.Fprintf(w, "This site uses number matching: the PC shows one of %s. A wrong number cancels the sign-in.\n", joinInts(r.MatchChoices))
+	}
+	switch {
+	case r.Session.Choosable:
+		fmt.Fprintf(w, "Session: %s unless you choose (--session keep or this_session).\n", sessionText[r.Session.Default])
+	case r.Session.Default == "this_session":
+		fmt.Fprintln(w, "Session: only this session (you will not stay signed in).")
+	}
 	if r.ExpiresIn > 0 {
 		fmt.Fprintf(w, "Decide within %d seconds.\n", r.ExpiresIn)
 	}
 	fmt.Fprintln(w)
 }
+
+var sessionText = map[string]string{"keep": "keep me signed in", "this_session": "only this session"}
 
 // sanitize makes a string from the network safe to print on a terminal:
 // what idp/display calls unsafe — control characters (escape sequences,
