@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,6 +136,35 @@ var qrDefenceCases = []testCase{
 				wantRefresh(t, s, refresh, false)
 			}
 			wantAccess(t, s, access.ID, access)
+		}
+	}},
+	{"a right and a wrong number race: exactly one applies, and only a wrong one's alarm is recorded", func(t *testing.T, s storage.Store) {
+		// A phone sending both (a double tap on two buttons): the row is
+		// decided once; the loser changes nothing.
+		seed(t, s)
+		ctx := t.Context()
+		for round := range 10 {
+			l := reach(t, s, round+1, storage.StatusScanned)
+			numbers := []int{matchNumber, wrongNumber}
+			errs := race(len(numbers), func(i int) error {
+				e := storage.EventConfirm
+				if numbers[i] != matchNumber {
+					e = storage.EventMismatch
+				}
+				_, err := s.ApplyQR(ctx, &storage.Attempt{Event: e, ID: l.ID, TicketHash: ticketHash(l.ID, goodTicket),
+					Subject: alice, Session: sessionOf(alice), MatchNumber: numbers[i], IP: decideIP, Now: at(decideAfter),
+					NotificationID: fmt.Sprintf("n-race-%d-%d", round, i)})
+				return err
+			})
+			w := oneWinner(t, errs, fmt.Sprintf("round %d: right and wrong number", round), storage.ErrConflict)
+			want := map[int]storage.Status{0: storage.StatusConfirmed, 1: storage.StatusDenied}[w]
+			wantSame(t, getLogin(t, s, l.ID).Status, want, fmt.Sprintf("round %d: status", round))
+			for i := range numbers {
+				_, err := s.Notification(ctx, fmt.Sprintf("n-race-%d-%d", round, i))
+				if (err == nil) != (i == w) {
+					t.Fatalf("round %d: notification of attempt %d (winner %d): %v", round, i, w, err)
+				}
+			}
 		}
 	}},
 }
