@@ -98,7 +98,7 @@ func newMetrics() *metrics {
 		return 0
 	})
 	// Known label values start at 0, so rate() sees the first increase.
-	for _, l := range []string{limitAuthorizeAddress, limitAuthorizeParam, limitQRClient, limitQRAddress, limitQRPage,
+	for _, l := range []string{limitAuthorizeAddress, limitQRClient, limitQRAddress, limitQRPage,
 		limitScanAccount, limitLoginAddress, limitPasswordAccount, limitPasswordHashing, limitInput, limitDeviceGuesses} {
 		m.limited.WithLabelValues(l)
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -291,5 +292,30 @@ func TestStoreHistogramReachesTheStatementTimeout(t *testing.T) {
 	limit := postgres.DefaultStatementTimeout.Seconds()
 	if bounds[len(bounds)-1] < limit || !slices.ContainsFunc(bounds, func(b float64) bool { return b > 1 && b < limit }) {
 		t.Errorf("store call buckets %v: none between 1 s and the statement timeout (%v s), or none reaching it", bounds, limit)
+	}
+}
+
+// Every limit /metrics counts refusals of (qrlogin_rate_limited_total's
+// label values, listed at 0 from the start) is a row of README's Limits
+// table, so an operator who sees the series finds what the limit is, its
+// flag and what a client sees past it; and a listed series can count:
+// authorize_parameter_size was listed and never counted (an over-long
+// parameter is the edge's 400, input validation, not a rate limit).
+func TestREADMEListsEveryCountedLimit(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	f := scrape(t, newServer(t))["qrlogin_rate_limited_total"]
+	if f == nil || len(f.Metric) == 0 {
+		t.Fatal("no qrlogin_rate_limited_total series on a fresh server")
+	}
+	for _, m := range f.Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "limit" && !strings.Contains(readme, "\n| `"+l.GetValue()+"` — ") {
+				t.Errorf("qrlogin_rate_limited_total{limit=%q}: no row of README's Limits table", l.GetValue())
+			}
+		}
 	}
 }

@@ -20,7 +20,6 @@ import (
 // refusals by it.
 const (
 	limitAuthorizeAddress  = "authorize_per_address"     // /authorize requests per address
-	limitAuthorizeParam    = "authorize_parameter_size"  // a parameter of /authorize over its cap
 	limitQRClient          = "qr_per_client"             // /qr/authorize per confidential client (its quota)
 	limitQRAddress         = "qr_per_address"            // /qr/authorize for public clients, and new QR codes on login pages, per address
 	limitQRPage            = "qr_per_login_page"         // new QR codes per authorization request
