@@ -265,6 +265,43 @@ func containsAny(list any, want string) bool {
 	return false
 }
 
+// A request without any token is told a token is needed by a bare
+// challenge (RFC 6750 §3.1: no error code when the request lacks any
+// authentication information), at /userinfo and at every route of the
+// phone and account APIs alike; a token that is there and bad is
+// invalid_token in the challenge. The phone API's scan and decision used
+// to put error="invalid_token" in the challenge of a request with no token.
+func TestNoTokenIsABareChallengeEverywhere(t *testing.T) {
+	s := newServer(t)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/userinfo"}, {"POST", "/userinfo"},
+		{"POST", "/qr/scan"}, {"POST", "/qr/confirm"}, {"POST", "/qr/deny"},
+		{"GET", "/account/notifications"}, {"GET", "/account/sessions"},
+		{"POST", "/account/notifications/some-id/revoke"}, {"DELETE", "/account/sessions/some-id"},
+		{"POST", "/account/password"},
+	} {
+		t.Run(r.method+" "+r.path, func(t *testing.T) {
+			for _, tc := range []struct {
+				name      string
+				hdr       http.Header
+				wantError bool
+			}{
+				{"no Authorization header", nil, false},
+				{"another scheme", http.Header{"Authorization": {"Basic Zm9vOmJhcg=="}}, false},
+				{"a bad bearer token", bearer("not-a-token"), true},
+			} {
+				status, hdr, body := call(t, r.method, s.URL+r.path, tc.hdr, nil)
+				challenge := hdr.Get("WWW-Authenticate")
+				if status != http.StatusUnauthorized || !strings.HasPrefix(challenge, "Bearer ") ||
+					strings.Contains(challenge, "error=") != tc.wantError {
+					t.Errorf("%s: %d %q %v; want 401 and a Bearer challenge %s", tc.name, status, challenge, body,
+						map[bool]string{false: "without error", true: `with error="invalid_token"`}[tc.wantError])
+				}
+			}
+		})
+	}
+}
+
 // RFC 6749 §3.2: the token endpoint takes POST only — zitadel's catch-all
 // route issued tokens for GET — and §5.1: every answer of it, success or
 // error, of every grant, says Cache-Control: no-store and Pragma: no-cache.

@@ -430,11 +430,11 @@ type sessionOffer struct {
 // (storage.Attempt.Bearer); when that statement is refused,
 // authenticatePhone says why.
 func (s *Server) phoneBearer(r *http.Request) (id, sub string, err error) {
-	h := r.Header.Get("Authorization")
-	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
-		return "", "", invalidToken("a bearer token is required")
+	raw, err := bearerToken(r, false) // no token: a bare challenge (RFC 6750 §3.1)
+	if err != nil {
+		return "", "", err
 	}
-	id, sub, ok := s.parseAccessToken(r.Context(), strings.TrimSpace(h[7:]))
+	id, sub, ok := s.parseAccessToken(r.Context(), raw)
 	if !ok {
 		return "", "", invalidToken("the access token is invalid")
 	}
