@@ -73,6 +73,11 @@ type Config struct {
 	// token endpoint's and the login page's status requests); default
 	// 10,000. Past it a long-poll is answered at once.
 	MaxHeldPolls int
+	// StatusHold is how long the hosted login page's status request is
+	// held waiting for a change; default 25s, under the 30 s idle timeout
+	// of common proxies. The token endpoint's wait stays capped at 30 s
+	// unless StatusHold is longer.
+	StatusHold time.Duration
 
 	// PasswordAttempts is how many wrong passwords an account may take
 	// before it is locked; default 5. PasswordLockout is the first lockout
@@ -129,6 +134,7 @@ func (c *Config) setDefaults() error {
 	}
 	def(&c.QRTTL, 2*time.Minute)
 	def(&c.PollInterval, time.Second)
+	def(&c.StatusHold, 25*time.Second)
 	def(&c.TicketTTL, 60*time.Second)
 	def(&c.AccessTokenTTL, 15*time.Minute)
 	def(&c.IDTokenTTL, time.Hour)

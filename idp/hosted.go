@@ -267,7 +267,7 @@ func (s *Server) handleLoginStatus(w http.ResponseWriter, r *http.Request) {
 	// once with the current status (the page asks again, at another
 	// instance); one arriving during the drain is held one poll interval
 	// at most, so the page's immediate re-poll does not spin.
-	hold, drain := 25*time.Second, s.qr.Draining()
+	hold, drain := s.cfg.StatusHold, s.qr.Draining()
 	if s.draining() {
 		hold, drain = s.cfg.PollInterval, nil
 	}

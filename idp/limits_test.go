@@ -405,18 +405,51 @@ func holdStatus(t *testing.T, s *testServer, b *browser, loginURL, since string,
 // the login, as every waiter re-read the row. Now a login holds at most 3
 // on an instance, the rest are answered 429 with Retry-After at once,
 // and the held ones learn of the scan from its announcement, which
-// carries the new status: no read at all (issue 9).
+// carries the new status: no read at all (issue 9). The attack replayed:
+// 10,000 status long-polls on one cookie from 20 addresses, 64 in flight
+// at a time (a refused one frees its worker at once; a held one keeps it).
 func TestStatusLongPollsAreCapped(t *testing.T) {
 	eachStore(t, func(t *testing.T, store storage.Store) {
+		const polls, workers = 10000, 64
 		cs := &countingStore{Store: store}
-		s := newServerOn(t, cs)
+		// Held ones stay held however long 10,000 requests take here.
+		s := newServerOn(t, cs, func(c *idp.Config) { c.StatusHold = time.Hour })
 		phone := s.phoneToken(t, "alice")
 		b := newBrowser(t, s)
 		cfg, verifier := codeConfig(s)
 		loginURL, qr := openLoginPage(t, s, b, cfg, verifier)
+		u := s.URL + "/login/status?id=" + url.QueryEscape(mustQuery(t, loginURL, "id")) + "&since=pending"
+		var clients []*http.Client
+		for _, ip := range addresses(10, 20) {
+			clients = append(clients, clientFrom(t, ip, b.hc.Jar)) // the one cookie, from 20 addresses
+		}
 
-		answers := holdStatus(t, s, b, loginURL, "pending", 50)
-		for range 47 {
+		jobs := make(chan int)
+		answers := make(chan statusAnswer, polls)
+		for range workers {
+			go func() {
+				for i := range jobs {
+					req, _ := http.NewRequestWithContext(t.Context(), "GET", u, nil) // cut when the test ends
+					resp, err := clients[i%len(clients)].Do(req)
+					if err != nil {
+						answers <- statusAnswer{body: err.Error()}
+						continue
+					}
+					answers <- statusAnswer{resp.StatusCode, resp.Header.Get("Retry-After"), readAll(resp)}
+				}
+			}()
+		}
+		go func() {
+			defer close(jobs)
+			for i := range polls {
+				select {
+				case jobs <- i:
+				case <-t.Context().Done():
+					return
+				}
+			}
+		}()
+		for range polls - 3 {
 			a := <-answers // at once: a held one would answer only after the scan
 			if a.code != http.StatusTooManyRequests || a.retryAfter == "" {
 				t.Fatalf("a status request past the cap: %d, Retry-After %q: %s", a.code, a.retryAfter, a.body)

@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	if s.qr, err = grants.New(grants.Config{
 		Store: cfg.Store, Issuer: cfg.Issuer, QRTTL: cfg.QRTTL, PollInterval: cfg.PollInterval,
-		TicketTTL: cfg.TicketTTL, MaxHeld: cfg.MaxHeldPolls, Now: cfg.Now, Logger: s.log, Observe: s.qrStep, Tracer: tracer,
+		TicketTTL: cfg.TicketTTL, MaxHeld: cfg.MaxHeldPolls, MaxWait: max(30*time.Second, cfg.StatusHold), Now: cfg.Now, Logger: s.log, Observe: s.qrStep, Tracer: tracer,
 		Refused: s.countRefusal,
 	}); err != nil {
 		return nil, err
