@@ -244,7 +244,7 @@ func (l *legacyServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.A
 	if !use {
 		return op.NewRedirect(r.Client.LoginURL(req.GetID())), nil
 	}
-	if err := s.store.CompleteAuthRequest(ctx, req.GetID(), bs.Subject, bs.AuthTime, bs.AMR); err != nil {
+	if err := s.store.CompleteAuthRequest(ctx, req.GetID(), bs.Subject, bs.AuthTime, bs.AMR, ""); err != nil {
 		return nil, errStore(ctx, s.log, err)
 	}
 	if err := s.store.TouchBrowserSession(ctx, bs.ID, s.cfg.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {

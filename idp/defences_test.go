@@ -1,12 +1,15 @@
 package idp_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/qrlogin/qrlogin/idp"
 	"github.com/qrlogin/qrlogin/storage"
@@ -326,4 +329,53 @@ func TestSecondScanRefusedWithoutAlarm(t *testing.T) {
 	if k := kinds(notificationsOf(t, s, alice)); len(k) != 1 || k[0] != storage.NotificationSignIn {
 		t.Fatalf("alice's notifications %v: want the sign-in only", k)
 	}
+}
+
+// The session choice reaches the code flow too: a QR login of the hosted
+// page confirmed for "only this session" completes its authorization
+// request with the choice, and the code's tokens have no refresh token, a
+// short access token and acr this_session.
+func TestSessionChoiceOnTheHostedPage(t *testing.T) {
+	onBothStores(t, func(t *testing.T, s *testServer) {
+		defended(t, s, func(c *storage.Client) { c.QRSession = storage.QRSessionAsk })
+		alice := s.phoneToken(t, "alice")
+		for _, c := range []struct {
+			choice, acr string
+			refresh     bool
+		}{
+			{storage.SessionThisSession, "urn:qrlogin:session:this_session", false},
+			{storage.SessionKeep, "urn:qrlogin:session:keep", true},
+		} {
+			cfg := s.rpConfig(defendedID, defendedSecret)
+			cfg.RedirectURL, cfg.Scopes = "https://shop.example/cb", []string{"openid", "offline_access"}
+			verifier := oauth2.GenerateVerifier()
+			b := newBrowser(t, s)
+			loginURL, qr := openLoginPage(t, s, b, cfg, verifier)
+			id := mustQuery(t, loginURL, "id")
+			status, scan := s.phone(t, alice, "/qr/scan", map[string]string{"qr": qr})
+			if offer, _ := scan["session"].(map[string]any); status != 200 || offer["choosable"] != true {
+				t.Fatalf("scan of the hosted page's QR: %d %v", status, scan)
+			}
+			if status, body := s.phone(t, alice, "/qr/confirm", map[string]any{"ticket": scan["ticket"], "session_choice": c.choice}); status != 200 {
+				t.Fatalf("confirm: %d %v", status, body)
+			}
+			_, body := b.get("/login/status?id=" + id + "&since=scanned")
+			st := decodeStatus(t, body)
+			resp, _ := b.get(st["redirect"])
+			tok, err := cfg.Exchange(context.Background(), codeFrom(t, resp), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tok.RefreshToken != "") != c.refresh {
+				t.Fatalf("choosing %s: refresh token %q", c.choice, tok.RefreshToken)
+			}
+			if !c.refresh && time.Until(tok.Expiry) > 10*time.Minute+time.Minute {
+				t.Fatalf("only this session: the access token expires %v", tok.Expiry)
+			}
+			claims := verifyIDToken(t, s, defendedID, defendedSecret, tok.Extra("id_token").(string), "nn")
+			if claims.AuthenticationContextClassReference != c.acr {
+				t.Fatalf("choosing %s: acr %q, want %q", c.choice, claims.AuthenticationContextClassReference, c.acr)
+			}
+		}
+	})
 }

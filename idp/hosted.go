@@ -125,15 +125,13 @@ func (s *Server) loginQR(ctx context.Context, r *http.Request, sess *sessions.Se
 	if err != nil {
 		return nil, "", err
 	}
-	// The page's login keeps the client's number matching and alarm; its
-	// tokens come from the authorization code, which the session choice
-	// does not reach (README "Defences against QR relay"): keep.
-	d := grants.DefencesOf(c)
-	d.SessionChoice, d.SessionChoosable = storage.SessionKeep, false
+	// The page's login keeps the client's defences; its session choice
+	// reaches the code's tokens through the authorization request
+	// (finishQR).
 	started, err := s.qr.Start(ctx, grants.StartRequest{
 		ClientID: a.ClientID, Scopes: a.Scopes, Nonce: a.Nonce, AuthRequestID: a.ID,
 		RequesterIP: clientIP(r), RequesterUserAgent: display.Clean(r.UserAgent(), display.MaxUserAgent),
-		Defences: d,
+		Defences: grants.DefencesOf(c),
 	})
 	if err != nil {
 		return nil, "", err
@@ -197,7 +195,7 @@ func (s *Server) finishQR(ctx context.Context, r *http.Request, sess *sessions.S
 			}
 		}
 	}
-	err := s.store.CompleteAuthRequest(ctx, a.ID, l.Subject, l.DecidedAt, []string{amrQR})
+	err := s.store.CompleteAuthRequest(ctx, a.ID, l.Subject, l.DecidedAt, []string{amrQR}, l.SessionChoice)
 	if errors.Is(err, storage.ErrConflict) {
 		cur, rerr := s.store.AuthRequest(ctx, a.ID, s.cfg.Now())
 		if rerr != nil || !cur.Done || cur.Subject != l.Subject {

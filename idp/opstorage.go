@@ -182,14 +182,14 @@ type authRequest struct{ a *storage.AuthRequest }
 var _ op.AuthRequest = (*authRequest)(nil)
 
 func (r *authRequest) GetID() string          { return r.a.ID }
-func (r *authRequest) GetACR() string         { return "" }
+func (r *authRequest) GetACR() string         { return sessionACR(r.a.SessionChoice) }
 func (r *authRequest) GetAMR() []string       { return r.a.AMR }
 func (r *authRequest) GetAudience() []string  { return []string{r.a.ClientID} }
 func (r *authRequest) GetAuthTime() time.Time { return r.a.AuthTime }
 func (r *authRequest) GetClientID() string    { return r.a.ClientID }
 func (r *authRequest) GetNonce() string       { return r.a.Nonce }
 func (r *authRequest) GetRedirectURI() string { return r.a.RedirectURI }
-func (r *authRequest) GetScopes() []string    { return r.a.Scopes }
+func (r *authRequest) GetScopes() []string    { return sessionScopes(r.a.SessionChoice, r.a.Scopes) }
 func (r *authRequest) GetState() string       { return r.a.State }
 func (r *authRequest) GetSubject() string     { return r.a.Subject }
 func (r *authRequest) Done() bool             { return r.a.Done }
@@ -305,10 +305,10 @@ var _ op.AuthRequest = (*qrTokenRequest)(nil)
 
 func (r *qrTokenRequest) GetID() string { return r.login.ID }
 func (r *qrTokenRequest) GetACR() string {
-	if r.login.SessionChoice == storage.SessionThisSession {
-		return acrThisSession
+	if r.login.SessionChoice == "" {
+		return acrKeep
 	}
-	return acrKeep
+	return sessionACR(r.login.SessionChoice)
 }
 func (r *qrTokenRequest) GetAMR() []string                      { return []string{amrQR} }
 func (r *qrTokenRequest) GetAudience() []string                 { return []string{r.login.ClientID} }
@@ -320,10 +320,29 @@ func (r *qrTokenRequest) GetRedirectURI() string                { return "" }
 func (r *qrTokenRequest) GetResponseType() oidc.ResponseType    { return oidc.ResponseTypeCode }
 func (r *qrTokenRequest) GetResponseMode() oidc.ResponseMode    { return "" }
 func (r *qrTokenRequest) GetScopes() []string {
-	if r.login.SessionChoice == storage.SessionThisSession {
-		return storage.WithoutOfflineAccess(r.login.Scopes) // no refresh token (OIDC Core §11)
+	return sessionScopes(r.login.SessionChoice, r.login.Scopes)
+}
+
+// sessionScopes are the scopes a login's tokens get after the user's
+// session choice: "only this session" drops offline_access, so no refresh
+// token is issued (OIDC Core §11).
+func sessionScopes(choice string, scopes []string) []string {
+	if choice == storage.SessionThisSession {
+		return storage.WithoutOfflineAccess(scopes)
 	}
-	return r.login.Scopes
+	return scopes
+}
+
+// sessionACR is the acr of a QR login's tokens: the session choice; ""
+// for a login without one (a password sign-in).
+func sessionACR(choice string) string {
+	switch choice {
+	case storage.SessionThisSession:
+		return acrThisSession
+	case storage.SessionKeep:
+		return acrKeep
+	}
+	return ""
 }
 func (r *qrTokenRequest) GetState() string   { return "" }
 func (r *qrTokenRequest) GetSubject() string { return r.login.Subject }
@@ -374,8 +393,17 @@ func (o *opStorage) newAccessToken(req op.TokenRequest, sessionID, refreshID str
 		SessionID:      sessionID,
 		RefreshTokenID: refreshID,
 		CreatedAt:      now,
-		ExpiresAt:      now.Add(o.cfg.AccessTokenTTL),
+		ExpiresAt:      now.Add(accessTTL(req, o.cfg.AccessTokenTTL)),
 	}
+}
+
+// accessTTL is the lifetime of an access token minted for req: short for
+// a QR login of the hosted page whose user chose "only this session".
+func accessTTL(req op.TokenRequest, ttl time.Duration) time.Duration {
+	if a, ok := req.(*authRequest); ok && a.a.SessionChoice == storage.SessionThisSession {
+		return min(ttl, thisSessionAccessTTL)
+	}
+	return ttl
 }
 
 // CreateAccessToken implements op.AuthStorage.

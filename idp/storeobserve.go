@@ -185,8 +185,10 @@ func (o *observedStore) AuthRequest(ctx context.Context, id string, now time.Tim
 	return observe1(o, ctx, "AuthRequest", "", func(ctx context.Context) (*storage.AuthRequest, error) { return o.Store.AuthRequest(ctx, id, now) })
 }
 
-func (o *observedStore) CompleteAuthRequest(ctx context.Context, id string, subject string, authTime time.Time, amr []string) error {
-	return observe0(o, ctx, "CompleteAuthRequest", "", func(ctx context.Context) error { return o.Store.CompleteAuthRequest(ctx, id, subject, authTime, amr) })
+func (o *observedStore) CompleteAuthRequest(ctx context.Context, id string, subject string, authTime time.Time, amr []string, sessionChoice string) error {
+	return observe0(o, ctx, "CompleteAuthRequest", "", func(ctx context.Context) error {
+		return o.Store.CompleteAuthRequest(ctx, id, subject, authTime, amr, sessionChoice)
+	})
 }
 
 func (o *observedStore) SaveAuthCode(ctx context.Context, id string, codeHash []byte) error {

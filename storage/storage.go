@@ -595,6 +595,9 @@ type AuthRequest struct {
 	AuthTime time.Time
 	AMR      []string
 	Done     bool
+	// SessionChoice is the session choice of the QR login that completed
+	// it (QRLogin.SessionChoice): SessionThisSession, or "" (keep).
+	SessionChoice string
 	// SessionID groups the tokens this request leads to.
 	SessionID string
 	CodeHash  []byte
@@ -610,9 +613,10 @@ type AuthRequestStore interface {
 	CreateAuthRequest(ctx context.Context, a *AuthRequest) error
 	// AuthRequest returns the unexpired request; ErrNotFound otherwise.
 	AuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
-	// CompleteAuthRequest records the authenticated user once; a second
-	// call gets ErrConflict.
-	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
+	// CompleteAuthRequest records the authenticated user once, with the
+	// session choice of a QR login ("" otherwise); a second call gets
+	// ErrConflict.
+	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string, sessionChoice string) error
 	// SaveAuthCode attaches the code's hash; ErrConflict if a code is
 	// already attached.
 	SaveAuthCode(ctx context.Context, id string, codeHash []byte) error

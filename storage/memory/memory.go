@@ -433,9 +433,12 @@ func (s *Store) AuthRequest(_ context.Context, id string, now time.Time) (*stora
 }
 
 // CompleteAuthRequest implements storage.AuthRequestStore.
-func (s *Store) CompleteAuthRequest(_ context.Context, id, subject string, authTime time.Time, amr []string) error {
+func (s *Store) CompleteAuthRequest(_ context.Context, id, subject string, authTime time.Time, amr []string, sessionChoice string) error {
 	if subject == "" {
 		return invalid("completion without subject")
+	}
+	if sessionChoice != "" && !storage.ValidSessionChoice(sessionChoice) {
+		return invalid("session choice " + sessionChoice)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -448,6 +451,7 @@ func (s *Store) CompleteAuthRequest(_ context.Context, id, subject string, authT
 	}
 	a.Subject = subject
 	a.AuthTime = ut(authTime)
+	a.SessionChoice = sessionChoice
 	a.AMR = cloneStrings(amr)
 	a.Done = true
 	return nil

@@ -82,7 +82,7 @@ func TestBadInputIsAnError(t *testing.T) {
 		}},
 		{"a nil auth request", func() error { return s.CreateAuthRequest(ctx, nil) }},
 		{"an empty auth code", func() error { return s.SaveAuthCode(ctx, "x", nil) }},
-		{"a completion without subject", func() error { return s.CompleteAuthRequest(ctx, "x", "", now, nil) }},
+		{"a completion without subject", func() error { return s.CompleteAuthRequest(ctx, "x", "", now, nil, "") }},
 		{"a nil access token", func() error { return s.CreateAccessToken(ctx, nil) }},
 		{"a nil refresh token", func() error { return s.CreateRefreshToken(ctx, nil) }},
 		{"a refresh token without hash", func() error { return s.CreateRefreshToken(ctx, &storage.RefreshToken{ID: "r"}) }},

@@ -15,7 +15,7 @@ import (
 
 const authRequestCols = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, login_hint, max_age, subject, auth_time, amr, done,
-	session_id, code_hash, created_at, expires_at, dpop_jkt`
+	session_id, code_hash, created_at, expires_at, dpop_jkt, session_choice`
 
 func readAuthRequest(row pgx.Row) (*storage.AuthRequest, error) {
 	var (
@@ -25,7 +25,7 @@ func readAuthRequest(row pgx.Row) (*storage.AuthRequest, error) {
 	)
 	err := row.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &a.Scopes, &a.ResponseType, &a.ResponseMode,
 		&a.CodeChallenge, &a.CodeChallengeMethod, &a.Prompt, &a.LoginHint, &maxAge, &a.Subject, &authTime, &a.AMR, &a.Done,
-		&a.SessionID, &a.CodeHash, &created, &expires, &a.DPoPJKT)
+		&a.SessionID, &a.CodeHash, &created, &expires, &a.DPoPJKT, &a.SessionChoice)
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +46,10 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a *storage.AuthRequest) e
 		maxAge = pgtype.Int8{Int64: int64(*a.MaxAge), Valid: true}
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, list(a.Scopes), a.ResponseType, a.ResponseMode,
 		a.CodeChallenge, a.CodeChallengeMethod, list(a.Prompt), a.LoginHint, maxAge, a.Subject, nullTime(a.AuthTime),
-		list(a.AMR), a.Done, a.SessionID, a.CodeHash, a.CreatedAt, a.ExpiresAt, a.DPoPJKT)
+		list(a.AMR), a.Done, a.SessionID, a.CodeHash, a.CreatedAt, a.ExpiresAt, a.DPoPJKT, a.SessionChoice)
 	return mapErr("create auth request", err)
 }
 
@@ -61,9 +61,9 @@ func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (*sto
 }
 
 // CompleteAuthRequest implements storage.AuthRequestStore.
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE auth_requests SET subject = $2, auth_time = $3, amr = $4, done = true
-		WHERE id = $1 AND NOT done`, id, subject, nullTime(authTime), list(amr))
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string, sessionChoice string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE auth_requests SET subject = $2, auth_time = $3, amr = $4, session_choice = $5, done = true
+		WHERE id = $1 AND NOT done`, id, subject, nullTime(authTime), list(amr), sessionChoice)
 	return s.conditional(ctx, "complete auth request", `SELECT EXISTS (SELECT 1 FROM auth_requests WHERE id = $1)`, id, tag, err)
 }
 

@@ -48,7 +48,7 @@ func codeRequest(t *testing.T, s storage.Store, n int) (*storage.AuthRequest, []
 	ctx := t.Context()
 	a := newAuthRequest(n)
 	mustCreateAuthRequest(t, s, a)
-	must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd"}), "CompleteAuthRequest")
+	must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd"}, ""), "CompleteAuthRequest")
 	code := storage.Hash(fmt.Sprintf("code-%d", n))
 	must(t, s.SaveAuthCode(ctx, a.ID, code), "SaveAuthCode")
 	a.Subject, a.AuthTime, a.AMR, a.Done, a.CodeHash = alice, at(time.Minute), []string{"pwd"}, true, code
@@ -100,18 +100,18 @@ var authRequestCases = []testCase{
 		ctx := t.Context()
 		a := newAuthRequest(1)
 		mustCreateAuthRequest(t, s, a)
-		must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd", "qr"}), "CompleteAuthRequest")
+		must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd", "qr"}, ""), "CompleteAuthRequest")
 		want := *a
 		want.Subject, want.AuthTime, want.AMR, want.Done = alice, at(time.Minute), []string{"pwd", "qr"}, true
 		got, err := s.AuthRequest(ctx, a.ID, base)
 		must(t, err, "AuthRequest")
 		wantSame(t, got, &want, "AuthRequest after completion")
-		wantErr(t, s.CompleteAuthRequest(ctx, a.ID, bob, at(2*time.Minute), []string{"pwd"}),
+		wantErr(t, s.CompleteAuthRequest(ctx, a.ID, bob, at(2*time.Minute), []string{"pwd"}, ""),
 			storage.ErrConflict, "second CompleteAuthRequest")
 		got, err = s.AuthRequest(ctx, a.ID, base)
 		must(t, err, "AuthRequest")
 		wantSame(t, got, &want, "AuthRequest after the second completion")
-		wantErr(t, s.CompleteAuthRequest(ctx, "authreq-missing", alice, base, nil),
+		wantErr(t, s.CompleteAuthRequest(ctx, "authreq-missing", alice, base, nil, ""),
 			storage.ErrNotFound, "CompleteAuthRequest(unknown)")
 	}},
 	{"SaveAuthCode attaches one code", func(t *testing.T, s storage.Store) {

@@ -167,4 +167,16 @@ var qrDefenceCases = []testCase{
 			}
 		}
 	}},
+	{"an authorization request completed by a QR login keeps its session choice", func(t *testing.T, s storage.Store) {
+		// The hosted page's QR login: its code's tokens follow the choice.
+		ctx := t.Context()
+		for i, choice := range []string{storage.SessionThisSession, storage.SessionKeep, ""} {
+			a := newAuthRequest(i + 1)
+			mustCreateAuthRequest(t, s, a)
+			must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"qr"}, choice), "CompleteAuthRequest")
+			got, err := s.AuthRequest(ctx, a.ID, at(time.Minute))
+			must(t, err, "AuthRequest")
+			wantSame(t, got.SessionChoice, choice, "SessionChoice after completing with "+choice)
+		}
+	}},
 }

@@ -47,7 +47,7 @@ var dpopCases = []testCase{
 		got, err := s.AuthRequest(ctx, a.ID, base)
 		must(t, err, "AuthRequest")
 		wantSame(t, got, a, "AuthRequest")
-		must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd"}), "CompleteAuthRequest")
+		must(t, s.CompleteAuthRequest(ctx, a.ID, alice, at(time.Minute), []string{"pwd"}, ""), "CompleteAuthRequest")
 		must(t, s.SaveAuthCode(ctx, a.ID, storage.Hash("code-1")), "SaveAuthCode")
 		consumed, err := s.ConsumeAuthCode(ctx, storage.Hash("code-1"), at(time.Minute), at(time.Hour))
 		must(t, err, "ConsumeAuthCode")
