@@ -180,6 +180,17 @@ func TestNoNumberWithoutThePolicy(t *testing.T) {
 	}
 }
 
+// sessionChoices are the choices a client with qr_session=ask lets the
+// user make, with the acr and refresh token each gets.
+var sessionChoices = []struct {
+	choice, acr string
+	refresh     bool
+}{
+	{storage.SessionThisSession, "urn:qrlogin:session:this_session", false},
+	{storage.SessionKeep, "urn:qrlogin:session:keep", true},
+	{"", "urn:qrlogin:session:keep", true}, // the client's default
+}
+
 // Session choice (issue 11 item 4): "only this session" gets no refresh
 // token and a short access token, and the ID token's acr and the
 // notification say so; "keep me signed in" gets the refresh token of
@@ -188,14 +199,7 @@ func TestSessionChoice(t *testing.T) {
 	onBothStores(t, func(t *testing.T, s *testServer) {
 		defended(t, s, func(c *storage.Client) { c.QRSession = storage.QRSessionAsk })
 		alice := s.phoneToken(t, "alice")
-		for _, c := range []struct {
-			choice, acr string
-			refresh     bool
-		}{
-			{storage.SessionThisSession, "urn:qrlogin:session:this_session", false},
-			{storage.SessionKeep, "urn:qrlogin:session:keep", true},
-			{"", "urn:qrlogin:session:keep", true}, // the client's default
-		} {
+		for _, c := range sessionChoices {
 			s.clock.Advance(time.Second) // notifications are listed newest first
 			device, qr := defendedStart(t, s)
 			status, scan := s.phone(t, alice, "/qr/scan", map[string]string{"qr": qr})
@@ -339,13 +343,7 @@ func TestSessionChoiceOnTheHostedPage(t *testing.T) {
 	onBothStores(t, func(t *testing.T, s *testServer) {
 		defended(t, s, func(c *storage.Client) { c.QRSession = storage.QRSessionAsk })
 		alice := s.phoneToken(t, "alice")
-		for _, c := range []struct {
-			choice, acr string
-			refresh     bool
-		}{
-			{storage.SessionThisSession, "urn:qrlogin:session:this_session", false},
-			{storage.SessionKeep, "urn:qrlogin:session:keep", true},
-		} {
+		for _, c := range sessionChoices {
 			cfg := s.rpConfig(defendedID, defendedSecret)
 			cfg.RedirectURL, cfg.Scopes = "https://shop.example/cb", []string{"openid", "offline_access"}
 			verifier := oauth2.GenerateVerifier()
