@@ -27,7 +27,9 @@ type Config struct {
 	QRTTL        time.Duration // default 2m
 	PollInterval time.Duration // default 1s
 	TicketTTL    time.Duration // default 60s
-	// SigningAlg is RS256 (default) or ES256.
+	// SigningAlg signs the ID tokens of clients that registered no
+	// algorithm (Client.IDTokenSignedResponseAlg): RS256 (default, OIDC's
+	// own default), ES256 or EdDSA. Keys of every algorithm are published.
 	SigningAlg string
 
 	AccessTokenTTL  time.Duration // default 15m

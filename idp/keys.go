@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/qrlogin/qrlogin/idp/admin"
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -33,15 +36,30 @@ const (
 // KeyInfo describes a signing key for the admin API.
 type KeyInfo = admin.KeyInfo
 
-// Keys manages signing keys: it creates the first one, rotates, and gives
-// zitadel the active signer and the published set.
+// SigningAlgs are oauth.SigningAlgs as jose names them: each has its own
+// keys, all published in /keys.
+var SigningAlgs = func() []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(oauth.SigningAlgs))
+	for i, a := range oauth.SigningAlgs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
+}()
+
+// ValidSigningAlg reports whether alg is one of SigningAlgs.
+func ValidSigningAlg(alg string) bool { return oauth.ValidSigningAlg(alg) }
+
+// Keys manages signing keys: it creates the first of each algorithm,
+// rotates, and gives zitadel the signer of the client at hand and the
+// published set.
 //
 // Rotation: a new key is published at once and starts signing PublishDelay
 // later, so relying parties that cache /keys have seen it before the first
 // token it signs; the key it replaces stays published for MaxTokenTTL after
 // that, until every token it signed has expired.
 type Keys struct {
-	store        storage.KeyStore
+	store storage.KeyStore
+	// alg signs for clients that registered none (Config.SigningAlg).
 	alg          jose.SignatureAlgorithm
 	publishDelay time.Duration
 	maxTokenTTL  time.Duration
@@ -75,23 +93,26 @@ func (p publicKey) Use() string                        { return "sig" }
 func (p publicKey) Key() any                           { return p.k.priv.Public() }
 
 func newKeys(store storage.KeyStore, alg string, publishDelay, maxTokenTTL time.Duration, now func() time.Time, log *slog.Logger) (*Keys, error) {
-	a := jose.SignatureAlgorithm(alg)
-	if a != jose.RS256 && a != jose.ES256 {
-		return nil, fmt.Errorf("idp: signing algorithm %q: want RS256 or ES256", alg)
+	if !ValidSigningAlg(alg) {
+		return nil, fmt.Errorf("idp: signing algorithm %q: want RS256, ES256 or EdDSA", alg)
 	}
-	return &Keys{store: store, alg: a, publishDelay: publishDelay, maxTokenTTL: maxTokenTTL,
+	return &Keys{store: store, alg: jose.SignatureAlgorithm(alg), publishDelay: publishDelay, maxTokenTTL: maxTokenTTL,
 		refresh: 30 * time.Second, now: now, log: log}, nil
 }
 
-// generate makes a key of the configured algorithm.
-func (m *Keys) generate(notBefore time.Time) (*storage.SigningKey, error) {
+// generate makes a key of algorithm alg.
+func (m *Keys) generate(alg jose.SignatureAlgorithm, notBefore time.Time) (*storage.SigningKey, error) {
 	var priv crypto.Signer
 	var err error
-	switch m.alg {
+	switch alg {
 	case jose.ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	default:
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case jose.RS256:
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		err = fmt.Errorf("idp: no signing algorithm %q", alg)
 	}
 	if err != nil {
 		return nil, err
@@ -102,29 +123,36 @@ func (m *Keys) generate(notBefore time.Time) (*storage.SigningKey, error) {
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
 	return &storage.SigningKey{
-		ID: storage.NewSecret(12), Algorithm: string(m.alg), PrivateKey: der,
+		ID: storage.NewSecret(12), Algorithm: string(alg), PrivateKey: der,
 		CreatedAt: now, NotBefore: notBefore.UTC().Truncate(time.Microsecond),
 	}, nil
 }
 
-// init makes sure a key of the configured algorithm can sign now. The
-// first key signs at once: no token has been issued that it could
+// init makes sure a key of every algorithm can sign now. The first key of
+// an algorithm signs at once: no token has been issued that it could
 // surprise a relying party with.
 func (m *Keys) init(ctx context.Context) error {
 	if err := m.load(ctx); err != nil {
 		return err
 	}
-	if m.active(m.now()) != nil {
+	created := false
+	for _, alg := range SigningAlgs {
+		if m.active(alg, m.now()) != nil {
+			continue
+		}
+		k, err := m.generate(alg, m.now())
+		if err != nil {
+			return err
+		}
+		if err := m.store.CreateSigningKey(ctx, k); err != nil {
+			return err
+		}
+		m.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
+		created = true
+	}
+	if !created {
 		return nil
 	}
-	k, err := m.generate(m.now())
-	if err != nil {
-		return err
-	}
-	if err := m.store.CreateSigningKey(ctx, k); err != nil {
-		return err
-	}
-	m.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
 	return m.load(ctx)
 }
 
@@ -172,12 +200,11 @@ func (m *Keys) current(ctx context.Context) []*signingKey {
 	return keys
 }
 
-// active is the newest key of the configured algorithm whose NotBefore
-// has passed.
-func (m *Keys) active(now time.Time) *signingKey {
+// active is the newest key of algorithm alg whose NotBefore has passed.
+func (m *Keys) active(alg jose.SignatureAlgorithm, now time.Time) *signingKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return activeOf(m.keys, m.alg, now)
+	return activeOf(m.keys, alg, now)
 }
 
 func activeOf(keys []*signingKey, alg jose.SignatureAlgorithm, now time.Time) *signingKey {
@@ -194,7 +221,7 @@ func (m *Keys) status(keys []*signingKey, k *signingKey, now time.Time) string {
 	if k.notBefore.After(now) {
 		return KeyNext
 	}
-	if activeOf(keys, m.alg, now) == k {
+	if activeOf(keys, k.alg, now) == k {
 		return KeyActive
 	}
 	// Replaced: find when its successor (same algorithm) started signing.
@@ -206,27 +233,56 @@ func (m *Keys) status(keys []*signingKey, k *signingKey, now time.Time) string {
 			return KeyRetiring
 		}
 	}
-	// A key of another algorithm (after --signing-alg changed) whose tokens
-	// may still be live: keep publishing it until it is that old.
-	if now.Sub(k.notBefore) > m.maxTokenTTL && activeOf(keys, m.alg, now) != nil &&
-		now.Sub(activeOf(keys, m.alg, now).notBefore) > m.maxTokenTTL {
+	// A key of an algorithm no longer signed with whose tokens may still
+	// be live: keep publishing it until it is that old.
+	if !slices.Contains(SigningAlgs, k.alg) && now.Sub(k.notBefore) > m.maxTokenTTL {
 		return KeyRetired
 	}
 	return KeyRetiring
 }
 
-// SigningKey implements op.AuthStorage.
+// SigningKey implements op.AuthStorage: the active key of the algorithm
+// of the client being served (withSigningAlg), else of Config.SigningAlg.
 func (m *Keys) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	alg := m.alg
+	if a, ok := ctx.Value(signingAlgKey{}).(jose.SignatureAlgorithm); ok {
+		alg = a
+	}
 	keys := m.current(ctx)
-	if k := activeOf(keys, m.alg, m.now()); k != nil {
+	if k := activeOf(keys, alg, m.now()); k != nil {
 		return k, nil
 	}
-	return nil, errors.New("idp: no active signing key")
+	return nil, fmt.Errorf("idp: no active %s signing key", alg)
 }
 
-// SignatureAlgorithms implements op.AuthStorage.
-func (m *Keys) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{m.alg}, nil
+// SignatureAlgorithms implements op.AuthStorage: the algorithms of the
+// keys /keys publishes, which is what discovery's
+// id_token_signing_alg_values_supported lists.
+func (m *Keys) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
+	keys := m.current(ctx)
+	now := m.now()
+	var out []jose.SignatureAlgorithm
+	for _, alg := range SigningAlgs {
+		for _, k := range keys {
+			if k.alg == alg && !k.notBefore.After(now) && m.status(keys, k, now) != KeyRetired {
+				out = append(out, alg)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+type signingAlgKey struct{}
+
+// withSigningAlg is ctx for minting the tokens of client c: its ID tokens
+// (and JWT access tokens) are signed with the algorithm it registered, or
+// the server's default.
+func withSigningAlg(ctx context.Context, c *storage.Client) context.Context {
+	if c == nil || !ValidSigningAlg(c.IDTokenSignedResponseAlg) {
+		return ctx
+	}
+	return context.WithValue(ctx, signingAlgKey{}, jose.SignatureAlgorithm(c.IDTokenSignedResponseAlg))
 }
 
 // KeySet implements op.AuthStorage: every key not retired.
@@ -242,20 +298,29 @@ func (m *Keys) KeySet(ctx context.Context) ([]op.Key, error) {
 	return out, nil
 }
 
-// Rotate publishes a new key that starts signing after the publish delay.
-func (m *Keys) Rotate(ctx context.Context) (KeyInfo, error) {
-	k, err := m.generate(m.now().Add(m.publishDelay))
-	if err != nil {
-		return KeyInfo{}, err
+// Rotate publishes a new key of algorithm alg, or of every algorithm when
+// alg is "", that starts signing after the publish delay.
+func (m *Keys) Rotate(ctx context.Context, alg string) ([]KeyInfo, error) {
+	algs := SigningAlgs
+	if alg != "" {
+		if !ValidSigningAlg(alg) {
+			return nil, fmt.Errorf("%w: want RS256, ES256 or EdDSA", admin.ErrUnknownAlg)
+		}
+		algs = []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)}
 	}
-	if err := m.store.CreateSigningKey(ctx, k); err != nil {
-		return KeyInfo{}, err
+	var out []KeyInfo
+	for _, a := range algs {
+		k, err := m.generate(a, m.now().Add(m.publishDelay))
+		if err != nil {
+			return nil, err
+		}
+		if err := m.store.CreateSigningKey(ctx, k); err != nil {
+			return nil, err
+		}
+		m.log.Info("rotated signing key", "kid", k.ID, "alg", k.Algorithm, "not_before", k.NotBefore)
+		out = append(out, KeyInfo{ID: k.ID, Algorithm: k.Algorithm, Status: KeyNext, CreatedAt: k.CreatedAt, NotBefore: k.NotBefore})
 	}
-	if err := m.load(ctx); err != nil {
-		return KeyInfo{}, err
-	}
-	m.log.Info("rotated signing key", "kid", k.ID, "alg", k.Algorithm, "not_before", k.NotBefore)
-	return KeyInfo{ID: k.ID, Algorithm: k.Algorithm, Status: KeyNext, CreatedAt: k.CreatedAt, NotBefore: k.NotBefore}, nil
+	return out, m.load(ctx)
 }
 
 // List describes every stored key.

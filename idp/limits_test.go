@@ -289,7 +289,8 @@ func TestConfidentialClientQuota(t *testing.T) {
 			t.Fatalf("100 concurrent QR logins of one confidential client from one address: %v, want all 200", status)
 		}
 		// The admin lowers its quota to 1/s (burst 2): it applies.
-		if err := store.SetClientRateLimit(t.Context(), rpID, 1); err != nil {
+		one := 1.0
+		if _, err := store.UpdateClient(t.Context(), rpID, storage.ClientUpdate{RateLimit: &one}); err != nil {
 			t.Fatal(err)
 		}
 		s.clock.Advance(6 * time.Second) // past the client cache (5 s); the test clock moves only here

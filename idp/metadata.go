@@ -181,7 +181,9 @@ type metadata struct {
 }
 
 // metadata builds the document from the tables above and the signing
-// keys' algorithms (RS256 or ES256, as configured; both while switching).
+// keys' algorithms: those of oauth.SigningAlgs that /keys publishes a key
+// of (Keys.SignatureAlgorithms), which are the algorithms a client may
+// register as its id_token_signed_response_alg.
 func (s *Server) metadata(ctx context.Context) (*metadata, error) {
 	algs, err := s.keys.SignatureAlgorithms(ctx)
 	if err != nil {

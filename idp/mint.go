@@ -37,7 +37,13 @@ const jwtAccessTokenType = "at+jwt"
 // (RFC 6749 §5.2 invalid_grant). The check is here, the one place every
 // grant mints, and not left to the ID token's claims, which a request
 // without openid does not make.
+//
+// The ID token (and a JWT access token) is signed with the algorithm the
+// client registered (id_token_signed_response_alg, OIDC Dynamic Client
+// Registration §2), else the server's default: here, so a refresh's ID
+// token is signed as the first was (OIDC Core §12.2).
 func (s *Server) mint(ctx context.Context, req op.IDTokenRequest, client op.Client, code, refreshToken string) (*oidc.AccessTokenResponse, error) {
+	ctx = withSigningAlg(ctx, registered(client))
 	user, err := s.mintingUser(ctx, req)
 	if errors.Is(err, errDisabled) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("%s", errDisabled)

@@ -394,6 +394,15 @@ func (l *legacyServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oid
 	return op.NewResponse(resp), nil
 }
 
+// registered is the stored client behind zitadel's op.Client, nil for a
+// client not of this provider.
+func registered(c op.Client) *storage.Client {
+	if cl, ok := c.(*client); ok {
+		return cl.c
+	}
+	return nil
+}
+
 // Ready answers 503 while the store is unreachable (zitadel's would say
 // 500), so a load balancer takes the instance out instead of logging an
 // error; it comes back by itself when the store does.

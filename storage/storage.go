@@ -90,6 +90,11 @@ type Client struct {
 	ClientURI              string
 	// AccessTokenType is "jwt" or "opaque".
 	AccessTokenType string
+	// IDTokenSignedResponseAlg is the JWS algorithm of the client's ID
+	// tokens (OIDC Dynamic Client Registration §2): RS256, ES256 or EdDSA;
+	// "" means the server's default (RS256 unless serve --signing-alg
+	// says otherwise; OIDC's default is RS256).
+	IDTokenSignedResponseAlg string
 	// RateLimit is a confidential client's quota at /qr/authorize, in
 	// requests per second (burst twice that); 0 means the server's
 	// default. Public clients are limited per address instead.
@@ -170,14 +175,21 @@ type ClientStore interface {
 	DeleteClient(ctx context.Context, id string) error
 	// SetClientSecretHash replaces the secret hash; ErrNotFound if absent.
 	SetClientSecretHash(ctx context.Context, id string, hash []byte) error
-	// SetClientRateLimit replaces the client's quota (Client.RateLimit);
-	// ErrNotFound if absent.
-	SetClientRateLimit(ctx context.Context, id string, perSecond float64) error
 	// SetClientQRDefences replaces the client's defences against QR relay
 	// (QRNumberMatching, QRSession, QRSecondScan, as d has them; its other
 	// fields are ignored); ErrNotFound if absent. QR logins already started
 	// keep theirs.
 	SetClientQRDefences(ctx context.Context, id string, d *Client) error
+	// UpdateClient applies u to client id atomically and returns the
+	// client as updated; ErrNotFound if absent.
+	UpdateClient(ctx context.Context, id string, u ClientUpdate) (*Client, error)
+}
+
+// ClientUpdate changes what may change after registration; nil fields
+// stay as they are.
+type ClientUpdate struct {
+	RateLimit                *float64 // Client.RateLimit
+	IDTokenSignedResponseAlg *string  // Client.IDTokenSignedResponseAlg
 }
 
 // User is an end user. ID is the subject (sub) of the user's tokens.

@@ -300,6 +300,7 @@ type client struct {
 	QRNumberMatching       bool      `json:"qr_number_matching"`
 	QRSession              string    `json:"qr_session"`
 	QRSecondScan           string    `json:"qr_second_scan"`
+	IDTokenAlg             string    `json:"id_token_signed_response_alg"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -343,6 +344,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 			QRNumberMatching bool   `json:"qr_number_matching,omitempty"`
 			QRSession        string `json:"qr_session,omitempty"`
 			QRSecondScan     string `json:"qr_second_scan,omitempty"`
+			IDTokenAlg       string `json:"id_token_signed_response_alg,omitempty"`
 		}
 		redirects, postLogout, grants, origins stringList
 	)
@@ -361,6 +363,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 	fs.BoolVar(&req.QRNumberMatching, "qr-number-matching", false, "QR logins: once scanned, the PC shows a two-digit number the phone must pick among three\n(needs the QR grant or the hosted login page)")
 	fs.StringVar(&req.QRSession, "qr-session", "keep", "QR logins: what the phone's confirm screen offers for the tokens:\nkeep, this_session, ask or ask_this_session")
 	fs.StringVar(&req.QRSecondScan, "qr-second-scan", "alarm", "QR logins: another account scanning a scanned QR: alarm (kill the login, alert the user) or refuse")
+	fs.StringVar(&req.IDTokenAlg, "id-token-alg", "", "the ID tokens' signature: ES256 (recommended), EdDSA or RS256 (default: the server's --signing-alg, RS256)")
 	if _, err := parseAdmin(fs, args, env); err != nil {
 		return err
 	}
@@ -430,8 +433,9 @@ func clientByID(ctx context.Context, name, method, suffix string, args []string,
 	return printClient(stdout, &af, b)
 }
 
-// clientsUpdate changes what may change after registration: the quota
-// and the defences against QR relay. Only the flags given are sent.
+// clientsUpdate changes what may change after registration: the quota,
+// the defences against QR relay and the ID token algorithm. Only the
+// flags given are sent.
 func clientsUpdate(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("clients update", stderr)
 	var af adminFlags
@@ -440,6 +444,7 @@ func clientsUpdate(ctx context.Context, args []string, env func(string) string, 
 	numberMatching := fs.Bool("qr-number-matching", false, "QR logins: number matching on (=true) or off (=false)")
 	session := fs.String("qr-session", "", "QR logins: keep, this_session, ask or ask_this_session")
 	secondScan := fs.String("qr-second-scan", "", "QR logins: alarm or refuse")
+	alg := fs.String("id-token-alg", "", "the ID tokens' signature: ES256, EdDSA or RS256; \"default\" goes back to the server's --signing-alg")
 	pos, err := parseAdmin(fs, args, env, "client-id")
 	if err != nil {
 		return err
@@ -455,10 +460,16 @@ func clientsUpdate(ctx context.Context, args []string, env func(string) string, 
 			body["qr_session"] = *session
 		case "qr-second-scan":
 			body["qr_second_scan"] = *secondScan
+		case "id-token-alg":
+			if *alg == "default" {
+				body["id_token_signed_response_alg"] = ""
+			} else {
+				body["id_token_signed_response_alg"] = *alg
+			}
 		}
 	})
 	if q, ok := body["rate_limit"].(float64); len(body) == 0 || ok && q < 0 {
-		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session or --qr-second-scan", errUsage)
+		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session, --qr-second-scan or --id-token-alg", errUsage)
 	}
 	api, err := af.api(ctx, stderr)
 	if err != nil {
@@ -524,6 +535,11 @@ func printClient(w io.Writer, af *adminFlags, b []byte) error {
 	row(tw, "qr_number_matching:", yesNo(c.QRNumberMatching))
 	row(tw, "qr_session:", c.QRSession)
 	row(tw, "qr_second_scan:", c.QRSecondScan)
+	alg := c.IDTokenAlg
+	if alg == "" {
+		alg = "server default"
+	}
+	row(tw, "id_token_signed_response_alg:", alg)
 	row(tw, "logo_uri:", c.LogoURI)
 	row(tw, "client_uri:", c.ClientURI)
 	if c.Type == "confidential" {
@@ -699,7 +715,29 @@ func usersList(ctx context.Context, args []string, env func(string) string, stdo
 }
 
 func keysRotate(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	return keysCall(ctx, "keys rotate", http.MethodPost, "/admin/v1/keys/rotate", args, env, stdout, stderr)
+	fs := newFlagSet("keys rotate", stderr)
+	var af adminFlags
+	af.register(fs)
+	alg := fs.String("alg", "", "rotate the keys of this algorithm only (RS256, ES256 or EdDSA; default: every algorithm)")
+	if _, err := parseAdmin(fs, args, env); err != nil {
+		return err
+	}
+	path := "/admin/v1/keys/rotate"
+	if *alg != "" {
+		path += "?alg=" + url.QueryEscape(*alg)
+	}
+	api, err := af.api(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	b, err := api.call(ctx, http.MethodPost, path, nil)
+	if err != nil {
+		return err
+	}
+	if af.json {
+		return printJSON(stdout, b)
+	}
+	return printKeys(stdout, b)
 }
 
 func keysList(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -711,19 +749,16 @@ func keysCall(ctx context.Context, name, method, path string, args []string, env
 	if err != nil || b == nil {
 		return err
 	}
-	var keys []keyInfo
-	if method == http.MethodPost {
-		var k keyInfo
-		err = json.Unmarshal(b, &k)
-		keys = []keyInfo{k}
-	} else {
-		var list struct{ Keys []keyInfo }
-		err = json.Unmarshal(b, &list)
-		keys = list.Keys
-	}
-	if err != nil {
+	return printKeys(stdout, b)
+}
+
+// printKeys prints the admin API's {"keys": [...]} as a table.
+func printKeys(stdout io.Writer, b []byte) error {
+	var list struct{ Keys []keyInfo }
+	if err := json.Unmarshal(b, &list); err != nil {
 		return fmt.Errorf("admin API: unexpected answer: %w", err)
 	}
+	keys := list.Keys
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY ID\tALGORITHM\tSTATUS\tCREATED\tNOT BEFORE")
 	for _, k := range keys {

@@ -24,13 +24,16 @@ type testKeys struct {
 	keys []admin.KeyInfo
 }
 
-func (k *testKeys) Rotate(context.Context) (admin.KeyInfo, error) {
+func (k *testKeys) Rotate(_ context.Context, alg string) ([]admin.KeyInfo, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	ki := admin.KeyInfo{ID: "key-" + string(rune('a'+len(k.keys))), Algorithm: "ES256", Status: "next",
+	if alg == "" {
+		alg = "ES256"
+	}
+	ki := admin.KeyInfo{ID: "key-" + string(rune('a'+len(k.keys))), Algorithm: alg, Status: "next",
 		CreatedAt: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), NotBefore: time.Date(2026, 2, 1, 0, 5, 0, 0, time.UTC)}
 	k.keys = append(k.keys, ki)
-	return ki, nil
+	return []admin.KeyInfo{ki}, nil
 }
 
 func (k *testKeys) List(context.Context) ([]admin.KeyInfo, error) {
@@ -219,6 +222,24 @@ func TestClientsCommands(t *testing.T) {
 		t.Fatalf("update --quota 0: stored %v, printed\n%s", c.RateLimit, out)
 	}
 
+	// The ID tokens' algorithm: at creation, changed later, and back to
+	// the server's default.
+	mustCLI(t, env, "clients", "create", "--client-id", "modern", "--name", "Modern", "--id-token-alg", "ES256")
+	if c, _ := st.Client(ctx, "modern"); c.IDTokenSignedResponseAlg != "ES256" {
+		t.Fatalf("created with --id-token-alg ES256: stored %q", c.IDTokenSignedResponseAlg)
+	}
+	out = mustCLI(t, env, "clients", "update", "modern", "--id-token-alg", "EdDSA")
+	if c, _ := st.Client(ctx, "modern"); c.IDTokenSignedResponseAlg != "EdDSA" || !strings.Contains(out, "EdDSA") {
+		t.Fatalf("update --id-token-alg EdDSA: stored %q, printed\n%s", c.IDTokenSignedResponseAlg, out)
+	}
+	out = mustCLI(t, env, "clients", "update", "modern", "--id-token-alg", "default")
+	if c, _ := st.Client(ctx, "modern"); c.IDTokenSignedResponseAlg != "" || !strings.Contains(out, "id_token_signed_response_alg:  server default") {
+		t.Fatalf("update --id-token-alg default: stored %q, printed\n%s", c.IDTokenSignedResponseAlg, out)
+	}
+	if _, _, err := cli(t, env, "clients", "update", "modern", "--id-token-alg", "HS256"); err == nil || !strings.Contains(err.Error(), "id_token_signed_response_alg") {
+		t.Fatalf("update --id-token-alg HS256: %v, want the server's refusal", err)
+	}
+
 	if out = mustCLI(t, env, "clients", "delete", "shop"); !strings.Contains(out, "deleted shop") {
 		t.Errorf("delete output %q", out)
 	}
@@ -294,7 +315,9 @@ func TestKeysCommands(t *testing.T) {
 	if !strings.Contains(out, "key-a") || !strings.Contains(out, "ES256") {
 		t.Errorf("rotate:\n%s", out)
 	}
-	mustCLI(t, env, "keys", "rotate")
+	if out := mustCLI(t, env, "keys", "rotate", "--alg", "EdDSA"); !strings.Contains(out, "EdDSA") {
+		t.Errorf("rotate --alg EdDSA:\n%s", out)
+	}
 	out = mustCLI(t, env, "keys", "list", "--json")
 	var list struct{ Keys []struct{ ID string } }
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Keys) != 2 || list.Keys[1].ID != "key-b" {

@@ -80,7 +80,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.qrTTL, "qr-ttl", 2*time.Minute, "lifetime of a QR login")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "minimum poll interval (RFC 8628 interval)")
 	fs.DurationVar(&c.ticketTTL, "ticket-ttl", 60*time.Second, "lifetime of the phone's confirmation ticket")
-	fs.StringVar(&c.signingAlg, "signing-alg", "RS256", "ID token signing algorithm: RS256 or ES256")
+	fs.StringVar(&c.signingAlg, "signing-alg", "RS256", "ID token signing algorithm of clients that registered none:\nRS256 (OIDC's default), ES256 or EdDSA; a client's own (clients create --id-token-alg) wins")
 	fs.StringVar(&c.adminClientID, "admin-client-id", defaultAdminClientID, "bootstrap admin client id")
 	fs.StringVar(&c.adminClientSecret, "admin-client-secret", "", "bootstrap admin client secret (generated and printed when empty)")
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "base64 32-byte key encrypting signing keys at rest (PostgreSQL)")

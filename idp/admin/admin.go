@@ -39,8 +39,10 @@ type Config struct {
 
 // KeyManager is what the keys endpoints need from the OP's key handling.
 type KeyManager interface {
-	// Rotate creates a new signing key and returns it.
-	Rotate(ctx context.Context) (KeyInfo, error)
+	// Rotate creates a new signing key of algorithm alg, or of every
+	// algorithm when alg is "", and returns them; ErrUnknownAlg for an
+	// algorithm it does not sign with.
+	Rotate(ctx context.Context, alg string) ([]KeyInfo, error)
 	// List returns the signing keys, oldest first.
 	List(ctx context.Context) ([]KeyInfo, error)
 }

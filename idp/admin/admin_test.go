@@ -457,13 +457,20 @@ type fakeKeys struct {
 	keys []KeyInfo
 }
 
-func (k *fakeKeys) Rotate(context.Context) (KeyInfo, error) {
+func (k *fakeKeys) Rotate(_ context.Context, alg string) ([]KeyInfo, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	ki := KeyInfo{ID: "k" + string(rune('0'+len(k.keys))), Algorithm: "RS256", Status: "next",
+	switch alg {
+	case "":
+		alg = "RS256"
+	case "RS256", "ES256", "EdDSA":
+	default:
+		return nil, ErrUnknownAlg
+	}
+	ki := KeyInfo{ID: "k" + string(rune('0'+len(k.keys))), Algorithm: alg, Status: "next",
 		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotBefore: time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 	k.keys = append(k.keys, ki)
-	return ki, nil
+	return []KeyInfo{ki}, nil
 }
 
 func (k *fakeKeys) List(context.Context) ([]KeyInfo, error) {
@@ -479,7 +486,7 @@ func TestKeys(t *testing.T) {
 		h.do(t, "POST", "/admin/v1/keys/rotate", tok, "").expectError(t, 501, "not_implemented")
 		h.do(t, "GET", "/admin/v1/keys", tok, "").expectError(t, 501, "not_implemented")
 	})
-	t.Run("rotate answers 201 with the new key, list shows it", func(t *testing.T) {
+	t.Run("rotate answers 201 with the new keys, list shows them", func(t *testing.T) {
 		h := newHarness(t, func(c *Config) { c.Keys = &fakeKeys{} })
 		tok := h.token(t)
 		a := h.do(t, "POST", "/admin/v1/keys/rotate", tok, "")
@@ -487,9 +494,10 @@ func TestKeys(t *testing.T) {
 			t.Fatalf("status %d: %s", a.status, a.body)
 		}
 		const want = `{"id":"k0","algorithm":"RS256","status":"next","created_at":"2026-01-01T00:00:00Z","not_before":"2026-01-01T01:00:00Z"}`
-		if got := strings.TrimSpace(string(a.body)); got != want {
+		if got := strings.TrimSpace(string(a.body)); got != `{"keys":[`+want+`]}` {
 			t.Errorf("body\n%s\nwant\n%s", got, want)
 		}
+		h.do(t, "POST", "/admin/v1/keys/rotate?alg=HS256", tok, "").expectError(t, 400, "invalid_request")
 		a = h.do(t, "GET", "/admin/v1/keys", tok, "")
 		if got := strings.TrimSpace(string(a.body)); got != `{"keys":[`+want+`]}` {
 			t.Errorf("list %s", got)

@@ -48,6 +48,8 @@ type clientRequest struct {
 	QRNumberMatching bool   `json:"qr_number_matching"`
 	QRSession        string `json:"qr_session"`
 	QRSecondScan     string `json:"qr_second_scan"`
+	// IDTokenSignedResponseAlg: RS256 (the default), ES256 or EdDSA.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
 }
 
 // clientJSON is a client as the API shows it. ClientSecret is set only in
@@ -72,31 +74,36 @@ type clientJSON struct {
 	RateLimit      float64  `json:"rate_limit,omitempty"`
 	AllowedOrigins []string `json:"allowed_origins"`
 	// The defences against QR relay, with their defaults spelled out.
-	QRNumberMatching bool      `json:"qr_number_matching"`
-	QRSession        string    `json:"qr_session"`
-	QRSecondScan     string    `json:"qr_second_scan"`
-	CreatedAt        time.Time `json:"created_at"`
+	QRNumberMatching bool   `json:"qr_number_matching"`
+	QRSession        string `json:"qr_session"`
+	QRSecondScan     string `json:"qr_second_scan"`
+	// IDTokenSignedResponseAlg is absent when the client registered none:
+	// its ID tokens use the server's default (RS256 unless serve
+	// --signing-alg says otherwise).
+	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg,omitempty"`
+	CreatedAt                time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
 	j := clientJSON{
-		ClientID:               c.ID,
-		Name:                   c.Name,
-		RedirectURIs:           nonNil(c.RedirectURIs),
-		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
-		GrantTypes:             nonNil(c.GrantTypes),
-		ResponseTypes:          oauth.ResponseTypesFor(c.GrantTypes),
-		Type:                   string(c.Type),
-		FirstParty:             c.FirstParty,
-		LogoURI:                c.LogoURI,
-		ClientURI:              c.ClientURI,
-		AccessTokenType:        c.AccessTokenType,
-		RateLimit:              c.RateLimit,
-		AllowedOrigins:         nonNil(c.AllowedOrigins),
-		QRNumberMatching:       c.QRNumberMatching,
-		QRSession:              c.QRSession,
-		QRSecondScan:           c.QRSecondScan,
-		CreatedAt:              c.CreatedAt,
+		ClientID:                 c.ID,
+		Name:                     c.Name,
+		RedirectURIs:             nonNil(c.RedirectURIs),
+		PostLogoutRedirectURIs:   nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes:               nonNil(c.GrantTypes),
+		ResponseTypes:            oauth.ResponseTypesFor(c.GrantTypes),
+		Type:                     string(c.Type),
+		FirstParty:               c.FirstParty,
+		LogoURI:                  c.LogoURI,
+		ClientURI:                c.ClientURI,
+		AccessTokenType:          c.AccessTokenType,
+		RateLimit:                c.RateLimit,
+		AllowedOrigins:           nonNil(c.AllowedOrigins),
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+		QRNumberMatching:         c.QRNumberMatching,
+		QRSession:                c.QRSession,
+		QRSecondScan:             c.QRSecondScan,
+		CreatedAt:                c.CreatedAt,
 	}
 	if j.QRSession == "" {
 		j.QRSession = storage.QRSessionKeep
@@ -171,6 +178,10 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 		return nil, err
 	}
 	c.RateLimit = req.RateLimit
+	if err := checkSigningAlg(req.IDTokenSignedResponseAlg); err != nil {
+		return nil, err
+	}
+	c.IDTokenSignedResponseAlg = req.IDTokenSignedResponseAlg
 
 	var err error
 	if c.RedirectURIs, err = checkRedirectURIs("redirect_uris", req.RedirectURIs); err != nil {

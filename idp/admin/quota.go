@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 
+	"github.com/qrlogin/qrlogin/idp/oauth"
 	"github.com/qrlogin/qrlogin/storage"
 )
 
@@ -28,28 +29,39 @@ func checkRateLimit(t storage.ClientType, perSecond float64) error {
 	return nil
 }
 
-// clientPatch is the body of PATCH /admin/v1/clients/{id} (RFC 7396 merge
-// patch): the fields that may change after registration, the quota and
-// the defences against QR relay (QR logins already started keep theirs).
-type clientPatch struct {
-	RateLimit        *float64 `json:"rate_limit"`
-	QRNumberMatching *bool    `json:"qr_number_matching"`
-	QRSession        *string  `json:"qr_session"`
-	QRSecondScan     *string  `json:"qr_second_scan"`
+// checkSigningAlg validates a client's ID token algorithm: "" (the
+// server's default) or one the provider signs with (oauth.SigningAlgs).
+func checkSigningAlg(alg string) error {
+	if alg != "" && !oauth.ValidSigningAlg(alg) {
+		return badMetadata("id_token_signed_response_alg must be RS256, ES256 or EdDSA")
+	}
+	return nil
 }
 
-// patchClient changes a client's quota or QR defences. Instances see it
-// within their client cache's lifetime (5 s by default). Everything is
-// checked before anything is written.
+// clientPatch is the body of PATCH /admin/v1/clients/{id} (RFC 7396 merge
+// patch): the fields that may change after registration, the quota, the
+// ID token algorithm ("" goes back to the server's default) and the
+// defences against QR relay (QR logins already started keep theirs).
+type clientPatch struct {
+	RateLimit                *float64 `json:"rate_limit"`
+	IDTokenSignedResponseAlg *string  `json:"id_token_signed_response_alg"`
+	QRNumberMatching         *bool    `json:"qr_number_matching"`
+	QRSession                *string  `json:"qr_session"`
+	QRSecondScan             *string  `json:"qr_second_scan"`
+}
+
+// patchClient changes a client's quota, ID token algorithm or QR
+// defences. Instances see it within their client cache's lifetime (5 s
+// by default). Everything is checked before anything is written.
 func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 	var p clientPatch
 	if !decodeJSON(w, r, &p) {
 		return
 	}
 	defences := p.QRNumberMatching != nil || p.QRSession != nil || p.QRSecondScan != nil
-	if p.RateLimit == nil && !defences {
+	if p.RateLimit == nil && p.IDTokenSignedResponseAlg == nil && !defences {
 		writeError(w, http.StatusBadRequest, "invalid_client_metadata",
-			"nothing to change: send rate_limit, qr_number_matching, qr_session or qr_second_scan")
+			"nothing to change: send rate_limit, id_token_signed_response_alg, qr_number_matching, qr_session or qr_second_scan")
 		return
 	}
 	c, ok := a.loadClient(w, r)
@@ -63,6 +75,12 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.RateLimit != nil {
 		if err := checkRateLimit(c.Type, *p.RateLimit); err != nil {
+			bad(err)
+			return
+		}
+	}
+	if p.IDTokenSignedResponseAlg != nil {
+		if err := checkSigningAlg(*p.IDTokenSignedResponseAlg); err != nil {
 			bad(err)
 			return
 		}
@@ -82,9 +100,12 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
-	if p.RateLimit != nil {
-		err = a.store.SetClientRateLimit(r.Context(), c.ID, *p.RateLimit)
-		next.RateLimit = *p.RateLimit
+	if p.RateLimit != nil || p.IDTokenSignedResponseAlg != nil {
+		var updated *storage.Client
+		updated, err = a.store.UpdateClient(r.Context(), c.ID, storage.ClientUpdate{RateLimit: p.RateLimit, IDTokenSignedResponseAlg: p.IDTokenSignedResponseAlg})
+		if err == nil {
+			next.RateLimit, next.IDTokenSignedResponseAlg = updated.RateLimit, updated.IDTokenSignedResponseAlg
+		}
 	}
 	if err == nil && defences {
 		err = a.store.SetClientQRDefences(r.Context(), c.ID, &next)
@@ -98,6 +119,7 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID, "rate_limit", next.RateLimit,
+		"id_token_signed_response_alg", next.IDTokenSignedResponseAlg,
 		"qr_number_matching", next.QRNumberMatching, "qr_session", next.QRSession, "qr_second_scan", next.QRSecondScan,
 		"admin", actor(r.Context()))
 	writeJSON(w, http.StatusOK, toClientJSON(&next, ""))

@@ -63,3 +63,42 @@ func TestClientRateLimit(t *testing.T) {
 		t.Errorf("without an admin token: %d", a.status)
 	}
 }
+
+// A client's ID token algorithm (id_token_signed_response_alg, OIDC
+// Dynamic Client Registration §2) is one the provider signs with, set at
+// registration or later; "" goes back to the server's default, and
+// anything else is refused with nothing changed.
+func TestClientIDTokenAlgorithm(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	ctx := context.Background()
+	a := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"shop","name":"Shop","id_token_signed_response_alg":"ES256"}`)
+	if a.status != http.StatusCreated || a.json(t)["id_token_signed_response_alg"] != "ES256" {
+		t.Fatalf("create with ES256: %d %s", a.status, a.body)
+	}
+	a = h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"plain","name":"Plain"}`)
+	if _, ok := a.json(t)["id_token_signed_response_alg"]; a.status != http.StatusCreated || ok {
+		t.Fatalf("create without one: %d %s, want the field absent", a.status, a.body)
+	}
+	a = h.do(t, "PATCH", "/admin/v1/clients/shop", tok, `{"id_token_signed_response_alg":"EdDSA"}`)
+	if c, _ := h.store.Client(ctx, "shop"); a.status != http.StatusOK || c.IDTokenSignedResponseAlg != "EdDSA" {
+		t.Fatalf("patch to EdDSA: %d %s, stored %q", a.status, a.body, c.IDTokenSignedResponseAlg)
+	}
+	for _, c := range []struct{ name, method, path, body string }{
+		{"HS256 at creation (a shared-secret MAC, not offered)", "POST", "/admin/v1/clients", `{"name":"Mac","id_token_signed_response_alg":"HS256"}`},
+		{"none at creation (unsigned)", "POST", "/admin/v1/clients", `{"name":"Bare","id_token_signed_response_alg":"none"}`},
+		{"a lower-case name", "PATCH", "/admin/v1/clients/shop", `{"id_token_signed_response_alg":"es256"}`},
+		{"RS512, later", "PATCH", "/admin/v1/clients/shop", `{"id_token_signed_response_alg":"RS512"}`},
+	} {
+		if a := h.do(t, c.method, c.path, tok, c.body); a.status != http.StatusBadRequest || a.json(t)["error"] != "invalid_client_metadata" {
+			t.Errorf("%s: %d %s, want 400 invalid_client_metadata", c.name, a.status, a.body)
+		}
+	}
+	if c, _ := h.store.Client(ctx, "shop"); c.IDTokenSignedResponseAlg != "EdDSA" {
+		t.Fatalf("refused patches changed the algorithm to %q", c.IDTokenSignedResponseAlg)
+	}
+	a = h.do(t, "PATCH", "/admin/v1/clients/shop", tok, `{"id_token_signed_response_alg":""}`)
+	if c, _ := h.store.Client(ctx, "shop"); a.status != http.StatusOK || c.IDTokenSignedResponseAlg != "" {
+		t.Fatalf("back to the default: %d %s, stored %q", a.status, a.body, c.IDTokenSignedResponseAlg)
+	}
+}

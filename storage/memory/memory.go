@@ -303,16 +303,21 @@ func (s *Store) SetClientSecretHash(_ context.Context, id string, hash []byte) e
 	return nil
 }
 
-// SetClientRateLimit implements storage.ClientStore.
-func (s *Store) SetClientRateLimit(_ context.Context, id string, perSecond float64) error {
+// UpdateClient implements storage.ClientStore.
+func (s *Store) UpdateClient(_ context.Context, id string, u storage.ClientUpdate) (*storage.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.clients[id]
 	if !ok {
-		return notFound("client")
+		return nil, notFound("client")
 	}
-	c.RateLimit = perSecond
-	return nil
+	if u.RateLimit != nil {
+		c.RateLimit = *u.RateLimit
+	}
+	if u.IDTokenSignedResponseAlg != nil {
+		c.IDTokenSignedResponseAlg = *u.IDTokenSignedResponseAlg
+	}
+	return cloneClient(c), nil
 }
 
 // SetClientQRDefences implements storage.ClientStore.

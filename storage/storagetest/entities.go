@@ -11,19 +11,20 @@ import (
 
 func newClient(id string, created time.Time) *storage.Client {
 	return &storage.Client{
-		ID:                     id,
-		Name:                   "Client " + id,
-		SecretHash:             storage.Hash("secret-" + id),
-		Type:                   storage.ClientConfidential,
-		RedirectURIs:           []string{"https://" + id + ".example/cb", "http://127.0.0.1:9999/cb"},
-		PostLogoutRedirectURIs: []string{"https://" + id + ".example/bye"},
-		GrantTypes:             []string{"authorization_code", "refresh_token"},
-		LogoURI:                "https://" + id + ".example/logo.png",
-		ClientURI:              "https://" + id + ".example/",
-		AccessTokenType:        "jwt",
-		RateLimit:              250,
-		CreatedAt:              created,
-		AllowedOrigins:         []string{"https://" + id + ".example", "http://127.0.0.1:9999"},
+		ID:                       id,
+		Name:                     "Client " + id,
+		SecretHash:               storage.Hash("secret-" + id),
+		Type:                     storage.ClientConfidential,
+		RedirectURIs:             []string{"https://" + id + ".example/cb", "http://127.0.0.1:9999/cb"},
+		PostLogoutRedirectURIs:   []string{"https://" + id + ".example/bye"},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		LogoURI:                  "https://" + id + ".example/logo.png",
+		ClientURI:                "https://" + id + ".example/",
+		AccessTokenType:          "jwt",
+		IDTokenSignedResponseAlg: "ES256",
+		RateLimit:                250,
+		CreatedAt:                created,
+		AllowedOrigins:           []string{"https://" + id + ".example", "http://127.0.0.1:9999"},
 	}
 }
 
@@ -98,7 +99,8 @@ var entityCases = []testCase{
 		wantErr(t, err, storage.ErrNotFound, "Client")
 		wantErr(t, s.DeleteClient(ctx, "c-missing"), storage.ErrNotFound, "DeleteClient")
 		wantErr(t, s.SetClientSecretHash(ctx, "c-missing", storage.Hash("x")), storage.ErrNotFound, "SetClientSecretHash")
-		wantErr(t, s.SetClientRateLimit(ctx, "c-missing", 5), storage.ErrNotFound, "SetClientRateLimit")
+		_, err = s.UpdateClient(ctx, "c-missing", storage.ClientUpdate{RateLimit: ptr(5.0)})
+		wantErr(t, err, storage.ErrNotFound, "UpdateClient")
 		wantErr(t, s.SetClientQRDefences(ctx, "c-missing", &storage.Client{QRNumberMatching: true}), storage.ErrNotFound, "SetClientQRDefences")
 	}},
 	{"SetClientQRDefences replaces the three defences and nothing else", func(t *testing.T, s storage.Store) {
@@ -117,17 +119,28 @@ var entityCases = []testCase{
 			wantSame(t, got, &want, fmt.Sprintf("Client after SetClientQRDefences(%+v)", d))
 		}
 	}},
-	{"SetClientRateLimit replaces the quota, fractions kept, and 0 goes back to the default", func(t *testing.T, s storage.Store) {
+	{"UpdateClient replaces the quota (fractions kept, 0 goes back to the default) and the ID token algorithm, and leaves the rest", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		c := newClient("c-1", base)
 		must(t, s.CreateClient(ctx, c), "CreateClient")
 		want := *c
 		for _, q := range []float64{2.5, 0, 1e6} {
-			must(t, s.SetClientRateLimit(ctx, c.ID, q), "SetClientRateLimit")
+			got, err := s.UpdateClient(ctx, c.ID, storage.ClientUpdate{RateLimit: ptr(q)})
+			must(t, err, "UpdateClient")
 			want.RateLimit = q
-			got, err := s.Client(ctx, c.ID)
+			wantSame(t, got, &want, fmt.Sprintf("UpdateClient(rate limit %v)", q))
+			got, err = s.Client(ctx, c.ID)
 			must(t, err, "Client")
-			wantSame(t, got, &want, fmt.Sprintf("Client after SetClientRateLimit(%v)", q))
+			wantSame(t, got, &want, fmt.Sprintf("Client after UpdateClient(rate limit %v)", q))
+		}
+		for _, alg := range []string{"RS256", ""} {
+			got, err := s.UpdateClient(ctx, c.ID, storage.ClientUpdate{IDTokenSignedResponseAlg: ptr(alg)})
+			must(t, err, "UpdateClient")
+			want.IDTokenSignedResponseAlg = alg
+			wantSame(t, got, &want, "UpdateClient(alg "+alg+")")
+			got, err = s.Client(ctx, c.ID)
+			must(t, err, "Client")
+			wantSame(t, got, &want, "Client after UpdateClient(alg "+alg+")")
 		}
 	}},
 	{"SetClientSecretHash replaces the secret hash", func(t *testing.T, s storage.Store) {
