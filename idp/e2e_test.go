@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/qrlogin/qrlogin/idp"
+	"github.com/qrlogin/qrlogin/storage"
 )
 
 // verifyIDToken checks an ID token with zitadel's relying party, which
@@ -84,6 +85,67 @@ func TestQRImageDecodesToVerificationURIComplete(t *testing.T) {
 	r := s.start(t, nil)
 	if got := decodeQR(t, r.QRImage); got != r.VerificationURIComplete {
 		t.Fatalf("QR says %q, want %q", got, r.VerificationURIComplete)
+	}
+}
+
+// Issue 9: the QR image is rendered only for a client that asks for it.
+// qr_image=true or false decides; without it a client registered for the
+// QR grant gets the image (SPEC §2.1) and a stock RFC 8628 client,
+// registered for device_code only, does not. Anything else is refused
+// before a login is created.
+func TestQRImageOnlyWhenAsked(t *testing.T) {
+	s := newServer(t)
+	const deviceID, deviceSecret = "device-only", "device-secret-0123456789"
+	if err := s.store.CreateClient(context.Background(), &storage.Client{ID: deviceID, Name: "TV",
+		SecretHash: storage.Hash(deviceSecret), Type: storage.ClientConfidential,
+		GrantTypes: []string{idp.GrantDeviceCode}, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(id, secret string, form url.Values) (int, map[string]any) {
+		t.Helper()
+		status, raw := s.form(t, "/qr/authorize", id, secret, form)
+		return status, decode(t, raw)
+	}
+	for _, tc := range []struct {
+		name, id, secret, param string
+		image                   bool
+	}{
+		{"QR-grant client, by default", rpID, rpSecret, "", true},
+		{"QR-grant client, qr_image=false", rpID, rpSecret, "false", false},
+		{"QR-grant client, qr_image=true", rpID, rpSecret, "true", true},
+		{"device_code-only client, by default", deviceID, deviceSecret, "", false},
+		{"device_code-only client, qr_image=true", deviceID, deviceSecret, "true", true},
+	} {
+		form := url.Values{}
+		if tc.param != "" {
+			form.Set("qr_image", tc.param)
+		}
+		status, body := start(tc.id, tc.secret, form)
+		if status != 200 {
+			t.Fatalf("%s: %d %v", tc.name, status, body)
+		}
+		img, has := body["qr_image"].(string)
+		if has != tc.image {
+			t.Errorf("%s: qr_image present %v, want %v", tc.name, has, tc.image)
+		}
+		if has {
+			if got := decodeQR(t, img); got != body["verification_uri_complete"] {
+				t.Errorf("%s: QR says %q, want %v", tc.name, got, body["verification_uri_complete"])
+			}
+		}
+	}
+	started := func() float64 {
+		return value(scrape(t, s), "qrlogin_qr_events_total", "event", "started", "client_id", rpID)
+	}
+	before := started()
+	for _, bad := range []string{"yes", "1", "TRUE", ""} {
+		status, body := start(rpID, rpSecret, url.Values{"qr_image": {bad}})
+		if status != 400 || body["error"] != "invalid_request" {
+			t.Errorf("qr_image=%q: %d %v, want 400 invalid_request", bad, status, body)
+		}
+	}
+	if after := started(); after != before {
+		t.Errorf("refused requests started %v logins", after-before)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +35,7 @@ type qrAuthorizeResponse struct {
 	UserCode                string `json:"user_code"`
 	VerificationURI         string `json:"verification_uri"`
 	VerificationURIComplete string `json:"verification_uri_complete"`
-	QRImage                 string `json:"qr_image"`
+	QRImage                 string `json:"qr_image,omitempty"`
 	ExpiresIn               int    `json:"expires_in"`
 	Interval                int    `json:"interval"`
 }
@@ -77,6 +78,11 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
+	withImage, err := wantsQRImage(c, r.PostForm)
+	if err != nil {
+		oauth.WriteError(w, s.log, err)
+		return
+	}
 	// What qrlogin observed: the address and User-Agent of whoever called
 	// (for a website, its backend). Kept cleaned: it is shown on the phone.
 	start := grants.StartRequest{ClientID: c.ID, Scopes: scopes, Nonce: nonce, DPoPJKT: jkt,
@@ -111,22 +117,45 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
-	uri := s.qr.VerificationURIComplete(started.QRID)
-	png, err := qrPNG(uri)
-	if err != nil {
-		oauth.WriteError(w, s.log, err)
-		return
-	}
 	cfg := s.qr.Config()
-	oauth.WriteJSON(w, http.StatusOK, qrAuthorizeResponse{
+	resp := qrAuthorizeResponse{
 		DeviceCode:              started.DeviceCode,
 		UserCode:                grants.FormatUserCode(started.UserCode),
 		VerificationURI:         s.cfg.Issuer + "/device",
-		VerificationURIComplete: uri,
-		QRImage:                 "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+		VerificationURIComplete: s.qr.VerificationURIComplete(started.QRID),
 		ExpiresIn:               int(cfg.QRTTL / time.Second),
 		Interval:                int(cfg.PollInterval / time.Second),
-	})
+	}
+	if withImage {
+		png, err := qrPNG(resp.VerificationURIComplete)
+		if err != nil {
+			oauth.WriteError(w, s.log, err)
+			return
+		}
+		resp.QRImage = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	}
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+// wantsQRImage decides whether /qr/authorize renders qr_image, the one
+// part of its answer that costs more than the login itself (the QR
+// encoder's error correction and mask search). A client asks with the
+// qr_image parameter ("true" or "false"); without it, a client
+// registered for the QR grant gets the image, as SPEC §2.1 promises it,
+// and one registered only for RFC 8628's device_code grant does not: a
+// stock device-flow client knows no qr_image (RFC 8628 §3.2) and renders
+// verification_uri_complete itself if it shows a QR at all (§3.3.1).
+func wantsQRImage(c *storage.Client, form url.Values) (bool, error) {
+	if _, asked := form["qr_image"]; !asked {
+		return hasGrant(c, GrantQR), nil
+	}
+	switch form.Get("qr_image") {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, oauth.New(oauth.InvalidRequest, "qr_image must be true or false")
 }
 
 // qrPNG renders the QR as a 1-bit greyscale PNG, 4 pixels per module with
@@ -135,8 +164,27 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 // default compression) and image/png on a paletted image (a call per
 // pixel) cost more than signing an ES256 token, while the 1-bit rows of a
 // QR code are a few kilobytes to deflate.
+//
+// What is left is skip2's encoder: Reed–Solomon over each block and the
+// eight masks each built and scored (ISO/IEC 18004 §8.8), behind an API
+// that takes only the content and the level, so nothing in it can be
+// cached or skipped from here (the content is new for every login).
+// The level is the lever: qrLevel.
 func qrPNG(content string) ([]byte, error) {
-	q, err := qrcode.New(content, qrcode.Medium)
+	return qrPNGAt(content, qrLevel)
+}
+
+// qrLevel is error correction level L (about 7 % of the symbol
+// recoverable; ISO/IEC 18004 §4.11) rather than the usual M (15 %): the
+// code is shown on a screen, not printed where it gets torn or smudged,
+// and a typical verification_uri_complete then fits version 3 (29×29
+// modules) instead of version 4 (33×33), so the encoder does half the
+// work (BenchmarkQRPNG) and, at the same displayed size, each module is
+// larger for the phone's camera.
+const qrLevel = qrcode.Low
+
+func qrPNGAt(content string, level qrcode.RecoveryLevel) ([]byte, error) {
+	q, err := qrcode.New(content, level)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,11 @@ throughput, the errors and the latency of each step.
   --mode polls   polls of pending logins: --pending logins are created
                  first, then polled round-robin with wait=0, each at most
                  once per the server's interval (--pace) or flat out.
+  --mode starts  device authorizations: --concurrency workers start QR
+                 logins at /qr/authorize back to back (left pending).
+
+Every mode asks /qr/authorize for no qr_image unless --qr-image: a PC
+that draws the QR itself from verification_uri_complete does the same.
 
 The server limits /qr/scan and /login to 20 requests/s per account and per
 address, and a relying party's /qr/authorize to its quota (1,000/s by
@@ -57,7 +62,8 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 	fs.StringVar(&cfg.PhoneRedirectURI, "phone-redirect-uri", "http://127.0.0.1/callback", "the phone app's registered redirect URI")
 	fs.StringVar(&cfg.Username, "username", demoUser, "the user the phone signs in as")
 	fs.StringVar(&cfg.Password, "password", demoPassword, "that user's password")
-	fs.StringVar(&mode, "mode", "logins", "logins or polls")
+	fs.BoolVar(&cfg.QRImage, "qr-image", false, "ask /qr/authorize for the rendered qr_image")
+	fs.StringVar(&mode, "mode", "logins", "logins, polls or starts")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "concurrent PCs (logins) or polling workers (polls)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to drive load, after set-up")
 	fs.DurationVar(&cfg.Wait, "wait", 10*time.Second, "logins: the PC's long-poll wait, whole seconds from 1s to 30s")
@@ -92,8 +98,12 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 		fmt.Fprintf(stdout, "qrlogin bench: polls of %d pending logins against %s for %s, %d workers\n",
 			cfg.Pending, cfg.Issuer, cfg.Duration, cfg.Concurrency)
 		res, err = load.Polls(ctx, cfg)
+	case "starts":
+		fmt.Fprintf(stdout, "qrlogin bench: device authorizations against %s for %s, %d workers, qr_image %t\n",
+			cfg.Issuer, cfg.Duration, cfg.Concurrency, cfg.QRImage)
+		res, err = load.Starts(ctx, cfg)
 	default:
-		return fmt.Errorf("%w: --mode %q: want logins or polls", errUsage, mode)
+		return fmt.Errorf("%w: --mode %q: want logins, polls or starts", errUsage, mode)
 	}
 	if err != nil {
 		if load.IsRateLimited(err) {
@@ -103,8 +113,11 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	printBench(stdout, mode, cfg.Pace, res, ctx.Err() != nil)
 	if res.Completed == 0 {
-		if mode == "polls" {
+		switch mode {
+		case "polls":
 			return fmt.Errorf("no poll was answered")
+		case "starts":
+			return fmt.Errorf("no login was started")
 		}
 		return fmt.Errorf("no login completed")
 	}
@@ -121,10 +134,7 @@ func printBench(w io.Writer, mode string, pace bool, res *load.Result, interrupt
 		fmt.Fprintf(&b, "set-up:  %d pending logins created in %s\n", res.Pending, res.Setup.Round(time.Millisecond))
 	}
 	b.WriteString("\n")
-	noun := "logins"
-	if mode == "polls" {
-		noun = "polls"
-	}
+	noun := mode // logins, polls or starts
 	fmt.Fprintf(&b, "%-8s %d in %s = %.1f/s\n", noun+":", res.Completed, res.Elapsed.Round(time.Millisecond), res.Rate())
 	for _, code := range slices.Sorted(maps.Keys(res.Answers)) {
 		n := res.Answers[code]

@@ -81,6 +81,28 @@ func TestBenchPollsAreAnswered(t *testing.T) {
 	}
 }
 
+// Starts mode starts QR logins back to back and counts them.
+func TestBenchStartsAreCounted(t *testing.T) {
+	issuer := startBenchServer(t, "--rate-limit", "-1")
+	out, err := runBenchCmd(t, "--issuer", issuer, "--mode", "starts", "--duration", "1s", "--concurrency", "2")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	starts := count(t, out, "starts")
+	if starts == 0 {
+		t.Errorf("no login started:\n%s", out)
+	}
+	if n := count(t, out, "errors"); n != 0 {
+		t.Errorf("%d errors:\n%s", n, out)
+	}
+	if count(t, out, "start") != starts {
+		t.Errorf("latency samples differ from the starts counted:\n%s", out)
+	}
+	if !strings.Contains(out, "qr_image false") {
+		t.Errorf("the report does not say whether the image was asked for:\n%s", out)
+	}
+}
+
 // A rate-limited server fails the set-up with a hint, not a report full
 // of 429s.
 func TestBenchExplainsRateLimiting(t *testing.T) {

@@ -35,6 +35,7 @@ type Config struct {
 	Issuer                 string        // base URL; every request goes there and nowhere else
 	ClientID, ClientSecret string        // the relying party: confidential, allowed the QR grant
 	Scope                  string        // requested at /qr/authorize
+	QRImage                bool          // ask /qr/authorize for qr_image (the bench never looks at it)
 	PhoneClientID          string        // the first-party phone app (public client)
 	PhoneRedirectURI       string        // registered for the phone app; sent, never followed
 	Username, Password     string        // the user the phone signs in as
@@ -177,7 +178,7 @@ func newDriver(cfg Config) (*driver, error) {
 		cfg:        cfg,
 		p:          &poster{base: strings.TrimSuffix(cfg.Issuer, "/"), hc: hc},
 		clientAuth: basicAuth(cfg.ClientID, cfg.ClientSecret),
-		startBody:  []byte(url.Values{"scope": {cfg.Scope}}.Encode()),
+		startBody:  []byte(url.Values{"scope": {cfg.Scope}, "qr_image": {strconv.FormatBool(cfg.QRImage)}}.Encode()),
 	}, nil
 }
 
