@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,32 +37,66 @@ import (
 type qrBinding struct {
 	loginID string
 	qrID    string
+	seq     int // order of creation: the oldest binding goes first
 }
 
 const bindingPrefix = "qr:"
 
+// maxBindings is how many login pages of one browser keep their QR: tabs
+// open at once. Each costs about 100 bytes of the cookie (4 KiB at most).
+const maxBindings = 8
+
 func binding(sess *sessions.Session, authRequestID string) *qrBinding {
 	v, _ := sess.Values[bindingPrefix+authRequestID].(string)
-	login, qr, ok := strings.Cut(v, " ")
-	if !ok {
-		return nil
-	}
-	return &qrBinding{loginID: login, qrID: qr}
+	return parseBinding(v)
 }
 
-// setBinding records b, keeping at most a few bindings so the cookie stays
-// small when a browser opens many login pages.
-func setBinding(sess *sessions.Session, authRequestID string, b qrBinding) {
-	n := 0
-	for k := range sess.Values {
-		if s, ok := k.(string); ok && strings.HasPrefix(s, bindingPrefix) {
-			n++
-			if n >= 4 {
-				delete(sess.Values, k)
-			}
-		}
+// parseBinding reads "loginID qrID seq"; a cookie from before seq has no
+// seq and counts as oldest.
+func parseBinding(v string) *qrBinding {
+	f := strings.Fields(v)
+	if len(f) < 2 || len(f) > 3 {
+		return nil
 	}
-	sess.Values[bindingPrefix+authRequestID] = b.loginID + " " + b.qrID
+	b := &qrBinding{loginID: f[0], qrID: f[1]}
+	if len(f) == 3 {
+		b.seq, _ = strconv.Atoi(f[2])
+	}
+	return b
+}
+
+// setBinding records b as the newest binding, dropping the oldest ones
+// beyond maxBindings so the cookie stays small when a browser opens many
+// login pages. Every other page's binding is kept: a second tab must not
+// lose the first tab's login.
+func setBinding(sess *sessions.Session, authRequestID string, b qrBinding) {
+	key := bindingPrefix + authRequestID
+	delete(sess.Values, key)
+	type entry struct {
+		key string
+		seq int
+	}
+	var others []entry
+	next := 1
+	for k, v := range sess.Values {
+		ks, ok := k.(string)
+		if !ok || !strings.HasPrefix(ks, bindingPrefix) {
+			continue
+		}
+		vs, _ := v.(string)
+		seq := 0
+		if ob := parseBinding(vs); ob != nil {
+			seq = ob.seq
+		}
+		others = append(others, entry{ks, seq})
+		next = max(next, seq+1)
+	}
+	slices.SortFunc(others, func(a, b entry) int { return a.seq - b.seq })
+	for len(others) >= maxBindings {
+		delete(sess.Values, others[0].key)
+		others = others[1:]
+	}
+	sess.Values[key] = b.loginID + " " + b.qrID + " " + strconv.Itoa(next)
 }
 
 // pageQR is what the login page shows of its QR.

@@ -461,3 +461,54 @@ func TestPasswordGuessesAreLimitedPerAccount(t *testing.T) {
 		t.Fatalf("after the limit, a password login answered %d", st)
 	}
 }
+
+// The pages' cookie binds one QR login per login page (SPEC §2.5). A
+// sign-in in another tab of the same browser (here the phone-browser path,
+// as README "Try it in a browser" suggests) renews the cookie but keeps
+// every page's binding, so the first page still completes; with many
+// pages, the oldest bindings go first.
+func TestLoginPagesOfOneBrowserKeepTheirQRs(t *testing.T) {
+	s := newServer(t, func(c *idp.Config) { c.RateLimit = 1000 })
+	alice := s.phoneToken(t, "alice")
+	cfg, verifier := codeConfig(s)
+	b := newBrowser(t, s)
+	loginURL, qr := openLoginPage(t, s, b, cfg, verifier)
+	id := mustQuery(t, loginURL, "id")
+
+	// A second tab: the phone-browser path signs in with a password.
+	_, page := b.get(qr)
+	csrf := csrfRe.FindStringSubmatch(page)
+	resp, page := b.post("/login", url.Values{"return": {strings.TrimPrefix(qr, s.URL)}, "csrf": {csrf[1]}, "username": {"alice"}, "password": {"alice-password"}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "confirm-button") {
+		t.Fatalf("second tab after sign-in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	resp, page = b.post("/q/decide", url.Values{"ticket": {ticketRe.FindStringSubmatch(page)[1]}, "action": {"confirm"}, "csrf": {csrfRe.FindStringSubmatch(page)[1]}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "Confirmed") {
+		t.Fatalf("second tab's confirm: %d", resp.StatusCode)
+	}
+	// The first tab's status request finds its login and continues.
+	resp, body := b.get("/login/status?id=" + id + "&since=scanned")
+	if st := decodeStatus(t, body); resp.StatusCode != 200 || st["status"] != "confirmed" {
+		t.Fatalf("first tab after the second tab's sign-in: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = b.get(decodeStatus(t, body)["redirect"])
+	if _, err := cfg.Exchange(context.Background(), codeFrom(t, resp), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ten pages in another browser (this one is signed in now): the
+	// newest eight keep their QR.
+	b = newBrowser(t, s)
+	var ids []string
+	for range 10 {
+		u, qr := openLoginPage(t, s, b, cfg, oauth2.GenerateVerifier())
+		ids = append(ids, mustQuery(t, u, "id"))
+		s.scan(t, alice, qr)
+	}
+	for i, id := range ids {
+		resp, body := b.get("/login/status?id=" + id + "&since=pending")
+		if kept := resp.StatusCode == 200 && decodeStatus(t, body)["status"] == "scanned"; kept != (i >= 2) {
+			t.Errorf("page %d of 10: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+}

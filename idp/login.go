@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -56,8 +57,19 @@ func checkCSRF(sess *sessions.Session, posted string) bool {
 // renew clears the page state and issues a new CSRF token: at sign-in,
 // nothing obtained before it (a planted cookie, a leaked token) is worth
 // anything after it.
+//
+// The QR bindings of the browser's other login pages are kept: a sign-in
+// in one tab (the phone-browser path opened in a second tab of the same
+// browser, or another login page) must not take away the first tab's QR,
+// or the login the phone confirms for it is lost. They grant nothing a
+// sign-in adds to: each names a login page's own QR login, which only
+// that page's confirmation completes, and a planted cookie's bindings are
+// the planter's own pages.
 func renew(sess *sessions.Session) {
 	for k := range sess.Values {
+		if ks, ok := k.(string); ok && strings.HasPrefix(ks, bindingPrefix) {
+			continue
+		}
 		delete(sess.Values, k)
 	}
 	sess.Values[keyCSRF] = storage.NewSecret(32)

@@ -552,3 +552,26 @@ func colors(img image.Image) int {
 	}
 	return len(seen)
 }
+
+// sameBrowserTab opens another tab in tab's browser context: the same
+// cookies, as a person opening a second tab of the same browser.
+func sameBrowserTab(t *testing.T, tab context.Context) context.Context {
+	t.Helper()
+	second, cancel := chromedp.NewContext(tab)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(second); err != nil {
+		t.Fatalf("opening a second tab: %v", err)
+	}
+	return second
+}
+
+// signInOnForm fills the hosted password form as the demo user.
+func signInOnForm(t *testing.T, tab context.Context) {
+	t.Helper()
+	browse(t, tab,
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+		chromedp.SendKeys(chromedp.ID("username"), demoUser),
+		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
+		chromedp.Click(chromedp.ID("signin")),
+	)
+}

@@ -45,6 +45,7 @@ func TestBrowser(t *testing.T) {
 		{"a password sign-in signs the browser in at the provider; end_session asks, then signs it out", singleSignOnAndLogout},
 		{"response_mode=form_post posts the code to the client under the site's CSP, with JavaScript and without", formPost},
 		{"a script on a registered origin reads discovery, one on another origin does not, and none reaches the phone API", corsInBrowser},
+		{"a second tab of the same browser opens the QR's URL and confirms: the first tab signs in, and another login page's QR still works", sameBrowserSecondTab},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 		{"number matching: the hosted QR page shows the number once scanned; the phone app confirms with it", numberOnHostedPage},
 		{"number matching: the phone's browser offers three numbers; the right one confirms, a wrong one cancels", numberInPhoneBrowser},
@@ -422,4 +423,45 @@ func corsInBrowser(t *testing.T, p *provider, deadline context.Context, phone st
 	if got := fetchFrom(elsewhere, p.issuer+"/.well-known/openid-configuration", "{}"); got != "refused: TypeError" {
 		t.Errorf("discovery from an unregistered origin: %q, want refused", got)
 	}
+}
+
+// sameBrowserSecondTab: README "Try it in a browser" suggests being the
+// phone in a second tab of the same browser. That tab signs in on the
+// hosted form, which renews the pages' cookie; the first tab's QR is bound
+// to its page through that cookie (SPEC §2.5) and must survive it: the
+// first tab follows the confirmation to the client. Before, the sign-in
+// dropped every binding, the first tab stayed on "Scanned" and a reload
+// showed a new code: the confirmed login was lost. A third tab's login
+// page, opened in between, keeps its own QR too.
+func sameBrowserSecondTab(t *testing.T, p *provider, deadline context.Context, phone string) {
+	c1 := newRelyingParty(t, p, "browser-two-tabs-1")
+	c2 := newRelyingParty(t, p, "browser-two-tabs-2")
+	first := newTab(t, deadline)
+	browse(t, first, chromedp.Navigate(c1.authURL()))
+	qr1 := qrOnPage(t, first)
+	browse(t, first, waitText("qr-status", "Waiting"))
+
+	other := sameBrowserTab(t, first)
+	browse(t, other, chromedp.Navigate(c2.authURL()))
+	qr2 := qrOnPage(t, other)
+
+	second := sameBrowserTab(t, first)
+	browse(t, second, chromedp.Navigate(qr1))
+	signInOnForm(t, second)
+	browse(t, second, chromedp.WaitVisible(chromedp.ID("confirm-button")))
+	browse(t, first, waitText("qr-status", "Scanned"))
+	browse(t, second,
+		chromedp.Click(chromedp.ID("confirm-button")),
+		chromedp.WaitVisible(chromedp.ID("done-message")),
+		waitText("done-message", "Confirmed"),
+	)
+	claims := c1.exchange(t, p, c1.code(t, first))
+	if !slices.Contains(claims.AuthenticationMethodsReferences, "qr") {
+		t.Errorf("amr = %v, want qr", claims.AuthenticationMethodsReferences)
+	}
+
+	scan := p.scan(t, phone, qr2)
+	browse(t, other, waitText("qr-status", "Scanned"))
+	p.confirm(t, phone, scan.Ticket)
+	c2.exchange(t, p, c2.code(t, other))
 }
