@@ -101,11 +101,18 @@ func setBinding(sess *sessions.Session, authRequestID string, b qrBinding) {
 
 // pageQR is what the login page shows of its QR.
 type pageQR struct {
-	Image     template.URL // data: URI of the PNG
-	UserCode  string
-	Status    string
-	Message   string
-	Renew     bool
+	Image    template.URL // data: URI of the PNG
+	URL      string       // the QR's content, shown under it for a second tab or a phone's browser
+	UserCode string
+	Status   string
+	Message  string
+	// Dead: the QR can no longer be used (denied); the page hides it, with
+	// its URL and code, and offers a new one. A QR that stays visible
+	// would still be scanned, and the scan would fail.
+	Dead bool
+	// ExpiresIn is the QR's remaining life in seconds: the page's script
+	// hides it then even if no status answer arrives.
+	ExpiresIn int
 	StatusURL string
 	NewURL    string
 	RenewURL  string
@@ -118,7 +125,7 @@ type pageQR struct {
 var statusMessages = map[storage.Status]string{
 	storage.StatusPending: "Waiting for your phone to scan…",
 	storage.StatusScanned: "Scanned — confirm on your phone",
-	storage.StatusDenied:  "Denied on the phone.",
+	storage.StatusDenied:  "Denied on the phone. This code no longer works.",
 }
 
 // loginQR returns the QR for the page of authorization request a, making
@@ -191,7 +198,8 @@ func (s *Server) qrAllowed(ctx context.Context, a *storage.AuthRequest) bool {
 }
 
 func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin, st storage.Status) (*pageQR, error) {
-	png, err := qrPNG(s.qr.VerificationURIComplete(qrID))
+	uri := s.qr.VerificationURIComplete(qrID)
+	png, err := qrPNG(uri)
 	if err != nil {
 		return nil, err
 	}
@@ -203,10 +211,12 @@ func (s *Server) pageQR(a *storage.AuthRequest, qrID string, l *storage.QRLogin,
 	return &pageQR{
 		MatchNumber: match,
 		Image:       template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		URL:         uri,
 		UserCode:    grants.FormatUserCode(l.UserCode),
 		Status:      st.String(),
 		Message:     statusMessages[st],
-		Renew:       st == storage.StatusDenied,
+		Dead:        st == storage.StatusDenied,
+		ExpiresIn:   max(0, int(l.ExpiresAt.Sub(s.cfg.Now()).Round(time.Second)/time.Second)),
 		StatusURL:   "/login/status?id=" + id,
 		NewURL:      "/login/qr?id=" + id,
 		RenewURL:    "/login?id=" + id + "&new=1",
@@ -394,7 +404,8 @@ func (s *Server) handleLoginNewQR(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	oauth.WriteJSON(w, http.StatusOK, map[string]string{"qr_image": string(q.Image), "user_code": q.UserCode, "status": q.Status})
+	oauth.WriteJSON(w, http.StatusOK, map[string]any{"qr_image": string(q.Image), "qr_url": q.URL, "user_code": q.UserCode,
+		"status": q.Status, "expires_in": q.ExpiresIn})
 }
 
 // --- phone browser path (SPEC §2.4) -----------------------------------------

@@ -205,6 +205,11 @@ func TestHostedPageDeniedAndExpired(t *testing.T) {
 	if _, body := b.get("/login/status?id=" + id + "&since=scanned"); decodeStatus(t, body)["status"] != "denied" {
 		t.Fatalf("status after deny: %s", body)
 	}
+	// Reloaded, the denied QR is rendered hidden (with its URL and code)
+	// and a new code offered: nothing dead is left to scan.
+	if _, page := b.get(loginURL); !strings.Contains(page, `<div id="qr-live" hidden>`) || strings.Contains(page, `id="qr-renew" class="center" hidden`) {
+		t.Fatalf("the denied page shows its QR or offers no new code:\n%s", page)
+	}
 
 	s.clock.Advance(3 * time.Minute)
 	_, page := b.get(loginURL)
@@ -216,14 +221,22 @@ func TestHostedPageDeniedAndExpired(t *testing.T) {
 		t.Fatalf("new QR without the CSRF header: %d", resp.StatusCode)
 	}
 	resp, body := b.post("/login/qr?id="+id, nil, "X-CSRF-Token", csrf[1])
-	var fresh struct{ QRImage, UserCode, Status string }
-	_ = json.Unmarshal([]byte(strings.ReplaceAll(body, "qr_image", "QRImage")), &fresh)
+	var fresh struct {
+		QRImage   string `json:"qr_image"`
+		QRURL     string `json:"qr_url"`
+		UserCode  string `json:"user_code"`
+		ExpiresIn int    `json:"expires_in"`
+	}
+	_ = json.Unmarshal([]byte(body), &fresh)
 	if resp.StatusCode != 200 || fresh.QRImage == "" {
 		t.Fatalf("new QR: %d %s", resp.StatusCode, body)
 	}
 	newQR := decodeQR(t, fresh.QRImage)
 	if newQR == qr {
 		t.Fatal("the new QR is the old one")
+	}
+	if fresh.QRURL != newQR || fresh.ExpiresIn != 120 {
+		t.Fatalf("new QR: the URL under it %q (the image reads %q), expires_in %d", fresh.QRURL, newQR, fresh.ExpiresIn)
 	}
 	if status, _ := s.phone(t, alice, "/qr/scan", map[string]string{"qr": qr}); status != 404 {
 		t.Fatalf("the denied QR scans again: %d", status)

@@ -189,18 +189,46 @@ func qrOnPage(t *testing.T, tab context.Context) string {
 
 func decodeQRImage(t *testing.T, img image.Image) string {
 	t.Helper()
+	text, err := findQR(img)
+	if err != nil {
+		t.Fatalf("decoding the QR: %v", err)
+	}
+	return text
+}
+
+// findQR reads the QR code in img, as a phone's camera pointed at it
+// would; an error when there is none to read.
+func findQR(img image.Image) (string, error) {
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
 	if err != nil { // gozxing's detector misses ~1 in 150 clean codes; a pure read gets them
 		res, err = gozxingqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_PURE_BARCODE: true})
 	}
 	if err != nil {
-		t.Fatalf("decoding the QR: %v", err)
+		return "", err
 	}
-	return res.GetText()
+	return res.GetText(), nil
+}
+
+// visible reports, for each element id, whether chromium renders it
+// (Element.checkVisibility: not display:none, in a hidden subtree, or
+// visibility:hidden); a missing element is not visible.
+func visible(t *testing.T, tab context.Context, ids ...string) map[string]bool {
+	t.Helper()
+	got := read(t, tab, chromedp.Evaluate[map[string]bool](`(ids => Object.fromEntries(ids.map(id => {
+		const e = document.getElementById(id);
+		return [id, !!e && e.checkVisibility({visibilityProperty: true})];
+	})))(`+jsString(ids)+`)`))
+	return got
+}
+
+// jsString is v as a JavaScript literal.
+func jsString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // --- the provider over HTTP -------------------------------------------------
@@ -216,10 +244,10 @@ type provider struct {
 	hc          *http.Client
 }
 
-func startProvider(t *testing.T) *provider {
+func startProvider(t *testing.T, extra ...string) *provider {
 	t.Helper()
 	const adminSecret = "browser-test-admin-secret"
-	issuer, out := startServe(t, "--admin-client-secret", adminSecret)
+	issuer, out := startServe(t, append([]string{"--admin-client-secret", adminSecret}, extra...)...)
 	m := adminAddrRe.FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no admin address in the banner:\n%s", out)
@@ -363,6 +391,17 @@ func (p *provider) confirm(t *testing.T, phone, ticket string) {
 	}
 	if st := p.post(t, p.issuer+"/qr/confirm", map[string]string{"ticket": ticket}, bearer(phone), &a); st != 200 || a.Status != "confirmed" {
 		t.Fatalf("confirm: %d %q", st, a.Status)
+	}
+}
+
+// deny is the phone app denying the scanned login.
+func (p *provider) deny(t *testing.T, phone, ticket string) {
+	t.Helper()
+	var a struct {
+		Status string `json:"status"`
+	}
+	if st := p.post(t, p.issuer+"/qr/deny", map[string]string{"ticket": ticket}, bearer(phone), &a); st != 200 || a.Status != "denied" {
+		t.Fatalf("deny: %d %q", st, a.Status)
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -45,6 +48,10 @@ func TestBrowser(t *testing.T) {
 		{"a password sign-in signs the browser in at the provider; end_session asks, then signs it out", singleSignOnAndLogout},
 		{"response_mode=form_post posts the code to the client under the site's CSP, with JavaScript and without", formPost},
 		{"a script on a registered origin reads discovery, one on another origin does not, and none reaches the phone API", corsInBrowser},
+		{"a denied QR is hidden with its URL and code, with and without JavaScript, and cannot be read off the screen; a new code is live", deadQRDenied},
+		{"an expired QR is replaced in place, and hidden while no new one can be had", deadQRExpired},
+		{"the QR's URL is shown under the image and its button copies it", qrURLCopied},
+		{"a wrong password's message is in view without scrolling at 1280×900 and on a phone", wrongPasswordInView},
 		{"a second tab of the same browser opens the QR's URL and confirms: the first tab signs in, and another login page's QR still works", sameBrowserSecondTab},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 		{"number matching: the hosted QR page shows the number once scanned; the phone app confirms with it", numberOnHostedPage},
@@ -464,4 +471,164 @@ func sameBrowserSecondTab(t *testing.T, p *provider, deadline context.Context, p
 	browse(t, other, waitText("qr-status", "Scanned"))
 	p.confirm(t, phone, scan.Ticket)
 	c2.exchange(t, p, c2.code(t, other))
+}
+
+// deadQRDenied: after a denial the QR, its URL and its code are hidden
+// (computed by chromium: the hidden attribute must beat .qr's
+// display:block), no QR can be read off a screenshot, and "Get a new
+// code" shows a live QR that scans. A reload with scripts off renders the
+// page dead from the server.
+func deadQRDenied(t *testing.T, p *provider, deadline context.Context, phone string) {
+	dir := screenshotDir(t)
+	c := newRelyingParty(t, p, "browser-dead-denied")
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()))
+	qr := qrOnPage(t, tab)
+	browse(t, tab, waitText("qr-status", "Waiting"))
+	p.deny(t, phone, p.scan(t, phone, qr).Ticket)
+	browse(t, tab, waitText("qr-status", "Denied"))
+	wantDead := func(when string) {
+		t.Helper()
+		want := map[string]bool{"qr-image": false, "qr-url": false, "user-code": false, "qr-new": true, "qr-status": true}
+		if got := visible(t, tab, "qr-image", "qr-url", "user-code", "qr-new", "qr-status"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: visible %v, want %v", when, got, want)
+		}
+	}
+	wantDead("denied, live")
+	if text, err := findQR(screenshot(t, tab, dir, "login-denied.png", 1280)); err == nil {
+		t.Errorf("a QR can be read off the denied page: %q", text)
+	}
+
+	if _, err := chromedp.Call(tab, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, tab, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("qr-continue")))
+	wantDead("denied, reloaded without JavaScript")
+	if _, err := chromedp.Call(tab, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false}); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, tab, chromedp.Reload(), waitText("qr-status", "Denied"))
+	wantDead("denied, reloaded")
+
+	browse(t, tab, chromedp.Click(chromedp.ID("qr-new")), waitText("qr-status", "Waiting"))
+	fresh := qrOnPage(t, tab)
+	if fresh == qr {
+		t.Fatal("the new code is the denied one")
+	}
+	if v := visible(t, tab, "qr-url", "user-code", "qr-new"); !v["qr-url"] || !v["user-code"] || v["qr-new"] {
+		t.Errorf("after a new code: visible %v", v)
+	}
+	scan := p.scan(t, phone, fresh)
+	browse(t, tab, waitText("qr-status", "Scanned"))
+	p.confirm(t, phone, scan.Ticket)
+	c.exchange(t, p, c.code(t, tab))
+}
+
+// deadQRExpired: on a provider whose QR codes live 3 s, an expired QR is
+// replaced in place (a new one, live). While the new code cannot be had
+// (the request is blocked), the expired one is hidden and the page offers
+// to try again.
+func deadQRExpired(t *testing.T, _ *provider, deadline context.Context, _ string) {
+	p := startProvider(t, "--qr-ttl", "3s")
+	dir := screenshotDir(t)
+	c := newRelyingParty(t, p, "browser-dead-expired")
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()))
+	first := qrOnPage(t, tab)
+	browse(t, tab, waitText("qr-status", "here is a new code"))
+	second := qrOnPage(t, tab)
+	if second == first {
+		t.Fatal("the expired QR was not replaced")
+	}
+
+	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	block := func(on bool) {
+		var pats []*network.BlockPattern
+		if on {
+			pats = []*network.BlockPattern{{URLPattern: p.issuer + "/login/qr*", Block: true}}
+		}
+		if _, err := chromedp.Call(tab, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: pats}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block(true)
+	browse(t, tab, waitText("qr-status", "This code expired."))
+	want := map[string]bool{"qr-image": false, "qr-url": false, "user-code": false, "qr-new": true}
+	if got := visible(t, tab, "qr-image", "qr-url", "user-code", "qr-new"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("expired without a replacement: visible %v, want %v", got, want)
+	}
+	if text, err := findQR(screenshot(t, tab, dir, "login-expired.png", 1280)); err == nil {
+		t.Errorf("a QR can be read off the expired page: %q", text)
+	}
+	block(false)
+	browse(t, tab, chromedp.Click(chromedp.ID("qr-new")), waitText("qr-status", "Waiting"))
+	if third := qrOnPage(t, tab); third == second || third == first {
+		t.Fatal("the new code is an old one")
+	}
+}
+
+// qrURLCopied: README "Try it in a browser" says the QR's URL is under
+// the image; it is, as text, and the Copy button puts it on the
+// clipboard (a static script: the CSP allows no inline one).
+func qrURLCopied(t *testing.T, p *provider, deadline context.Context, _ string) {
+	c := newRelyingParty(t, p, "browser-qr-url")
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()))
+	qr := qrOnPage(t, tab)
+	if shown := strings.TrimSpace(read(t, tab, chromedp.TextContent(chromedp.ID("qr-url")))); shown != qr {
+		t.Fatalf("the page shows the URL %q, the QR reads %q", shown, qr)
+	}
+	for _, perm := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(tab, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: perm}, Setting: browser.PermissionSettingGranted,
+			Origin: p.issuer, BrowserContextID: chromedp.FromContext(tab).BrowserContextID}); err != nil {
+			t.Fatalf("granting %s: %v", perm, err)
+		}
+	}
+	browse(t, tab, chromedp.Click(chromedp.ID("qr-copy")), waitText("qr-copy", "Copied"))
+	if got := read(t, tab, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise)); got != qr {
+		t.Errorf("the clipboard holds %q, want %q", got, qr)
+	}
+}
+
+// wrongPasswordInView: after a wrong password the message is inside the
+// viewport without scrolling: at 1280×900 (QR and form side by side), in
+// a 900-pixel-high screen's browser window (about 650 px of page once the
+// browser's bars and the task bar are drawn: the single column put the
+// message at 655–679 px) and on a phone (the form first).
+func wrongPasswordInView(t *testing.T, p *provider, deadline context.Context, _ string) {
+	dir := screenshotDir(t)
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"login-wrong-password.png", 1280, 900, false}, {"login-wrong-password-short.png", 1280, 650, false}, {"phone-wrong-password.png", 390, 844, true}} {
+		c := newRelyingParty(t, p, fmt.Sprintf("browser-wrong-password-%dx%d", size.width, size.height))
+		tab := newTab(t, deadline)
+		opts := []chromedp.EmulateViewportOption{}
+		if size.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		browse(t, tab, chromedp.EmulateViewport(size.width, size.height, opts...),
+			chromedp.Navigate(c.authURL()),
+			chromedp.WaitVisible(chromedp.ID("qr-image")),
+			chromedp.SendKeys(chromedp.ID("username"), demoUser),
+			chromedp.SendKeys(chromedp.ID("password"), "not-the-password"),
+			chromedp.Click(chromedp.ID("signin")),
+			chromedp.WaitVisible(chromedp.ID("login-error")),
+		)
+		box := read(t, tab, chromedp.Evaluate[map[string]float64](`(() => {
+			const r = document.getElementById("login-error").getBoundingClientRect();
+			return {top: r.top, bottom: r.bottom, innerHeight: window.innerHeight, scrollY: window.scrollY};
+		})()`))
+		if box["innerHeight"] != float64(size.height) || box["scrollY"] != 0 || box["top"] < 0 || box["bottom"] > box["innerHeight"] {
+			t.Errorf("%d×%d: the message's box %v is not in view", size.width, size.height, box)
+		}
+		if msg := read(t, tab, chromedp.TextContent(chromedp.ID("login-error"))); !strings.Contains(msg, "Wrong username or password") {
+			t.Errorf("message %q", msg)
+		}
+		screenshot(t, tab, dir, size.name, int(size.width))
+	}
 }
