@@ -207,10 +207,32 @@ func findQR(img image.Image) (string, error) {
 	if err != nil { // gozxing's detector misses ~1 in 150 clean codes; a pure read gets them
 		res, err = gozxingqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_PURE_BARCODE: true})
 	}
+	if err != nil { // on a whole page it sometimes misjudges the size: look harder
+		res, err = gozxingqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true})
+	}
 	if err != nil {
 		return "", err
 	}
 	return res.GetText(), nil
+}
+
+// cropTo is the part of a screenshot of tab where the element id is drawn,
+// with a margin: what a phone's camera pointed at it frames.
+func cropTo(t *testing.T, tab context.Context, img image.Image, id string) image.Image {
+	t.Helper()
+	box := read(t, tab, chromedp.Evaluate[map[string]float64](`(() => {
+		const r = document.getElementById(`+jsString(id)+`).getBoundingClientRect();
+		return {x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height};
+	})()`))
+	const margin = 24
+	r := image.Rect(int(box["x"])-margin, int(box["y"])-margin, int(box["x"]+box["w"])+margin, int(box["y"]+box["h"])+margin).Intersect(img.Bounds())
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok {
+		t.Fatalf("cannot crop a %T", img)
+	}
+	return sub.SubImage(r)
 }
 
 // visible reports, for each element id, whether chromium renders it
