@@ -408,22 +408,22 @@ func (p *provider) scan(t *testing.T, phone, qr string) scanAnswer {
 // confirm is the phone app confirming the scanned login.
 func (p *provider) confirm(t *testing.T, phone, ticket string) {
 	t.Helper()
-	var a struct {
-		Status string `json:"status"`
-	}
-	if st := p.post(t, p.issuer+"/qr/confirm", map[string]string{"ticket": ticket}, bearer(phone), &a); st != 200 || a.Status != "confirmed" {
-		t.Fatalf("confirm: %d %q", st, a.Status)
-	}
+	p.decide(t, phone, ticket, "confirm", "confirmed")
 }
 
 // deny is the phone app denying the scanned login.
 func (p *provider) deny(t *testing.T, phone, ticket string) {
 	t.Helper()
+	p.decide(t, phone, ticket, "deny", "denied")
+}
+
+func (p *provider) decide(t *testing.T, phone, ticket, action, want string) {
+	t.Helper()
 	var a struct {
 		Status string `json:"status"`
 	}
-	if st := p.post(t, p.issuer+"/qr/deny", map[string]string{"ticket": ticket}, bearer(phone), &a); st != 200 || a.Status != "denied" {
-		t.Fatalf("deny: %d %q", st, a.Status)
+	if st := p.post(t, p.issuer+"/qr/"+action, map[string]string{"ticket": ticket}, bearer(phone), &a); st != 200 || a.Status != want {
+		t.Fatalf("%s: %d %q", action, st, a.Status)
 	}
 }
 
@@ -612,6 +612,19 @@ func colors(img image.Image) int {
 		}
 	}
 	return len(seen)
+}
+
+// loginPageWithQR registers a relying party named id and opens its
+// sign-in in a new tab: the hosted login page, waiting for a scan. It
+// returns the client, the tab and the QR's text.
+func loginPageWithQR(t *testing.T, p *provider, deadline context.Context, id string) (*relyingParty, context.Context, string) {
+	t.Helper()
+	c := newRelyingParty(t, p, id)
+	tab := newTab(t, deadline)
+	browse(t, tab, chromedp.Navigate(c.authURL()))
+	qr := qrOnPage(t, tab)
+	browse(t, tab, waitText("qr-status", "Waiting"))
+	return c, tab, qr
 }
 
 // sameBrowserTab opens another tab in tab's browser context: the same

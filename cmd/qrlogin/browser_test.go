@@ -71,15 +71,11 @@ func TestBrowser(t *testing.T) {
 // document (a marker set on window survives) and then navigates to the
 // client by itself.
 func qrPageLive(t *testing.T, p *provider, deadline context.Context, phone string) {
-	c := newRelyingParty(t, p, "browser-shop")
-	tab := newTab(t, deadline)
-	browse(t, tab, chromedp.Navigate(c.authURL()))
-	qr := qrOnPage(t, tab)
+	c, tab, qr := loginPageWithQR(t, p, deadline, "browser-shop")
 	if !strings.HasPrefix(qr, p.issuer+"/q/") {
 		t.Fatalf("QR text %q is not the provider's /q/ URL", qr)
 	}
-	browse(t, tab, waitText("qr-status", "Waiting"),
-		chromedp.Evaluate[chromedp.Void](`window.qrloginSameDocument = true`))
+	browse(t, tab, chromedp.Evaluate[chromedp.Void](`window.qrloginSameDocument = true`))
 
 	scan := p.scan(t, phone, qr)
 	if shown := read(t, tab, chromedp.TextContent(chromedp.ID("user-code"))); strings.TrimSpace(shown) != scan.UserCode {
@@ -446,13 +442,8 @@ func corsInBrowser(t *testing.T, p *provider, deadline context.Context, phone st
 // showed a new code: the confirmed login was lost. A third tab's login
 // page, opened in between, keeps its own QR too.
 func sameBrowserSecondTab(t *testing.T, p *provider, deadline context.Context, phone string) {
-	c1 := newRelyingParty(t, p, "browser-two-tabs-1")
+	c1, first, qr1 := loginPageWithQR(t, p, deadline, "browser-two-tabs-1")
 	c2 := newRelyingParty(t, p, "browser-two-tabs-2")
-	first := newTab(t, deadline)
-	browse(t, first, chromedp.Navigate(c1.authURL()))
-	qr1 := qrOnPage(t, first)
-	browse(t, first, waitText("qr-status", "Waiting"))
-
 	other := sameBrowserTab(t, first)
 	browse(t, other, chromedp.Navigate(c2.authURL()))
 	qr2 := qrOnPage(t, other)
@@ -485,11 +476,7 @@ func sameBrowserSecondTab(t *testing.T, p *provider, deadline context.Context, p
 // page dead from the server.
 func deadQRDenied(t *testing.T, p *provider, deadline context.Context, phone string) {
 	dir := screenshotDir(t)
-	c := newRelyingParty(t, p, "browser-dead-denied")
-	tab := newTab(t, deadline)
-	browse(t, tab, chromedp.Navigate(c.authURL()))
-	qr := qrOnPage(t, tab)
-	browse(t, tab, waitText("qr-status", "Waiting"))
+	c, tab, qr := loginPageWithQR(t, p, deadline, "browser-dead-denied")
 	p.deny(t, phone, p.scan(t, phone, qr).Ticket)
 	browse(t, tab, waitText("qr-status", "Denied"))
 	wantDead := func(when string) {
@@ -536,10 +523,7 @@ func deadQRDenied(t *testing.T, p *provider, deadline context.Context, phone str
 func deadQRExpired(t *testing.T, _ *provider, deadline context.Context, _ string) {
 	p := startProvider(t, "--qr-ttl", "3s")
 	dir := screenshotDir(t)
-	c := newRelyingParty(t, p, "browser-dead-expired")
-	tab := newTab(t, deadline)
-	browse(t, tab, chromedp.Navigate(c.authURL()))
-	first := qrOnPage(t, tab)
+	_, tab, first := loginPageWithQR(t, p, deadline, "browser-dead-expired")
 	browse(t, tab, waitText("qr-status", "here is a new code"))
 	second := qrOnPage(t, tab)
 	if second == first {
@@ -578,10 +562,7 @@ func deadQRExpired(t *testing.T, _ *provider, deadline context.Context, _ string
 // the image; it is, as text, and the Copy button puts it on the
 // clipboard (a static script: the CSP allows no inline one).
 func qrURLCopied(t *testing.T, p *provider, deadline context.Context, _ string) {
-	c := newRelyingParty(t, p, "browser-qr-url")
-	tab := newTab(t, deadline)
-	browse(t, tab, chromedp.Navigate(c.authURL()))
-	qr := qrOnPage(t, tab)
+	_, tab, qr := loginPageWithQR(t, p, deadline, "browser-qr-url")
 	if shown := strings.TrimSpace(read(t, tab, chromedp.TextContent(chromedp.ID("qr-url")))); shown != qr {
 		t.Fatalf("the page shows the URL %q, the QR reads %q", shown, qr)
 	}
