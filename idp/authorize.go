@@ -42,18 +42,18 @@ type authorizeTarget struct {
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "Use GET or POST for a sign-in request.")
+		s.errorPage(w, r, http.StatusMethodNotAllowed, probBadSignIn("the request was not sent with GET or POST"))
 		return
 	}
 	// A valid request stores an authorization request for AuthRequestTTL
 	// (every parameter within its cap, see edge.go): strangers get a
 	// budget of them per address, taken before anything is parsed.
 	if e := s.rateLimit(limitAuthorizeAddress, "authorize:"+limitKey(clientIP(r))); e != nil {
-		s.limitPage(w, e, "Too many sign-in requests from your network. Wait a moment and try again.")
+		s.limitPage(w, r, e, probTooManyRequests)
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "The application sent a malformed sign-in request. Nothing was sent back to it.")
+		s.errorPage(w, r, http.StatusBadRequest, probBadSignIn("the request could not be read"))
 		return
 	}
 	q := r.Form
@@ -120,7 +120,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // false: such an error must not be redirected (RFC 6749 §4.1.2.1).
 func (s *Server) authorizeTarget(w http.ResponseWriter, r *http.Request, clientID, redirectURI string) (authorizeTarget, bool) {
 	fail := func(status int, msg string) (authorizeTarget, bool) {
-		s.errorPage(w, status, "The application sent an invalid sign-in request: "+msg+". Nothing was sent back to it.")
+		s.errorPage(w, r, status, probBadSignIn(msg))
 		return authorizeTarget{}, false
 	}
 	if clientID == "" {
@@ -181,7 +181,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, t author
 	e := &authorizeErrorResponse{Error: code, Description: description, State: t.state}
 	u, err := op.AuthResponseURL(t.redirectURI, t.responseType, mode, e, s.provider.Encoder())
 	if err != nil {
-		s.errorPage(w, http.StatusBadRequest, "The application's redirect URI cannot carry an answer. Nothing was sent back to it.")
+		s.errorPage(w, r, http.StatusBadRequest, probBadSignIn("the redirect URI cannot carry an answer"))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -150,7 +150,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		oauth.WriteError(w, s.log, err)
 		return
 	}
-	s.errorPage(w, e.Status, "This request cannot be processed: "+e.Description+".")
+	s.errorPage(w, r, e.Status, probRefused(e.Description))
 }
 
 // pageRoute reports whether path is a page a browser navigates to, whose

@@ -347,6 +347,10 @@ func TestStoreFailuresAre500WithoutTheirText(t *testing.T) {
 			if id == "" || line == "" {
 				t.Fatalf("no log line with request_id=%s and the cause:\n%s", id, logs.String())
 			}
+			// A page quotes the id, for the person to give the operator.
+			if tc.html && !strings.Contains(a.body, `<code id="error-reference">`+id+`</code>`) {
+				t.Fatalf("the page does not quote the request id %s: %.600s", id, a.body)
+			}
 		})
 	}
 }

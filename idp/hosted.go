@@ -458,14 +458,14 @@ func (s *Server) handleQRPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if sub == "" {
 		if !validReturn("/q/" + qrID) {
-			s.errorPage(w, http.StatusNotFound, "This QR code is unknown or no longer valid.")
+			s.errorPage(w, r, http.StatusNotFound, probQRUnknown)
 			return
 		}
 		http.Redirect(w, r, "/login?return="+url.QueryEscape("/q/"+qrID), http.StatusSeeOther)
 		return
 	}
 	if err := s.rateLimit(limitScanAccount, "scan:"+sub); err != nil {
-		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a moment and try again.")
+		s.limitPage(w, r, err, probTooManyAttempts)
 		return
 	}
 	res, err := s.qr.Scan(r.Context(), grants.ScanRequest{Subject: sub, Session: sid, Payload: qrID, IP: clientIP(r)})
@@ -499,7 +499,7 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	data := confirmPage{Title: "Confirm sign-in", CSRF: csrfToken(sess), Confirm: v}
 	if err := sess.Save(r, w); err != nil {
-		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		s.internalPage(w, r, err)
 		return
 	}
 	s.render(w, http.StatusOK, "confirm.html", data)
@@ -513,20 +513,23 @@ func (s *Server) scanErrorPage(w http.ResponseWriter, r *http.Request, err error
 		s.failurePage(w, r, e)
 		return
 	}
-	msg := map[string]string{
-		oauth.QRNotFound:         "This QR code is unknown or no longer valid. Ask for a new one on the other screen.",
-		oauth.QRAlreadyScanned:   "Another account already scanned this QR code.",
-		oauth.QRAlreadyDecided:   "This sign-in was already decided.",
-		oauth.Forbidden:          "This sign-in was scanned by another account or session. Scan the QR code again.",
-		grants.WrongNumber:       "That was not the number on the other screen. The sign-in was cancelled; if you started it, start again there.",
-		grants.NumberRequired:    "Pick the number shown on the other screen.",
-		oauth.TemporarilyUnavail: "The service is temporarily unavailable. Try again in a moment.",
-		oauth.TooManyRequests:    "Too many attempts. Wait a moment and try again.",
+	p, ok := map[string]problem{
+		oauth.QRNotFound:         probQRUnknown,
+		oauth.QRAlreadyScanned:   probQRScannedByOther,
+		oauth.QRAlreadyDecided:   probQRDecided,
+		oauth.Forbidden:          probQROtherSession,
+		grants.WrongNumber:       probWrongNumber,
+		grants.NumberRequired:    probNumberRequired,
+		oauth.TemporarilyUnavail: probUnavailable,
+		oauth.TooManyRequests:    probTooManyAttempts,
 	}[e.Code]
-	if msg == "" {
-		msg = "This sign-in cannot continue."
+	if !ok {
+		p = probCannotContinue
 	}
-	s.errorPage(w, e.Status, msg)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	s.errorPage(w, r, e.Status, p)
 }
 
 // handleDecidePage confirms or denies from the confirm screen: a POST with
@@ -539,7 +542,7 @@ func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
-		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Scan the QR code again.")
+		s.errorPage(w, r, http.StatusForbidden, probFormExpired("Scan the QR code again."))
 		return
 	}
 	var confirm bool
@@ -552,16 +555,16 @@ func (s *Server) handleDecidePage(w http.ResponseWriter, r *http.Request) {
 		// Number matching: each of the three buttons confirms with its number.
 		n, err := strconv.Atoi(r.PostForm.Get("match_number"))
 		if err != nil || n == 0 {
-			s.errorPage(w, http.StatusBadRequest, "Choose Confirm or Deny.")
+			s.errorPage(w, r, http.StatusBadRequest, probChooseDecision)
 			return
 		}
 		confirm, match = true, n
 	default:
-		s.errorPage(w, http.StatusBadRequest, "Choose Confirm or Deny.")
+		s.errorPage(w, r, http.StatusBadRequest, probChooseDecision)
 		return
 	}
 	if err := checkDecision(match, choice); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "Choose one of the numbers offered.")
+		s.errorPage(w, r, http.StatusBadRequest, probChooseNumber)
 		return
 	}
 	if _, err := s.decide(r.Context(), sub, sid, r.PostForm.Get("ticket"), confirm, match, choice, clientIP(r)); err != nil {
@@ -589,7 +592,7 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	}
 	data := pageData{Title: "Enter the code", CSRF: csrfToken(sess)}
 	if err := sess.Save(r, w); err != nil {
-		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		s.internalPage(w, r, err)
 		return
 	}
 	s.render(w, http.StatusOK, "device.html", data)
@@ -606,7 +609,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sub == "" || !checkCSRF(sess, r.PostForm.Get("csrf")) {
-		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
+		s.errorPage(w, r, http.StatusForbidden, probFormExpired("Go back, reload the page and type the code again."))
 		return
 	}
 	for _, key := range []string{"device:ip:" + limitKey(clientIP(r)), "device:sub:" + sub} {

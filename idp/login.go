@@ -95,10 +95,6 @@ func (s *Server) render(w http.ResponseWriter, status int, page string, data any
 	}
 }
 
-func (s *Server) errorPage(w http.ResponseWriter, status int, msg string) {
-	s.render(w, status, "error.html", pageData{Title: "Something went wrong", Error: msg})
-}
-
 // handleLoginPage shows the login page: for an authorization request, the
 // QR to scan and the password form; for the phone browser (return=…), the
 // password form alone. Reloading it after the phone confirmed continues
@@ -109,12 +105,12 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("id") == "" {
 		ret := q.Get("return")
 		if !validReturn(ret) {
-			s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown. Go back to the application and start again.")
+			s.errorPage(w, r, http.StatusBadRequest, probRequestUnknown)
 			return
 		}
 		data := pageData{Title: "Sign in", Return: ret, CSRF: csrfToken(sess)}
 		if err := sess.Save(r, w); err != nil {
-			s.errorPage(w, http.StatusInternalServerError, "could not start a session")
+			s.internalPage(w, r, err)
 			return
 		}
 		s.render(w, http.StatusOK, "login.html", data)
@@ -137,7 +133,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	csrf := csrfToken(sess)
 	if err := sess.Save(r, w); err != nil {
-		s.errorPage(w, http.StatusInternalServerError, "could not start a session")
+		s.internalPage(w, r, err)
 		return
 	}
 	if next != "" {
@@ -154,7 +150,13 @@ func (s *Server) loginRequestError(w http.ResponseWriter, r *http.Request, err e
 		s.storePage(w, r, err)
 		return
 	}
-	s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown or has expired. Go back to the application and start again.")
+	s.errorPage(w, r, http.StatusBadRequest, probRequestExpired)
+}
+
+// internalPage answers a page request that failed for a reason of ours
+// (err is logged, never shown).
+func (s *Server) internalPage(w http.ResponseWriter, r *http.Request, err error) {
+	s.failurePage(w, r, &oauth.Error{Code: oauth.ServerError, Status: http.StatusInternalServerError, Err: err})
 }
 
 // storePage answers a page request the store failed, through the one
@@ -169,13 +171,13 @@ func (s *Server) storePage(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) failurePage(w http.ResponseWriter, r *http.Request, e *oauth.Error) {
 	if e.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(max(e.RetryAfter, 1)))
-		s.errorPage(w, e.Status, "The service is temporarily unavailable. Try again in a moment.")
+		s.errorPage(w, r, e.Status, probUnavailable)
 		return
 	}
 	if e.Err != nil {
 		s.log.ErrorContext(r.Context(), "request failed", "code", e.Code, "err", e.Err)
 	}
-	s.errorPage(w, http.StatusInternalServerError, "Something went wrong. Try again later.")
+	s.errorPage(w, r, http.StatusInternalServerError, probInternal)
 }
 
 func (s *Server) clientName(r *http.Request, id string) string {
@@ -193,7 +195,7 @@ func (s *Server) clientName(r *http.Request, id string) string {
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
 	if !checkCSRF(sess, r.PostForm.Get("csrf")) {
-		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Go back and try again.")
+		s.errorPage(w, r, http.StatusForbidden, probFormExpired("Go back, reload the page and sign in again."))
 		return
 	}
 	var a *storage.AuthRequest
@@ -205,7 +207,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if !validReturn(ret) {
-		s.errorPage(w, http.StatusBadRequest, "This sign-in request is unknown.")
+		s.errorPage(w, r, http.StatusBadRequest, probRequestUnknown)
 		return
 	}
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
@@ -258,7 +260,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.storePage(w, r, err)
 		case a != nil: // the request is gone too: the application starts again
 			s.signinFailed(r, username, err)
-			s.errorPage(w, http.StatusUnauthorized, "Wrong username or password. Go back to the application and start again.")
+			s.errorPage(w, r, http.StatusUnauthorized, probSignInUndone)
 		default:
 			s.signinFailed(r, username, err)
 			fail(http.StatusUnauthorized, "Wrong username or password.", 0)
@@ -267,7 +269,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	renew(sess)
 	if err := sess.Save(r, w); err != nil {
-		s.errorPage(w, http.StatusInternalServerError, "could not save the session")
+		s.internalPage(w, r, err)
 		return
 	}
 	if a == nil {

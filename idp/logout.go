@@ -59,11 +59,11 @@ const pathEndSessionConfirm = "/" + pathEndSession + "/confirm"
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "Use GET or POST to sign out.")
+		s.errorPage(w, r, http.StatusMethodNotAllowed, probBadSignOut("the request was not sent with GET or POST"))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "The sign-out request is malformed.")
+		s.errorPage(w, r, http.StatusBadRequest, probBadSignOut("the request could not be read"))
 		return
 	}
 	lr, ok := s.logoutRequest(w, r, r.Form, true)
@@ -89,7 +89,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
 	if !checkCSRF(sess, r.PostForm.Get("csrf")) {
-		s.errorPage(w, http.StatusForbidden, "The form expired or did not come from this site. Nobody was signed out.")
+		s.errorPage(w, r, http.StatusForbidden, probFormExpired("Nobody was signed out. Go back to the application and sign out there again."))
 		return
 	}
 	lr, ok := s.logoutRequest(w, r, r.PostForm, false)
@@ -107,7 +107,7 @@ func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request)
 	case "stay":
 		s.leave(w, r, lr, "You are still signed in.")
 	default:
-		s.errorPage(w, http.StatusBadRequest, "Choose Sign out or Stay signed in.")
+		s.errorPage(w, r, http.StatusBadRequest, probSignOutChoice)
 	}
 }
 
@@ -116,7 +116,7 @@ func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request)
 // request may carry an id_token_hint (the confirmation form does not).
 func (s *Server) logoutRequest(w http.ResponseWriter, r *http.Request, q url.Values, withHint bool) (*logoutRequest, bool) {
 	fail := func(msg string) (*logoutRequest, bool) {
-		s.errorPage(w, http.StatusBadRequest, "The application sent an invalid sign-out request: "+msg+". You were not signed out.")
+		s.errorPage(w, r, http.StatusBadRequest, probBadSignOut(msg))
 		return nil, false
 	}
 	lr := &logoutRequest{clientID: q.Get("client_id"), redirect: q.Get("post_logout_redirect_uri"), state: q.Get("state")}
@@ -191,7 +191,8 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request, lr *logoutRequest
 	}
 	u, err := url.Parse(lr.redirect)
 	if err != nil {
-		s.errorPage(w, http.StatusBadRequest, "The application's sign-out address is malformed.")
+		s.errorPage(w, r, http.StatusBadRequest, problem{Title: "The application's return address is unusable",
+			Detail: "Its registered sign-out address cannot be opened.", Next: "Your sign-out here is done: close this page and go back to the application yourself."})
 		return
 	}
 	if lr.state != "" {

@@ -61,9 +61,9 @@ func tooMany(retryAfter int) *oauth.Error {
 
 // limitPage answers a browser's request refused by a limit: the error
 // page with e's status and Retry-After.
-func (s *Server) limitPage(w http.ResponseWriter, e *oauth.Error, msg string) {
+func (s *Server) limitPage(w http.ResponseWriter, r *http.Request, e *oauth.Error, p problem) {
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, e.RetryAfter)))
-	s.errorPage(w, e.Status, msg)
+	s.errorPage(w, r, e.Status, p)
 }
 
 // limiter is a per-key token bucket (per client, per address, per account)

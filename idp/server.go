@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/sessions"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -173,7 +174,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// zitadel's CORS (any origin, with credentials, on every route) is
 	// off: the middleware applies qrlogin's (cors.go).
-	s.oidc = retryAfter(op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider), op.WithServerCORSOptions(nil)))
+	s.oidc = retryAfter(op.RegisterLegacyServer(s.legacy, op.AuthorizeCallbackHandler(s.provider), op.WithServerCORSOptions(nil),
+		// A path no route serves: the site's 404 page, or JSON under an
+		// API path (errorpages.go); zitadel's router answered plain text.
+		op.WithSetRouter(func(r chi.Router) { r.NotFound(s.handleNotFound) })))
 	s.handler = s.routes()
 	return s, nil
 }
@@ -254,6 +258,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /device", s.handleDevice)
 	mux.HandleFunc("GET /q/{qr_id}", s.handleQRPage)
 	mux.HandleFunc("POST /q/decide", s.handleDecidePage)
+	mux.HandleFunc("GET /q/decide", s.formOnly)
+	mux.HandleFunc("GET "+pathEndSessionConfirm, s.formOnly)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(templates.Static())))
 	mux.Handle("/", s.oidc)
 	return s.middleware(mux)

@@ -52,6 +52,7 @@ func TestBrowser(t *testing.T) {
 		{"an expired QR is replaced in place, and hidden while no new one can be had", deadQRExpired},
 		{"the QR's URL is shown under the image and its button copies it", qrURLCopied},
 		{"a wrong password's message is in view without scrolling at 1280×900 and on a phone", wrongPasswordInView},
+		{"error pages say what happened and what to do, in the site's layout: an unknown page, a broken sign-in link, a dead QR on the phone", errorPages},
 		{"a second tab of the same browser opens the QR's URL and confirms: the first tab signs in, and another login page's QR still works", sameBrowserSecondTab},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 		{"number matching: the hosted QR page shows the number once scanned; the phone app confirms with it", numberOnHostedPage},
@@ -617,4 +618,41 @@ func wrongPasswordInView(t *testing.T, p *provider, deadline context.Context, _ 
 		}
 		screenshot(t, tab, dir, size.name, int(size.width))
 	}
+}
+
+// errorPages: each error page in chromium, in the site's layout (its
+// stylesheet applied: the card's border), with its own title and next
+// step; the phone's page for a dead QR links to typing the code instead.
+func errorPages(t *testing.T, p *provider, deadline context.Context, _ string) {
+	dir := screenshotDir(t)
+	pc := newTab(t, deadline)
+	check := func(tab context.Context, title, shot string, width int) {
+		t.Helper()
+		// The page after a form post may still be loading its stylesheet
+		// when its text is visible: wait for the load event, which waits
+		// for the stylesheet.
+		browse(t, tab, chromedp.WaitVisible(chromedp.ID("error-next")),
+			chromedp.PollFunction[chromedp.Void](`() => document.readyState === "complete" && !!document.getElementById("error-next")`,
+				chromedp.WithPollingTimeout(browserTestTimeout)))
+		if h1 := read(t, tab, chromedp.TextContent(chromedp.CSS("h1"))); h1 != title {
+			t.Errorf("title %q, want %q", h1, title)
+		}
+		if next := read(t, tab, chromedp.TextContent(chromedp.ID("error-next"))); !strings.HasPrefix(next, "What now? ") || len(next) < 30 {
+			t.Errorf("next step %q", next)
+		}
+		if radius := read(t, tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("main.card")).borderTopLeftRadius`)); radius != "12px" {
+			t.Errorf("the page is not styled: the card's radius is %q", radius)
+		}
+		screenshot(t, tab, dir, shot, width)
+	}
+	browse(t, pc, chromedp.Navigate(p.issuer+"/no/such/page"))
+	check(pc, "Page not found", "error-not-found.png", 1280)
+	browse(t, pc, chromedp.Navigate(p.issuer+"/authorize?response_type=code&client_id=nobody"))
+	check(pc, "The application's sign-in request is invalid", "error-bad-sign-in.png", 1280)
+
+	phone := phoneTab(t, deadline)
+	browse(t, phone, chromedp.Navigate(p.issuer+"/q/AAAAAAAAAAAAAAAAAAAAAA"))
+	signInOnForm(t, phone)
+	check(phone, "This QR code is no longer valid", "phone-qr-invalid.png", 390)
+	browse(t, phone, chromedp.Click(chromedp.ID("error-link")), chromedp.WaitVisible(chromedp.ID("user_code")))
 }
