@@ -108,6 +108,11 @@ type Config struct {
 	// HeaderXForwardedFor (default) or HeaderForwarded (RFC 7239).
 	ProxyHeader string
 
+	// GeoIP names an address's country for the proximity signal
+	// (proximity.go); nil: networks are compared by address and prefix
+	// only.
+	GeoIP CountryLookup
+
 	Logger *slog.Logger
 	// TracerProvider makes the spans of HTTP requests, QR login steps and
 	// store calls; default: none.

@@ -101,7 +101,8 @@ func TestConfirmScreenIsFreeOfSpoofingCharacters(t *testing.T) {
 		t.Fatalf("U+%04X reached the phone API: %s", c, raw)
 	}
 	req := body["requester"].(map[string]any)
-	if req["user_agent_summary"] != "Chrome on Windows" || req["reported_by_client"] != true {
+	if req["user_agent_summary"] != "Chrome on Windows" || req["reported_by_client"] != true ||
+		req["network"] != "different" || req["network_summary"] != "another network" {
 		t.Fatalf("requester %v", req)
 	}
 	if client := body["client"].(map[string]any); client["name"] != "knab ruoY" || client["client_uri"] != "" {
@@ -114,9 +115,72 @@ func TestConfirmScreenLabelsTheObservedUserAgent(t *testing.T) {
 	s := newServer(t)
 	r := s.startWithUA(t, rpID, rpSecret, "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15", url.Values{})
 	page := s.confirmPage(t, r)
-	for _, want := range []string{`<bdi id="requester-ua-summary">Safari on macOS</bdi> <span class="muted">(observed by qrlogin)</span>`, "<details>", "Intel Mac OS X 14_6"} {
+	for _, want := range []string{`<bdi id="requester-summary">Safari on macOS · this network</bdi> <span class="muted">(observed by qrlogin)</span>`, "<details>", "Intel Mac OS X 14_6"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the confirm screen lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// Issue 11 item 6: the confirm screen sums the requester up as "Chrome on
+// Windows · this network" (the network compared with the phone's,
+// proximity.go), not as an address and a raw user agent; those are one
+// tap away. A requester the client reports from elsewhere is "another
+// network".
+func TestConfirmScreenSumsUpTheRequester(t *testing.T) {
+	s := newServer(t)
+	for _, tc := range []struct {
+		name    string
+		form    url.Values
+		summary string
+		ip      string
+	}{
+		{"observed: the test's PC and phone share 127.0.0.1", url.Values{}, "Chrome on Windows · this network", "127.0.0.1"},
+		{"reported from another network", url.Values{"requester_ip": {"203.0.113.9"}, "requester_user_agent": {chromeOnWindows}}, "Chrome on Windows · another network", "203.0.113.9"},
+		{"reported from the phone's /24", url.Values{"requester_ip": {"127.0.0.200"}, "requester_user_agent": {chromeOnWindows}}, "Chrome on Windows · this network", "127.0.0.200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := s.confirmPage(t, s.startWithUA(t, rpID, rpSecret, chromeOnWindows, tc.form))
+			for _, want := range []string{`<bdi id="requester-summary">` + tc.summary + `</bdi>`,
+				`<code id="requester-ip" dir="ltr">` + tc.ip + `</code>`, `<code id="requester-ua-raw" dir="ltr">` + chromeOnWindows + `</code>`} {
+				if !strings.Contains(page, want) {
+					t.Errorf("the confirm screen lacks %q:\n%s", want, page)
+				}
+			}
+			// The summary comes first; the details sit in a closed <details>.
+			if i, j := strings.Index(page, "requester-summary"), strings.Index(page, "<details>"); i < 0 || j < i {
+				t.Errorf("the address and user agent are not behind the summary:\n%s", page)
+			}
+		})
+	}
+}
+
+// Issue 11 item 6: the phone browser's sign-in page says it approves a
+// sign-in on another screen, and which site asks (the name the confirm
+// screen will show); an unknown or dead QR names nobody; typing a code
+// says so; a wrong password keeps the sentence.
+func TestPhoneSignInSaysWhatItApproves(t *testing.T) {
+	s := newServer(t)
+	r := s.start(t, nil)
+	phone := newBrowser(t, s)
+	asks := `<strong id="approve-client"><bdi>Example Shop</bdi></strong> is asking to sign you in on another screen.`
+	_, page := phone.get(r.VerificationURIComplete)
+	if !strings.Contains(page, asks) || !strings.Contains(page, "<title>Sign in to approve · qrlogin</title>") {
+		t.Fatalf("the phone's sign-in page does not say what it approves:\n%s", page)
+	}
+	resp, page := phone.post("/login", url.Values{"return": {"/q/" + qrID(r)}, "csrf": {csrfRe.FindStringSubmatch(page)[1]},
+		"username": {"alice"}, "password": {"wrong-password"}})
+	if resp.StatusCode != 401 && resp.StatusCode != 400 && resp.StatusCode != 200 || !strings.Contains(page, "login-error") || !strings.Contains(page, asks) {
+		t.Fatalf("after a wrong password (%d) the page no longer says what it approves:\n%s", resp.StatusCode, page)
+	}
+
+	for _, tc := range []struct{ name, path, want string }{
+		{"an unknown QR", "/q/AAAAAAAAAAAAAAAAAAAAAA", "You are approving a sign-in on another screen."},
+		{"typing a code", "/device", "type the code that screen shows"},
+	} {
+		_, page := newBrowser(t, s).get(tc.path)
+		if !strings.Contains(page, tc.want) || strings.Contains(page, "approve-client") {
+			t.Errorf("%s: the page lacks %q or names a site:\n%s", tc.name, tc.want, page)
 		}
 	}
 }

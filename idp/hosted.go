@@ -410,6 +410,35 @@ func (s *Server) handleLoginNewQR(w http.ResponseWriter, r *http.Request) {
 
 // --- phone browser path (SPEC §2.4) -----------------------------------------
 
+// approval is what the phone browser's sign-in page says it is for.
+type approval struct {
+	// Client is the name of the site asking, when the QR is known and
+	// still live; "" otherwise (the page still says what it is for).
+	Client string
+	Device bool // reached from "type a code instead" (/device)
+}
+
+// approving describes the sign-in that the phone browser's login (return
+// path ret, already valid) will approve: which site asks. Only a holder
+// of the QR's secret URL learns the client's name, as the confirm screen
+// would show it after the sign-in; nothing about the requester is shown
+// before it.
+func (s *Server) approving(r *http.Request, ret string) *approval {
+	qrID, ok := strings.CutPrefix(ret, "/q/")
+	if !ok {
+		return &approval{Device: true}
+	}
+	a := &approval{}
+	l, err := s.store.QRLoginByQRIDHash(r.Context(), storage.Hash(qrID))
+	if err != nil || rules.Final(rules.StatusAt(l, s.cfg.Now())) {
+		return a
+	}
+	if c, err := s.clients.get(r.Context(), l.ClientID, false); err == nil {
+		a.Client = newScanClient(c).Name
+	}
+	return a
+}
+
 // returnPath matches where a login without an authorization request may
 // send the browser back to: only this site's confirm pages, so /login is
 // no open redirect.
@@ -419,14 +448,18 @@ func validReturn(p string) bool { return returnPath.MatchString(p) }
 
 // confirmView is the confirm screen: the same facts the app shows.
 type confirmView struct {
-	Ticket         string
-	ClientName     string
-	LogoURI        string
-	ClientURI      string
-	UserCode       string
-	RequesterIP    string
-	RequesterUA    string // the raw user agent, cleaned: one tap away
-	RequesterUASum string // "Chrome on Windows"
+	Ticket      string
+	ClientName  string
+	LogoURI     string
+	ClientURI   string
+	UserCode    string
+	RequesterIP string
+	RequesterUA string // the raw user agent, cleaned: one tap away
+	// RequesterSummary is what the person reads: the browser and where it
+	// is from this phone's point of view, "Chrome on Windows · this
+	// network"; the address and the raw user agent are one tap away.
+	RequesterSummary string
+	Network          string // the proximity signal (proximity.go)
 	// RequesterLabel says whose word the requester is: "reported by
 	// <client>" or "observed by qrlogin".
 	RequesterLabel string
@@ -477,7 +510,7 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 		s.scanErrorPage(w, r, err)
 		return
 	}
-	ans, err := s.scanAnswer(r.Context(), res)
+	ans, err := s.scanAnswer(r.Context(), res, clientIP(r))
 	if err != nil {
 		s.scanErrorPage(w, r, err)
 		return
@@ -488,9 +521,9 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	v := confirmView{
 		Ticket: ans.Ticket, ClientName: ans.Client.Name, ClientURI: ans.Client.ClientURI, UserCode: ans.UserCode,
-		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent, RequesterUASum: ans.Requester.UserAgentSummary,
-		RequesterLabel: label,
-		CreatedAt:      ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
+		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent,
+		RequesterLabel: label, RequesterSummary: requesterSummary(ans.Requester), Network: ans.Requester.Network,
+		CreatedAt: ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
 		Scopes:       strings.Join(ans.Scopes, " "),
 		MatchChoices: ans.MatchChoices, SessionDefault: ans.Session.Default, SessionChoosable: ans.Session.Choosable,
 	}
@@ -503,6 +536,20 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.render(w, http.StatusOK, "confirm.html", data)
+}
+
+// requesterSummary is "Chrome on Windows · this network": the browser as
+// summarised (display.ParseUserAgent) and the network as compared with the
+// phone's (proximity.go).
+func requesterSummary(r scanRequester) string {
+	ua := r.UserAgentSummary
+	if ua == "" {
+		ua = "Unknown browser"
+	}
+	if r.NetworkSummary == "" {
+		return ua
+	}
+	return ua + " · " + r.NetworkSummary
 }
 
 // scanErrorPage shows the phone what went wrong, without more detail than

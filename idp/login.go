@@ -84,6 +84,9 @@ type pageData struct {
 	CSRF          string
 	Username      string
 	QR            *pageQR
+	// Approve is set on the phone browser's sign-in (return=/q/… or
+	// /device): the page says it approves a sign-in elsewhere.
+	Approve *approval
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, page string, data any) {
@@ -108,7 +111,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, http.StatusBadRequest, probRequestUnknown)
 			return
 		}
-		data := pageData{Title: "Sign in", Return: ret, CSRF: csrfToken(sess)}
+		data := pageData{Title: "Sign in to approve", Return: ret, CSRF: csrfToken(sess), Approve: s.approving(r, ret)}
 		if err := sess.Save(r, w); err != nil {
 			s.internalPage(w, r, err)
 			return
@@ -213,6 +216,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 	fail := func(status int, msg string, retry int) {
 		data := pageData{Title: "Sign in", Error: msg, Return: ret, CSRF: csrfToken(sess), Username: truncate(username, maxUsernameLen)}
+		if a == nil {
+			data.Title, data.Approve = "Sign in to approve", s.approving(r, ret)
+		}
 		if a != nil {
 			data.AuthRequestID, data.Client = a.ID, s.clientName(r, a.ClientID)
 			if qr, _, qerr := s.loginQR(r.Context(), r, sess, a, false); qerr == nil {

@@ -416,6 +416,12 @@ type scanRequester struct {
 	UserAgent        string `json:"user_agent"`
 	UserAgentSummary string `json:"user_agent_summary"` // "Chrome on Windows"
 	ReportedByClient bool   `json:"reported_by_client"`
+	// Network compares the requester's network with the scanning phone's
+	// (proximity.go): same_address, same_network, same_country,
+	// other_country, different or unknown; NetworkSummary says it in words
+	// ("this network"). Absent where no phone scanned (notifications).
+	Network        string `json:"network,omitempty"`
+	NetworkSummary string `json:"network_summary,omitempty"`
 }
 
 // newRequester describes a requester for the phone, whatever was stored:
@@ -539,7 +545,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
 	}
-	resp, err := s.scanAnswer(r.Context(), res)
+	resp, err := s.scanAnswer(r.Context(), res, clientIP(r))
 	if err != nil {
 		oauth.WriteError(w, s.log, s.mapErr(err))
 		return
@@ -549,7 +555,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 
 // scanAnswer describes the login for the confirm screen: who asks (the
 // client as registered, the requester as seen or as reported), for what.
-func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult) (*scanResponse, error) {
+func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult, phoneIP string) (*scanResponse, error) {
 	l := res.Login
 	c, err := s.clients.get(ctx, l.ClientID, false)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -558,13 +564,16 @@ func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult) (*scanR
 	if err != nil {
 		return nil, err
 	}
+	req := newRequester(l.RequesterIP, l.RequesterUserAgent, l.RequesterReported)
+	prox := proximityOf(l.RequesterIP, phoneIP, s.cfg.GeoIP)
+	req.Network, req.NetworkSummary = prox.Signal, prox.Summary()
 	return &scanResponse{
 		Ticket:    res.Ticket,
 		ExpiresIn: int(res.ExpiresIn.Round(time.Second) / time.Second),
 		UserCode:  grants.FormatUserCode(l.UserCode),
 		Client:    newScanClient(c),
 		Scopes:    l.Scopes,
-		Requester: newRequester(l.RequesterIP, l.RequesterUserAgent, l.RequesterReported),
+		Requester: req,
 		CreatedAt: l.CreatedAt,
 		// Only the choices: the number itself is the PC's to show.
 		MatchChoices: l.MatchChoices,

@@ -319,14 +319,27 @@ func screenshots(t *testing.T, p *provider, deadline context.Context, _ string) 
 		t.Errorf("the QR in the screenshot reads %q (%v), the image %q", seen, err, qr)
 	}
 
+	// The phone's sign-in says it approves a sign-in on another screen,
+	// and which site asks.
+	browse(t, phone, chromedp.Navigate(qr), chromedp.WaitVisible(chromedp.ID("password-form")))
+	if intro := read(t, phone, chromedp.TextContent(chromedp.ID("approve-intro"))); !strings.HasPrefix(intro, "qrlogin demo site is asking to sign you in on another screen.") {
+		t.Errorf("the phone's sign-in page says %q", intro)
+	}
+	screenshot(t, phone, dir, "phone-sign-in.png", 390)
 	browse(t, phone,
-		chromedp.Navigate(qr),
-		chromedp.WaitVisible(chromedp.ID("password-form")),
 		chromedp.SendKeys(chromedp.ID("username"), demoUser),
 		chromedp.SendKeys(chromedp.ID("password"), demoPassword),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("confirm-button")),
 	)
+	// The requester summed up ("Chrome on Linux · this network": the PC and
+	// the phone are one machine), its address and user agent behind a tap.
+	if sum := read(t, phone, chromedp.TextContent(chromedp.ID("requester-summary"))); !strings.HasSuffix(sum, " on Linux · this network") {
+		t.Errorf("the confirm screen sums the requester up as %q", sum)
+	}
+	if visible := read(t, phone, chromedp.Evaluate[bool](`document.getElementById("requester-ip").checkVisibility()`)); visible {
+		t.Error("the requester's address shows without a tap")
+	}
 	screenshot(t, phone, dir, "phone-confirm.png", 390)
 
 	browse(t, pc, waitText("qr-status", "Scanned"))
