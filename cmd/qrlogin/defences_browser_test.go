@@ -127,8 +127,8 @@ func numberInPhoneBrowser(t *testing.T, p *provider, deadline context.Context, _
 	if len(choices) != 3 || wrong < 0 {
 		t.Fatalf("choices %v for %d", choices, number)
 	}
-	browse(t, tab, chromedp.Click(chromedp.ID("match-"+strconv.Itoa(wrong))), chromedp.WaitVisible(chromedp.CSS("p.error")))
-	if msg := read(t, tab, chromedp.TextContent(chromedp.CSS("p.error"))); !strings.Contains(msg, "not the number") {
+	browse(t, tab, chromedp.Click(chromedp.ID("match-"+strconv.Itoa(wrong))), chromedp.WaitVisible(chromedp.ID("error-detail")))
+	if msg := read(t, tab, chromedp.TextContent(chromedp.ID("error-detail"))); !strings.Contains(msg, "not the number") {
 		t.Fatalf("after a wrong number the phone says %q", msg)
 	}
 	screenshot(t, tab, dir, "phone-wrong-number.png", 390)
