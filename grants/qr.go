@@ -529,6 +529,9 @@ type DecideRequest struct {
 	// Notify records a sign-in notification with a confirmation, in the
 	// same store operation (storage.Attempt.NotificationID).
 	Notify bool
+	// AuditDetail is recorded with the decision's audit event (idp: the
+	// proximity signal).
+	AuditDetail string
 }
 
 // Decide confirms or denies a scanned login: one store operation, which
@@ -542,7 +545,7 @@ func (q *QR) Decide(ctx context.Context, r DecideRequest) (decided *storage.QRLo
 		return nil, errNotFound()
 	}
 	a := &storage.Attempt{Event: storage.EventConfirm, TicketHash: storage.Hash(r.Ticket), Subject: r.Subject,
-		Session: r.Session, Bearer: r.Bearer, IP: r.IP, Now: q.now()}
+		Session: r.Session, Bearer: r.Bearer, IP: r.IP, AuditDetail: r.AuditDetail, Now: q.now()}
 	if !r.Confirm {
 		a.Event = storage.EventDeny
 	} else {

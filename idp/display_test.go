@@ -37,14 +37,21 @@ func (s *testServer) startWithUA(t *testing.T, id, secret, userAgent string, for
 // confirm screen of QR login r.
 func (s *testServer) confirmPage(t *testing.T, r *qrStart) string {
 	t.Helper()
+	_, page := s.confirmScreen(t, r)
+	return page
+}
+
+// confirmScreen is confirmPage with the phone's browser, to decide on.
+func (s *testServer) confirmScreen(t *testing.T, r *qrStart) (*browser, string) {
+	t.Helper()
 	b := newBrowser(t, s)
 	_, page := b.get(r.VerificationURIComplete)
 	csrf := csrfRe.FindStringSubmatch(page)
 	resp, page := b.post("/login", url.Values{"return": {"/q/" + qrID(r)}, "csrf": {csrf[1]}, "username": {"alice"}, "password": {"alice-password"}})
-	if resp.StatusCode != 200 || !strings.Contains(page, "confirm-button") {
+	if resp.StatusCode != 200 || !strings.Contains(page, "deny-button") {
 		t.Fatalf("no confirm screen: %d %s", resp.StatusCode, page)
 	}
-	return page
+	return b, page
 }
 
 // unsafeIn returns the first character of s that display.Unsafe refuses,

@@ -133,6 +133,14 @@ var (
 		Detail: "The password is not the one this account has now, and this sign-in request ended with the attempt.",
 		Next:   "Go back to the application and start signing in again.",
 	}
+	// probProximityRequired: the client's require policy refused a
+	// confirmation from another network (proximity.go); the login was
+	// denied.
+	probProximityRequired = problem{
+		Title:  "Not confirmed: this phone is on another network",
+		Detail: "This site accepts a confirmation only from a phone on the same network as the screen that asked, so the sign-in was denied.",
+		Next:   "If you are in front of that screen, connect this phone to its Wi-Fi, get a new code there and scan it again. If you are not, someone else started this sign-in: nothing more to do.",
+	}
 	probSignOutChoice = problem{
 		Title:  "Nothing was decided",
 		Detail: "The form arrived without Sign out or Stay signed in.",

@@ -459,7 +459,10 @@ type confirmView struct {
 	// is from this phone's point of view, "Chrome on Windows · this
 	// network"; the address and the raw user agent are one tap away.
 	RequesterSummary string
-	Network          string // the proximity signal (proximity.go)
+	// NetworkDiffers: the requester is on another network than this phone
+	// and the client's proximity policy warns (or requires);
+	// ConfirmRefused: the require policy will refuse a confirmation.
+	NetworkDiffers, ConfirmRefused bool
 	// RequesterLabel says whose word the requester is: "reported by
 	// <client>" or "observed by qrlogin".
 	RequesterLabel string
@@ -522,8 +525,10 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request, sess *sessi
 	v := confirmView{
 		Ticket: ans.Ticket, ClientName: ans.Client.Name, ClientURI: ans.Client.ClientURI, UserCode: ans.UserCode,
 		RequesterIP: ans.Requester.IP, RequesterUA: ans.Requester.UserAgent,
-		RequesterLabel: label, RequesterSummary: requesterSummary(ans.Requester), Network: ans.Requester.Network,
-		CreatedAt: ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
+		RequesterLabel: label, RequesterSummary: requesterSummary(ans.Requester),
+		NetworkDiffers: ans.ProximityPolicy != storage.ProximityOff && ans.proximity.differs(),
+		ConfirmRefused: confirmRefused(ans.ProximityPolicy, ans.proximity),
+		CreatedAt:      ans.CreatedAt.Format("2 Jan 2006 15:04:05 MST"), CreatedAtISO: ans.CreatedAt.Format(time.RFC3339),
 		Scopes:       strings.Join(ans.Scopes, " "),
 		MatchChoices: ans.MatchChoices, SessionDefault: ans.Session.Default, SessionChoosable: ans.Session.Choosable,
 	}
@@ -569,6 +574,7 @@ func (s *Server) scanErrorPage(w http.ResponseWriter, r *http.Request, err error
 		grants.NumberRequired:    probNumberRequired,
 		oauth.TemporarilyUnavail: probUnavailable,
 		oauth.TooManyRequests:    probTooManyAttempts,
+		errProximityRequired:     probProximityRequired,
 	}[e.Code]
 	if !ok {
 		p = probCannotContinue

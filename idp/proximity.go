@@ -1,6 +1,17 @@
 package idp
 
-import "net/netip"
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/qrlogin/qrlogin/grants"
+	"github.com/qrlogin/qrlogin/idp/oauth"
+	"github.com/qrlogin/qrlogin/storage"
+)
 
 // The proximity signal (RFC 10027, the cross-device security BCP,
 // §6.1.1): a phone that confirms a sign-in is normally in front of the
@@ -90,4 +101,119 @@ func proximityOf(requester, phone string, geo CountryLookup) proximity {
 		p.Signal = proxOtherCountry
 	}
 	return p
+}
+
+// errProximityRequired is a confirmation refused by the require policy.
+const errProximityRequired = "proximity_required"
+
+// detail is what the audit trail records for a decision under policy:
+// "proximity=different policy=warn", with the countries when known.
+func (p proximity) detail(policy string) string {
+	d := "proximity=" + p.Signal + " policy=" + policy
+	if p.RequesterCountry != "" {
+		d += " countries=" + p.RequesterCountry + "/" + p.PhoneCountry
+	}
+	return d
+}
+
+// differs: the confirm screen warns under warn and require.
+func (p proximity) differs() bool {
+	return p.Signal == proxDifferent || p.Signal == proxSameCountry || p.Signal == proxOtherCountry
+}
+
+// confirmRefused: under require, only a phone on the requester's network
+// may confirm; an unknown signal is not proof of proximity either.
+func confirmRefused(policy string, p proximity) bool {
+	return policy == storage.ProximityRequire && !p.near()
+}
+
+// nearDecision applies the client's proximity policy to a decision from
+// the phone at req.IP, before it is made: the decision's audit event
+// records the signal and the policy (req.AuditDetail). A confirmation that
+// the require policy refuses becomes a denial (a relayed QR is not left
+// for another try): refused is then the answer to give once it is made.
+// err (the store failed) means: decide nothing, the policy could not be
+// read.
+func (s *Server) nearDecision(ctx context.Context, req *grants.DecideRequest) (refused, err error) {
+	f, ok := s.scans.get(req.Ticket, s.cfg.Now())
+	if !ok { // scanned on another instance, or before a restart
+		l, err := s.store.QRLoginByTicketHash(ctx, storage.Hash(req.Ticket))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil // Decide answers the unknown ticket as it does
+		}
+		if err != nil {
+			return nil, oauth.StoreError(err)
+		}
+		f = scanFacts{requesterIP: l.RequesterIP, clientID: l.ClientID}
+	}
+	policy := storage.ProximityWarn
+	switch c, err := s.clients.get(ctx, f.clientID, false); {
+	case err == nil:
+		policy = storage.ProximityPolicyOf(c)
+	case !errors.Is(err, storage.ErrNotFound): // a deleted client: Decide refuses the login
+		return nil, oauth.StoreError(err)
+	}
+	p := proximityOf(f.requesterIP, req.IP, s.cfg.GeoIP)
+	req.AuditDetail = p.detail(policy)
+	if !req.Confirm || !confirmRefused(policy, p) {
+		return nil, nil
+	}
+	// A denial carries no number or session choice.
+	req.Confirm, req.MatchNumber, req.SessionChoice = false, 0, ""
+	req.AuditDetail += " confirm=refused"
+	return oauth.New(errProximityRequired, "this phone is not on the network of the screen that asked; the sign-in was denied").
+		WithStatus(http.StatusForbidden), nil
+}
+
+// scanFacts is what a decision needs from its login to apply the proximity
+// policy, remembered when this instance answered the scan that issued the
+// ticket, so that the decision stays one store call (the budget of
+// TestRoundTripsOfACompleteLogin and TestPostgreSQLTransactionsPerLogin).
+// A ticket belongs to one login, whose requester and client never change:
+// what is remembered cannot go stale. A decision on another instance, or
+// after a restart, reads the login instead.
+type scanFacts struct {
+	requesterIP, clientID string
+	expires               time.Time
+}
+
+// scanMemo holds scanFacts by the ticket's hash (never the ticket).
+type scanMemo struct {
+	mu sync.Mutex
+	m  map[string]scanFacts
+}
+
+// maxScanMemo bounds the memo (about 150 bytes an entry): past it, expired
+// entries are swept, and a new one is not remembered if none was.
+const maxScanMemo = 100_000
+
+func (m *scanMemo) put(ticket string, f scanFacts, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]scanFacts{}
+	}
+	if len(m.m) >= maxScanMemo {
+		for k, v := range m.m {
+			if !v.expires.After(now) {
+				delete(m.m, k)
+			}
+		}
+		if len(m.m) >= maxScanMemo {
+			return
+		}
+	}
+	m.m[string(storage.Hash(ticket))] = f
+}
+
+func (m *scanMemo) get(ticket string, now time.Time) (scanFacts, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := string(storage.Hash(ticket))
+	f, ok := m.m[k]
+	if ok && !f.expires.After(now) {
+		delete(m.m, k)
+		return scanFacts{}, false
+	}
+	return f, ok
 }

@@ -466,6 +466,13 @@ type scanResponse struct {
 	MatchChoices []int `json:"match_choices,omitempty"`
 	// Session is what the confirm screen offers for the tokens.
 	Session sessionOffer `json:"session"`
+	// ProximityPolicy is the client's (off, warn, require): under
+	// require, a confirmation from another network than the requester's
+	// (requester.network not same_address or same_network) is refused
+	// with 403 proximity_required and the login denied.
+	ProximityPolicy string `json:"proximity_policy"`
+
+	proximity proximity // for the hosted confirm screen
 }
 
 // sessionOffer is the session choice of the confirm screen: the
@@ -567,7 +574,10 @@ func (s *Server) scanAnswer(ctx context.Context, res *grants.ScanResult, phoneIP
 	req := newRequester(l.RequesterIP, l.RequesterUserAgent, l.RequesterReported)
 	prox := proximityOf(l.RequesterIP, phoneIP, s.cfg.GeoIP)
 	req.Network, req.NetworkSummary = prox.Signal, prox.Summary()
+	now := s.cfg.Now()
+	s.scans.put(res.Ticket, scanFacts{requesterIP: l.RequesterIP, clientID: l.ClientID, expires: now.Add(res.ExpiresIn)}, now)
 	return &scanResponse{
+		ProximityPolicy: storage.ProximityPolicyOf(c), proximity: prox,
 		Ticket:    res.Ticket,
 		ExpiresIn: int(res.ExpiresIn.Round(time.Second) / time.Second),
 		UserCode:  grants.FormatUserCode(l.UserCode),
@@ -618,6 +628,11 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 		req := grants.DecideRequest{Subject: sub, Bearer: &storage.Bearer{TokenID: tokenID, Scope: ScopeQRApprove},
 			Ticket: body.Ticket, Confirm: confirm, MatchNumber: body.MatchNumber, SessionChoice: body.SessionChoice,
 			IP: clientIP(r), Notify: true}
+		refused, err := s.nearDecision(r.Context(), &req)
+		if err != nil {
+			oauth.WriteError(w, s.log, s.mapErr(err))
+			return
+		}
 		l, err := s.qr.Decide(r.Context(), req)
 		if err != nil {
 			err = s.phoneRefused(r, err, func(session string) error {
@@ -625,6 +640,9 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 				l, err = s.qr.Decide(r.Context(), req)
 				return err
 			})
+		}
+		if err == nil && refused != nil {
+			err = refused // denied instead
 		}
 		if err != nil {
 			oauth.WriteError(w, s.log, s.mapErr(err))
@@ -637,10 +655,17 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 // decide confirms or denies as subject's browser session, recording the
 // sign-in notification with the confirmation.
 func (s *Server) decide(ctx context.Context, subject, session, ticket string, confirm bool, match int, choice, ip string) (*storage.QRLogin, error) {
-	return s.qr.Decide(ctx, grants.DecideRequest{
-		Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, MatchNumber: match, SessionChoice: choice,
-		IP: ip, Notify: true,
-	})
+	req := grants.DecideRequest{Subject: subject, Session: session, Ticket: ticket, Confirm: confirm, MatchNumber: match,
+		SessionChoice: choice, IP: ip, Notify: true}
+	refused, err := s.nearDecision(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.qr.Decide(ctx, req)
+	if err == nil && refused != nil {
+		return nil, refused // denied instead
+	}
+	return l, err
 }
 
 // --- account API -------------------------------------------------------------

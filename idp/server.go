@@ -45,6 +45,7 @@ type Server struct {
 	store    storage.Store
 	keys     *Keys
 	qr       *grants.QR
+	scans    scanMemo       // what decisions need for the proximity policy (proximity.go)
 	dpop     *dpop.Verifier // DPoP proofs, spent in the store
 	provider *op.Provider
 	op       *opStorage

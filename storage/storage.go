@@ -118,6 +118,25 @@ type Client struct {
 	// QRSecondScan is what a scan by another account of an already
 	// scanned QR does: QRSecondScanAlarm ("" too) or QRSecondScanRefuse.
 	QRSecondScan string
+	// ProximityPolicy is what the proximity signal does for the client's
+	// QR logins (RFC 10027 §6.1.1; idp/proximity.go): off, warn or
+	// require; "" means warn (ProximityPolicyOf).
+	ProximityPolicy string
+}
+
+// Proximity policies (Client.ProximityPolicy).
+const (
+	ProximityOff     = "off"
+	ProximityWarn    = "warn"
+	ProximityRequire = "require"
+)
+
+// ProximityPolicyOf is c's policy, "" read as warn.
+func ProximityPolicyOf(c *Client) string {
+	if c.ProximityPolicy == "" {
+		return ProximityWarn
+	}
+	return c.ProximityPolicy
 }
 
 // Values of Client.QRSession.
@@ -452,8 +471,10 @@ type Attempt struct {
 	// operation, only if the redeem applies.
 	Tokens *Tokens
 
-	IP  string // for the audit trail
-	Now time.Time
+	IP string // for the audit trail
+	// AuditDetail is recorded with the audit event (AuditEvent.Detail).
+	AuditDetail string
+	Now         time.Time
 }
 
 // Bearer is a phone app access token presented with an attempt.
@@ -546,6 +567,9 @@ type AuditEvent struct {
 	Subject  string
 	IP       string
 	At       time.Time
+	// Detail is what the attempt recorded with the event
+	// (Attempt.AuditDetail): for a decision, the proximity signal.
+	Detail string
 }
 
 // QRLoginStore keeps QR logins. Each transition appends its audit event in

@@ -301,6 +301,7 @@ type client struct {
 	QRSession              string    `json:"qr_session"`
 	QRSecondScan           string    `json:"qr_second_scan"`
 	IDTokenAlg             string    `json:"id_token_signed_response_alg"`
+	ProximityPolicy        string    `json:"proximity_policy"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -345,6 +346,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 			QRSession        string `json:"qr_session,omitempty"`
 			QRSecondScan     string `json:"qr_second_scan,omitempty"`
 			IDTokenAlg       string `json:"id_token_signed_response_alg,omitempty"`
+			ProximityPolicy  string `json:"proximity_policy,omitempty"`
 		}
 		redirects, postLogout, grants, origins stringList
 	)
@@ -359,6 +361,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 	fs.StringVar(&req.ClientURI, "client-uri", "", "https URL of the client's home page")
 	fs.StringVar(&req.AccessTokenType, "access-token-type", "opaque", "jwt or opaque")
 	fs.StringVar(&req.ClientID, "client-id", "", "client ID (default: generated)")
+	fs.StringVar(&req.ProximityPolicy, "proximity-policy", "warn", "off, warn or require: what a phone on another network than the screen that\nasked does to the confirm screen (README \"Defences against QR relay\")")
 	fs.Float64Var(&req.RateLimit, "quota", 0, "confidential clients: QR logins per second at /qr/authorize (0: the server's --client-rate-limit)")
 	fs.BoolVar(&req.QRNumberMatching, "qr-number-matching", false, "QR logins: once scanned, the PC shows a two-digit number the phone must pick among three\n(needs the QR grant or the hosted login page)")
 	fs.StringVar(&req.QRSession, "qr-session", "keep", "QR logins: what the phone's confirm screen offers for the tokens:\nkeep, this_session, ask or ask_this_session")
@@ -540,6 +543,7 @@ func printClient(w io.Writer, af *adminFlags, b []byte) error {
 		alg = "server default"
 	}
 	row(tw, "id_token_signed_response_alg:", alg)
+	row(tw, "proximity_policy:", c.ProximityPolicy)
 	row(tw, "logo_uri:", c.LogoURI)
 	row(tw, "client_uri:", c.ClientURI)
 	if c.Type == "confidential" {

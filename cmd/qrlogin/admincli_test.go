@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -143,6 +144,24 @@ func TestClientsQRDefences(t *testing.T) {
 	if _, errOut, err := cli(t, env, "clients", "create", "--name", "TV", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
 		"--qr-number-matching"); err == nil || !strings.Contains(errOut+err.Error(), "qr_number_matching") {
 		t.Errorf("number matching for a device-grant-only client was accepted: %v %s", err, errOut)
+	}
+}
+
+// clients create --proximity-policy sets what a phone on another network
+// than the requester does (README "Defences against QR relay"); get shows
+// it; a value other than off, warn or require is refused.
+func TestClientsCreateProximityPolicy(t *testing.T) {
+	st, env := adminServer(t)
+	mustCLI(t, env, "clients", "create", "--client-id", "bank", "--name", "Bank", "--proximity-policy", "require")
+	if c, err := st.Client(context.Background(), "bank"); err != nil || c.ProximityPolicy != "require" {
+		t.Fatalf("stored %+v %v", c, err)
+	}
+	if out := mustCLI(t, env, "clients", "get", "bank"); !regexp.MustCompile(`proximity_policy:\s+require\n`).MatchString(out) {
+		t.Errorf("clients get:\n%s", out)
+	}
+	if _, errOut, err := cli(t, env, "clients", "create", "--name", "Bad", "--proximity-policy", "strict"); err == nil ||
+		!strings.Contains(errOut+err.Error(), "proximity_policy") {
+		t.Errorf("proximity policy strict was accepted: %v %s", err, errOut)
 	}
 }
 

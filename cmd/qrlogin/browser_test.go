@@ -54,6 +54,7 @@ func TestBrowser(t *testing.T) {
 		{"a wrong password's message is in view without scrolling at 1280×900 and on a phone", wrongPasswordInView},
 		{"error pages say what happened and what to do, in the site's layout: an unknown page, a broken sign-in link, a dead QR on the phone", errorPages},
 		{"a second tab of the same browser opens the QR's URL and confirms: the first tab signs in, and another login page's QR still works", sameBrowserSecondTab},
+		{"the confirm screen says plainly that the screen that asked is on another network, and under require offers only Deny", proximityWarning},
 		{"screenshots of the QR, scanned, phone confirm and signed-in pages, all in browsers", screenshots},
 		{"number matching: the hosted QR page shows the number once scanned; the phone app confirms with it", numberOnHostedPage},
 		{"number matching: the phone's browser offers three numbers; the right one confirms, a wrong one cancels", numberInPhoneBrowser},
@@ -668,4 +669,48 @@ func errorPages(t *testing.T, p *provider, deadline context.Context, _ string) {
 	signInOnForm(t, phone)
 	check(phone, "This QR code is no longer valid", "phone-qr-invalid.png", 390)
 	browse(t, phone, chromedp.Click(chromedp.ID("error-link")), chromedp.WaitVisible(chromedp.ID("user_code")))
+}
+
+// proximityWarning: RFC 10027 §6.1.1 in chromium. A confidential client
+// reports a requester on another network than the phone's (the test's
+// loopback): under warn the confirm screen says so above the code and
+// still offers Confirm; under require it offers only Deny.
+func proximityWarning(t *testing.T, p *provider, deadline context.Context, _ string) {
+	dir := screenshotDir(t)
+	for _, tc := range []struct{ policy, shot string }{
+		{"warn", "phone-confirm-other-network.png"},
+		{"require", "phone-confirm-other-network-require.png"},
+	} {
+		id := "browser-proximity-" + tc.policy
+		secret := p.registerClientWith(t, map[string]any{"client_id": id, "name": "Far Shop", "proximity_policy": tc.policy,
+			"grant_types": []string{"urn:qrlogin:params:oauth:grant-type:qr"}})
+		var start struct {
+			VerificationURIComplete string `json:"verification_uri_complete"`
+		}
+		if st := p.post(t, p.issuer+"/qr/authorize", url.Values{"scope": {"openid"}, "requester_ip": {"203.0.113.9"},
+			"requester_user_agent": {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"}},
+			basic(id, secret), &start); st != 200 {
+			t.Fatalf("/qr/authorize: %d", st)
+		}
+		phone := phoneTab(t, deadline)
+		browse(t, phone, chromedp.Navigate(start.VerificationURIComplete))
+		signInOnForm(t, phone)
+		browse(t, phone, chromedp.WaitVisible(chromedp.ID("proximity-warning")))
+		if sum := read(t, phone, chromedp.TextContent(chromedp.ID("requester-summary"))); sum != "Chrome on Windows · another network" {
+			t.Errorf("%s: the requester is summed up as %q", tc.policy, sum)
+		}
+		warning := read(t, phone, chromedp.TextContent(chromedp.ID("proximity-warning")))
+		confirmable := read(t, phone, chromedp.Evaluate[bool](`!!document.getElementById("confirm-button")`))
+		switch tc.policy {
+		case "warn":
+			if !strings.Contains(warning, "another network than this phone") || !confirmable {
+				t.Errorf("warn: %q, Confirm offered %v", warning, confirmable)
+			}
+		case "require":
+			if !strings.Contains(warning, "cannot be confirmed from here") || confirmable {
+				t.Errorf("require: %q, Confirm offered %v", warning, confirmable)
+			}
+		}
+		screenshot(t, phone, dir, tc.shot, 390)
+	}
 }

@@ -53,6 +53,7 @@ type serveConfig struct {
 	notificationRetention    time.Duration
 	sessionTTL               time.Duration
 	maxSessions              int
+	geoipDB                  string
 }
 
 // Demo data seeded by --demo. Fixed values so the README's walk-through
@@ -101,6 +102,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.notificationRetention, "notification-retention", 90*24*time.Hour, "how long sign-in notifications are kept")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a password sign-in keeps the browser signed in at the provider (single sign-on)")
 	fs.IntVar(&c.maxSessions, "max-sessions-per-user", 10, "browser sessions kept per user; a sign-in beyond it ends the oldest")
+	fs.StringVar(&c.geoipDB, "geoip-db", "", "MaxMind-format country database (.mmdb, e.g. GeoLite2-Country) for the proximity signal's "+
+		"country comparison; empty: the PC's and the phone's networks are compared by address and prefix only")
 	return fs, c
 }
 
@@ -181,6 +184,15 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	c.limits.apply(&cfg)
 	c.net.apply(&cfg)
+	if c.geoipDB != "" {
+		geo, err := idp.OpenGeoIP(c.geoipDB)
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		cfg.GeoIP = geo
+		log.Info("proximity signal: countries from a GeoIP database", "path", c.geoipDB)
+	}
 	srv, err := idp.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -331,7 +331,8 @@ func AuditEvent(l *storage.QRLogin, t *Transition, a *storage.Attempt) storage.A
 	if t.AuditAttempter {
 		subject = a.Subject
 	}
-	return storage.AuditEvent{QRLoginID: l.ID, Event: t.Audit, ClientID: l.ClientID, Subject: subject, IP: a.IP, At: at}
+	return storage.AuditEvent{QRLoginID: l.ID, Event: t.Audit, ClientID: l.ClientID, Subject: subject, IP: a.IP, At: at,
+		Detail: a.AuditDetail}
 }
 
 // StatusAt is the effective status of l at now: the stored one, unless an

@@ -50,6 +50,7 @@ type clientRequest struct {
 	QRSecondScan     string `json:"qr_second_scan"`
 	// IDTokenSignedResponseAlg: RS256 (the default), ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
+	ProximityPolicy          string `json:"proximity_policy"`
 }
 
 // clientJSON is a client as the API shows it. ClientSecret is set only in
@@ -80,8 +81,11 @@ type clientJSON struct {
 	// IDTokenSignedResponseAlg is absent when the client registered none:
 	// its ID tokens use the server's default (RS256 unless serve
 	// --signing-alg says otherwise).
-	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg,omitempty"`
-	CreatedAt                time.Time `json:"created_at"`
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// ProximityPolicy: off, warn or require (README "Defences against QR
+	// relay").
+	ProximityPolicy string    `json:"proximity_policy"`
+	CreatedAt       time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -103,6 +107,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		QRNumberMatching:         c.QRNumberMatching,
 		QRSession:                c.QRSession,
 		QRSecondScan:             c.QRSecondScan,
+		ProximityPolicy:          storage.ProximityPolicyOf(c),
 		CreatedAt:                c.CreatedAt,
 	}
 	if j.QRSession == "" {
@@ -176,6 +181,14 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 
 	if err := checkRateLimit(c.Type, req.RateLimit); err != nil {
 		return nil, err
+	}
+	switch req.ProximityPolicy {
+	case "":
+		c.ProximityPolicy = storage.ProximityWarn
+	case storage.ProximityOff, storage.ProximityWarn, storage.ProximityRequire:
+		c.ProximityPolicy = req.ProximityPolicy
+	default:
+		return nil, badMetadata("proximity_policy must be off, warn or require")
 	}
 	c.RateLimit = req.RateLimit
 	if err := checkSigningAlg(req.IDTokenSignedResponseAlg); err != nil {

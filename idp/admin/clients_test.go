@@ -252,6 +252,8 @@ func TestCreateClientValidation(t *testing.T) {
 		{"an http logo_uri", `{"name":"n","logo_uri":"http://rp.example/logo.png"}`, 400, meta},
 		{"a data: logo_uri", `{"name":"n","logo_uri":"data:image/png;base64,AAAA"}`, 400, meta},
 		{"a relative client_uri", `{"name":"n","client_uri":"rp.example"}`, 400, meta},
+		{"an unknown proximity_policy", `{"name":"n","proximity_policy":"strict"}`, 400, meta},
+		{"a proximity_policy in upper case", `{"name":"n","proximity_policy":"REQUIRE"}`, 400, meta},
 		{"an unknown field", `{"name":"n","client_secret":"mine"}`, 400, request},
 		{"a misspelt field", `{"name":"n","redirect_uri":["https://a.example/cb"]}`, 400, request},
 		{"a field of the wrong type", `{"name":"n","redirect_uris":"https://a.example/cb"}`, 400, request},
@@ -410,5 +412,29 @@ func TestPatchClientQRDefences(t *testing.T) {
 	h.do(t, "PATCH", "/admin/v1/clients/tv-app", tok, `{"qr_number_matching":true}`).expectError(t, 400, "invalid_client_metadata")
 	if c, _ := h.store.Client(context.Background(), "tv-app"); c.QRNumberMatching {
 		t.Fatal("a refused patch turned number matching on")
+	}
+}
+
+// proximity_policy (README "Defences against QR relay"): off, warn or
+// require, stored and shown; warn when not given.
+func TestCreateClientProximityPolicy(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	for _, tc := range []struct{ body, want string }{
+		{`{"name":"n"}`, "warn"},
+		{`{"name":"n","proximity_policy":"off"}`, "off"},
+		{`{"name":"n","proximity_policy":"require"}`, "require"},
+	} {
+		a := h.do(t, "POST", "/admin/v1/clients", tok, tc.body)
+		if a.status != 201 {
+			t.Fatalf("%s: %d %s", tc.body, a.status, a.body)
+		}
+		id := a.json(t)["client_id"].(string)
+		if got := a.json(t)["proximity_policy"]; got != tc.want {
+			t.Errorf("%s: created with %v, want %s", tc.body, got, tc.want)
+		}
+		if got := h.do(t, "GET", "/admin/v1/clients/"+id, tok, "").json(t)["proximity_policy"]; got != tc.want {
+			t.Errorf("%s: reads back %v, want %s", tc.body, got, tc.want)
+		}
 	}
 }

@@ -212,8 +212,8 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 	q.w(`, u AS (UPDATE qr_logins l SET `, set, ` FROM old WHERE l.id = old.id AND (`, where, `)
 	RETURNING `, qrCols("l"), `, old.status AS from_status
 ), a AS (
-	INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at)
-	SELECT u.id, '`, audit, `', u.client_id, `, auditSubject, `, `, q.arg(a.IP, "text"), `, `, now, ` FROM u
+	INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at, detail)
+	SELECT u.id, '`, audit, `', u.client_id, `, auditSubject, `, `, q.arg(a.IP, "text"), `, `, now, `, `, q.arg(a.AuditDetail, "text"), ` FROM u
 	RETURNING pg_notify('`, notifyChannel, `', qr_login_id || ' `, to, `')
 )`)
 	if a.NotificationID != "" && notify != "" {

@@ -164,14 +164,14 @@ func (s *Store) QRLoginByAuthRequest(ctx context.Context, authRequestID string) 
 
 // QRAuditEvents implements storage.QRLoginStore.
 func (s *Store) QRAuditEvents(ctx context.Context, qrLoginID string) ([]storage.AuditEvent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT qr_login_id, event, client_id, subject, ip, at
+	rows, err := s.pool.Query(ctx, `SELECT qr_login_id, event, client_id, subject, ip, at, detail
 		FROM qr_audit_events WHERE qr_login_id = $1 ORDER BY id`, qrLoginID)
 	if err != nil {
 		return nil, mapErr("qr audit events", err)
 	}
 	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.AuditEvent, error) {
 		var e storage.AuditEvent
-		err := r.Scan(&e.QRLoginID, &e.Event, &e.ClientID, &e.Subject, &e.IP, &e.At)
+		err := r.Scan(&e.QRLoginID, &e.Event, &e.ClientID, &e.Subject, &e.IP, &e.At, &e.Detail)
 		e.At = e.At.UTC()
 		return e, err
 	})

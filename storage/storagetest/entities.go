@@ -25,6 +25,7 @@ func newClient(id string, created time.Time) *storage.Client {
 		RateLimit:                250,
 		CreatedAt:                created,
 		AllowedOrigins:           []string{"https://" + id + ".example", "http://127.0.0.1:9999"},
+		ProximityPolicy:          storage.ProximityRequire,
 	}
 }
 

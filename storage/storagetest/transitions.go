@@ -249,6 +249,25 @@ var qrTransitionCases = []testCase{
 			{QRLoginID: l.ID, Event: "denied", ClientID: clientRP, Subject: alice, IP: decideIP, At: at(decideAfter)},
 		}, "QRAuditEvents")
 	}},
+	{"a decision's audit event records the attempt's detail (the proximity signal), other events none", func(t *testing.T, s storage.Store) {
+		seed(t, s)
+		l := scannedLogin(t, s, 1)
+		const detail = "proximity=other_country policy=warn countries=FR/DE"
+		_, err := applied(s.ApplyQR(t.Context(), &storage.Attempt{Event: storage.EventConfirm, ID: l.ID,
+			TicketHash: ticketHash(l.ID, goodTicket), Subject: alice, Session: sessionOf(alice), IP: decideIP,
+			AuditDetail: detail, Now: at(decideAfter)}))
+		must(t, err, "confirm")
+		events := auditEvents(t, s, l.ID)
+		last := events[len(events)-1]
+		if last.Event != "confirmed" || last.Detail != detail {
+			t.Fatalf("the confirmation's audit event: %+v", last)
+		}
+		for _, e := range events[:len(events)-1] {
+			if e.Detail != "" {
+				t.Fatalf("%s carries %q", e.Event, e.Detail)
+			}
+		}
+	}},
 	{"a subscriber hears scan, confirmation and redeem with the new status, and nothing once cancelled", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		l := createLogin(t, s, newLogin(1))
