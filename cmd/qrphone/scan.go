@@ -40,6 +40,9 @@ type scanResult struct {
 		Default   string `json:"default"`
 		Choosable bool   `json:"choosable"`
 	} `json:"session"`
+	// ProximityPolicy is the client's: off, warn or require (the
+	// provider's README, "Defences against QR relay").
+	ProximityPolicy string `json:"proximity_policy"`
 }
 
 type requester struct {
@@ -47,6 +50,11 @@ type requester struct {
 	UserAgent        string `json:"user_agent"`
 	UserAgentSummary string `json:"user_agent_summary"`
 	ReportedByClient bool   `json:"reported_by_client"`
+	// Network compares the requester's network with this phone's:
+	// same_address, same_network, same_country, other_country, different
+	// or unknown; NetworkSummary in words.
+	Network        string `json:"network,omitempty"`
+	NetworkSummary string `json:"network_summary,omitempty"`
 }
 
 func runScan(ctx context.Context, e *environment, args []string) error {
@@ -304,6 +312,17 @@ func printConfirmScreen(w io.Writer, r *scanResult, now time.Time) {
 	}
 	if r.Requester.UserAgent != "" {
 		fmt.Fprintf(w, "  User agent:   %s\n", sanitize(r.Requester.UserAgent))
+	}
+	if r.Requester.NetworkSummary != "" {
+		fmt.Fprintf(w, "  Network:      %s (compared with this phone's)\n", sanitize(r.Requester.NetworkSummary))
+	}
+	switch near := r.Requester.Network == "same_address" || r.Requester.Network == "same_network"; {
+	case r.ProximityPolicy == "require" && !near:
+		fmt.Fprintln(w, "  ! This sign-in cannot be confirmed from here: the application accepts a confirmation")
+		fmt.Fprintln(w, "    only from the network of the screen that asked. Confirming denies it.")
+	case r.ProximityPolicy != "off" && !near && r.Requester.Network != "" && r.Requester.Network != "unknown":
+		fmt.Fprintln(w, "  ! The screen that asked is on another network than this phone. Confirm only if")
+		fmt.Fprintln(w, "    you are in front of it; if you are not, deny: someone may be signing in as you.")
 	}
 	if !r.CreatedAt.IsZero() {
 		ago := now.Sub(r.CreatedAt).Round(time.Second)

@@ -450,3 +450,31 @@ func TestDecodeProviderPNG(t *testing.T) {
 		t.Errorf("decodeQR = %q, %v; want %q", got, err, missed)
 	}
 }
+
+// The confirm screen shows the proximity signal (the provider's requester
+// network) and, as the hosted page does, says plainly when the screen that
+// asked is on another network, and under require that confirming denies.
+func TestConfirmScreenShowsTheNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		policy, network, summary string
+		want                     string // "" : no alert
+	}{
+		{"warn", "same_network", "this network", ""},
+		{"warn", "other_country", "another network, in FR\x1b[2J", "another network than this phone"},
+		{"off", "different", "another network", ""},
+		{"require", "same_country", "another network, in DE like this phone", "Confirming denies it"},
+		{"warn", "unknown", "network unknown", ""},
+	} {
+		r := &scanResult{UserCode: "BCDF-GHJK", ProximityPolicy: tc.policy,
+			Requester: requester{IP: "192.0.2.1", Network: tc.network, NetworkSummary: tc.summary}}
+		var b bytes.Buffer
+		printConfirmScreen(&b, r, time.Now())
+		out := b.String()
+		if strings.Contains(out, "\x1b") || !strings.Contains(out, "Network:      "+strings.TrimSuffix(tc.summary, "\x1b[2J")) {
+			t.Errorf("%s %s: the network line is missing or unsanitized:\n%s", tc.policy, tc.network, out)
+		}
+		if alert := strings.Contains(out, "  ! "); alert != (tc.want != "") || tc.want != "" && !strings.Contains(out, tc.want) {
+			t.Errorf("%s %s: alert %v, want %q:\n%s", tc.policy, tc.network, alert, tc.want, out)
+		}
+	}
+}
