@@ -209,6 +209,7 @@ type ClientStore interface {
 type ClientUpdate struct {
 	RateLimit                *float64 // Client.RateLimit
 	IDTokenSignedResponseAlg *string  // Client.IDTokenSignedResponseAlg
+	ProximityPolicy          *string  // Client.ProximityPolicy
 }
 
 // User is an end user. ID is the subject (sub) of the user's tokens.

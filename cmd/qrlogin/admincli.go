@@ -448,6 +448,7 @@ func clientsUpdate(ctx context.Context, args []string, env func(string) string, 
 	session := fs.String("qr-session", "", "QR logins: keep, this_session, ask or ask_this_session")
 	secondScan := fs.String("qr-second-scan", "", "QR logins: alarm or refuse")
 	alg := fs.String("id-token-alg", "", "the ID tokens' signature: ES256, EdDSA or RS256; \"default\" goes back to the server's --signing-alg")
+	proximity := fs.String("proximity-policy", "", "QR logins from a phone on another network: off, warn or require")
 	pos, err := parseAdmin(fs, args, env, "client-id")
 	if err != nil {
 		return err
@@ -469,10 +470,12 @@ func clientsUpdate(ctx context.Context, args []string, env func(string) string, 
 			} else {
 				body["id_token_signed_response_alg"] = *alg
 			}
+		case "proximity-policy":
+			body["proximity_policy"] = *proximity
 		}
 	})
 	if q, ok := body["rate_limit"].(float64); len(body) == 0 || ok && q < 0 {
-		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session, --qr-second-scan or --id-token-alg", errUsage)
+		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session, --qr-second-scan, --id-token-alg or --proximity-policy", errUsage)
 	}
 	api, err := af.api(ctx, stderr)
 	if err != nil {

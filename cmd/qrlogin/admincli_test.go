@@ -149,7 +149,8 @@ func TestClientsQRDefences(t *testing.T) {
 
 // clients create --proximity-policy sets what a phone on another network
 // than the requester does (README "Defences against QR relay"); get shows
-// it; a value other than off, warn or require is refused.
+// it; clients update --proximity-policy changes it; a value other than
+// off, warn or require is refused.
 func TestClientsCreateProximityPolicy(t *testing.T) {
 	st, env := adminServer(t)
 	mustCLI(t, env, "clients", "create", "--client-id", "bank", "--name", "Bank", "--proximity-policy", "require")
@@ -162,6 +163,16 @@ func TestClientsCreateProximityPolicy(t *testing.T) {
 	if _, errOut, err := cli(t, env, "clients", "create", "--name", "Bad", "--proximity-policy", "strict"); err == nil ||
 		!strings.Contains(errOut+err.Error(), "proximity_policy") {
 		t.Errorf("proximity policy strict was accepted: %v %s", err, errOut)
+	}
+	if out := mustCLI(t, env, "clients", "update", "bank", "--proximity-policy", "off"); !regexp.MustCompile(`proximity_policy:\s+off\n`).MatchString(out) {
+		t.Errorf("clients update --proximity-policy off:\n%s", out)
+	}
+	if c, err := st.Client(context.Background(), "bank"); err != nil || c.ProximityPolicy != "off" {
+		t.Fatalf("stored after clients update %+v %v", c, err)
+	}
+	if _, errOut, err := cli(t, env, "clients", "update", "bank", "--proximity-policy", "strict"); err == nil ||
+		!strings.Contains(errOut+err.Error(), "proximity_policy") {
+		t.Errorf("clients update --proximity-policy strict was accepted: %v %s", err, errOut)
 	}
 }
 

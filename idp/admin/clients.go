@@ -182,13 +182,12 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 	if err := checkRateLimit(c.Type, req.RateLimit); err != nil {
 		return nil, err
 	}
-	switch req.ProximityPolicy {
-	case "":
+	c.ProximityPolicy = req.ProximityPolicy
+	if c.ProximityPolicy == "" {
 		c.ProximityPolicy = storage.ProximityWarn
-	case storage.ProximityOff, storage.ProximityWarn, storage.ProximityRequire:
-		c.ProximityPolicy = req.ProximityPolicy
-	default:
-		return nil, badMetadata("proximity_policy must be off, warn or require")
+	}
+	if err := checkProximityPolicy(c.ProximityPolicy); err != nil {
+		return nil, err
 	}
 	c.RateLimit = req.RateLimit
 	if err := checkSigningAlg(req.IDTokenSignedResponseAlg); err != nil {

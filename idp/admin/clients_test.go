@@ -438,3 +438,30 @@ func TestCreateClientProximityPolicy(t *testing.T) {
 		}
 	}
 }
+
+// PATCH changes proximity_policy alone, leaving the rest; a value other
+// than off, warn or require is 400 and changes nothing (README "Defences
+// against QR relay").
+func TestPatchClientProximityPolicy(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"bank","name":"Bank","id_token_signed_response_alg":"ES256"}`)
+	for _, p := range []string{"require", "off", "warn"} {
+		a := h.do(t, "PATCH", "/admin/v1/clients/bank", tok, `{"proximity_policy":"`+p+`"}`)
+		if a.status != 200 || a.json(t)["proximity_policy"] != p {
+			t.Fatalf("patch to %s: %d %s", p, a.status, a.body)
+		}
+		if c, err := h.store.Client(context.Background(), "bank"); err != nil || c.ProximityPolicy != p || c.IDTokenSignedResponseAlg != "ES256" {
+			t.Fatalf("stored after the patch to %s: %+v %v", p, c, err)
+		}
+	}
+	for _, body := range []string{`{"proximity_policy":"strict"}`, `{"proximity_policy":""}`, `{"proximity_policy":"REQUIRE"}`,
+		`{"proximity_policy":true}`, `{"rate_limit":7,"proximity_policy":"strict"}`} {
+		if a := h.do(t, "PATCH", "/admin/v1/clients/bank", tok, body); a.status != 400 {
+			t.Errorf("%s: %d %s, want 400", body, a.status, a.body)
+		}
+	}
+	if c, _ := h.store.Client(context.Background(), "bank"); c.ProximityPolicy != "warn" || c.RateLimit != 0 {
+		t.Fatalf("refused patches changed the client: %+v", c)
+	}
+}

@@ -38,20 +38,33 @@ func checkSigningAlg(alg string) error {
 	return nil
 }
 
+// checkProximityPolicy validates a client's proximity policy (RFC 10027
+// §6.1.1; idp/proximity.go): off, warn or require.
+func checkProximityPolicy(p string) error {
+	switch p {
+	case storage.ProximityOff, storage.ProximityWarn, storage.ProximityRequire:
+		return nil
+	}
+	return badMetadata("proximity_policy must be off, warn or require")
+}
+
 // clientPatch is the body of PATCH /admin/v1/clients/{id} (RFC 7396 merge
 // patch): the fields that may change after registration, the quota, the
-// ID token algorithm ("" goes back to the server's default) and the
-// defences against QR relay (QR logins already started keep theirs).
+// ID token algorithm ("" goes back to the server's default), the
+// proximity policy (read at each decision, so QR logins already waiting
+// follow it) and the defences against QR relay (QR logins already started
+// keep theirs).
 type clientPatch struct {
 	RateLimit                *float64 `json:"rate_limit"`
 	IDTokenSignedResponseAlg *string  `json:"id_token_signed_response_alg"`
+	ProximityPolicy          *string  `json:"proximity_policy"`
 	QRNumberMatching         *bool    `json:"qr_number_matching"`
 	QRSession                *string  `json:"qr_session"`
 	QRSecondScan             *string  `json:"qr_second_scan"`
 }
 
-// patchClient changes a client's quota, ID token algorithm or QR
-// defences. Instances see it within their client cache's lifetime (5 s
+// patchClient changes a client's quota, ID token algorithm, proximity
+// policy or QR defences. Instances see it within their client cache's lifetime (5 s
 // by default). Everything is checked before anything is written.
 func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 	var p clientPatch
@@ -59,9 +72,10 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defences := p.QRNumberMatching != nil || p.QRSession != nil || p.QRSecondScan != nil
-	if p.RateLimit == nil && p.IDTokenSignedResponseAlg == nil && !defences {
+	update := p.RateLimit != nil || p.IDTokenSignedResponseAlg != nil || p.ProximityPolicy != nil
+	if !update && !defences {
 		writeError(w, http.StatusBadRequest, "invalid_client_metadata",
-			"nothing to change: send rate_limit, id_token_signed_response_alg, qr_number_matching, qr_session or qr_second_scan")
+			"nothing to change: send rate_limit, id_token_signed_response_alg, proximity_policy, qr_number_matching, qr_session or qr_second_scan")
 		return
 	}
 	c, ok := a.loadClient(w, r)
@@ -85,6 +99,12 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if p.ProximityPolicy != nil {
+		if err := checkProximityPolicy(*p.ProximityPolicy); err != nil {
+			bad(err)
+			return
+		}
+	}
 	next := *c
 	if p.QRNumberMatching != nil {
 		next.QRNumberMatching = *p.QRNumberMatching
@@ -100,11 +120,13 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
-	if p.RateLimit != nil || p.IDTokenSignedResponseAlg != nil {
+	if update {
 		var updated *storage.Client
-		updated, err = a.store.UpdateClient(r.Context(), c.ID, storage.ClientUpdate{RateLimit: p.RateLimit, IDTokenSignedResponseAlg: p.IDTokenSignedResponseAlg})
+		updated, err = a.store.UpdateClient(r.Context(), c.ID, storage.ClientUpdate{RateLimit: p.RateLimit,
+			IDTokenSignedResponseAlg: p.IDTokenSignedResponseAlg, ProximityPolicy: p.ProximityPolicy})
 		if err == nil {
-			next.RateLimit, next.IDTokenSignedResponseAlg = updated.RateLimit, updated.IDTokenSignedResponseAlg
+			next.RateLimit, next.IDTokenSignedResponseAlg, next.ProximityPolicy =
+				updated.RateLimit, updated.IDTokenSignedResponseAlg, updated.ProximityPolicy
 		}
 	}
 	if err == nil && defences {
@@ -119,7 +141,7 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID, "rate_limit", next.RateLimit,
-		"id_token_signed_response_alg", next.IDTokenSignedResponseAlg,
+		"id_token_signed_response_alg", next.IDTokenSignedResponseAlg, "proximity_policy", storage.ProximityPolicyOf(&next),
 		"qr_number_matching", next.QRNumberMatching, "qr_session", next.QRSession, "qr_second_scan", next.QRSecondScan,
 		"admin", actor(r.Context()))
 	writeJSON(w, http.StatusOK, toClientJSON(&next, ""))

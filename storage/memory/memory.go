@@ -317,6 +317,9 @@ func (s *Store) UpdateClient(_ context.Context, id string, u storage.ClientUpdat
 	if u.IDTokenSignedResponseAlg != nil {
 		c.IDTokenSignedResponseAlg = *u.IDTokenSignedResponseAlg
 	}
+	if u.ProximityPolicy != nil {
+		c.ProximityPolicy = *u.ProximityPolicy
+	}
 	return cloneClient(c), nil
 }
 

@@ -120,28 +120,38 @@ var entityCases = []testCase{
 			wantSame(t, got, &want, fmt.Sprintf("Client after SetClientQRDefences(%+v)", d))
 		}
 	}},
-	{"UpdateClient replaces the quota (fractions kept, 0 goes back to the default) and the ID token algorithm, and leaves the rest", func(t *testing.T, s storage.Store) {
+	{"UpdateClient replaces the quota (fractions kept, 0 goes back to the default), the ID token algorithm and the proximity policy, and leaves the rest", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		c := newClient("c-1", base)
 		must(t, s.CreateClient(ctx, c), "CreateClient")
 		want := *c
+		// Each step changes one field; want follows.
+		type step struct {
+			name string
+			u    storage.ClientUpdate
+			set  func(*storage.Client)
+		}
+		var steps []step
 		for _, q := range []float64{2.5, 0, 1e6} {
-			got, err := s.UpdateClient(ctx, c.ID, storage.ClientUpdate{RateLimit: ptr(q)})
-			must(t, err, "UpdateClient")
-			want.RateLimit = q
-			wantSame(t, got, &want, fmt.Sprintf("UpdateClient(rate limit %v)", q))
-			got, err = s.Client(ctx, c.ID)
-			must(t, err, "Client")
-			wantSame(t, got, &want, fmt.Sprintf("Client after UpdateClient(rate limit %v)", q))
+			steps = append(steps, step{fmt.Sprintf("rate limit %v", q), storage.ClientUpdate{RateLimit: ptr(q)},
+				func(c *storage.Client) { c.RateLimit = q }})
 		}
 		for _, alg := range []string{"RS256", ""} {
-			got, err := s.UpdateClient(ctx, c.ID, storage.ClientUpdate{IDTokenSignedResponseAlg: ptr(alg)})
+			steps = append(steps, step{"alg " + alg, storage.ClientUpdate{IDTokenSignedResponseAlg: ptr(alg)},
+				func(c *storage.Client) { c.IDTokenSignedResponseAlg = alg }})
+		}
+		for _, p := range []string{storage.ProximityOff, storage.ProximityWarn, storage.ProximityRequire} {
+			steps = append(steps, step{"proximity policy " + p, storage.ClientUpdate{ProximityPolicy: ptr(p)},
+				func(c *storage.Client) { c.ProximityPolicy = p }})
+		}
+		for _, st := range steps {
+			got, err := s.UpdateClient(ctx, c.ID, st.u)
 			must(t, err, "UpdateClient")
-			want.IDTokenSignedResponseAlg = alg
-			wantSame(t, got, &want, "UpdateClient(alg "+alg+")")
+			st.set(&want)
+			wantSame(t, got, &want, "UpdateClient("+st.name+")")
 			got, err = s.Client(ctx, c.ID)
 			must(t, err, "Client")
-			wantSame(t, got, &want, "Client after UpdateClient(alg "+alg+")")
+			wantSame(t, got, &want, "Client after UpdateClient("+st.name+")")
 		}
 	}},
 	{"SetClientSecretHash replaces the secret hash", func(t *testing.T, s storage.Store) {
