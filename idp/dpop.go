@@ -59,15 +59,23 @@ func authorizeJKTOf(ctx context.Context) string {
 // QR endpoint; spent like any other), or dpop_jkt, the key's thumbprint
 // (RFC 9449 §10's parameter, which OpenID Connect Key Binding also gives
 // the device authorization request). Sent both, they must name one key
-// (RFC 9449 §10.1's rule for pushed requests). "" binds nothing.
-func (s *Server) qrAuthorizeJKT(r *http.Request) (string, error) {
+// (RFC 9449 §10.1's rule for pushed requests). "" binds nothing, which a
+// client with dpop_bound_access_tokens may not ask for: its device codes
+// are always bound.
+func (s *Server) qrAuthorizeJKT(r *http.Request, c *storage.Client) (string, error) {
 	jkt := r.PostForm.Get("dpop_jkt")
 	if _, sent := r.PostForm["dpop_jkt"]; sent && !dpop.ValidJKT(jkt) {
 		return "", oauth.New(oauth.InvalidRequest, "dpop_jkt must be a JWK SHA-256 thumbprint, base64url without padding (RFC 9449 §10)")
 	}
 	p, err := s.dpop.Verify(r.Context(), r.Header, r.Method, s.cfg.Issuer+"/"+pathQRAuthorize, "")
-	if err != nil || p == nil {
-		return jkt, err
+	if err != nil {
+		return "", err
+	}
+	if p == nil {
+		if jkt == "" && c.DPoPBoundAccessTokens {
+			return "", oauth.New(oauth.InvalidDPoPProof, "this client's QR logins are bound to a DPoP key (dpop_bound_access_tokens): send a DPoP proof or dpop_jkt")
+		}
+		return jkt, nil
 	}
 	if jkt != "" && jkt != p.JKT {
 		return "", oauth.New(oauth.InvalidDPoPProof, "dpop_jkt is not the thumbprint of the DPoP proof's key")
@@ -97,6 +105,17 @@ func boundJKT(ctx context.Context) string {
 	return ""
 }
 
+// requireDPoP applies the client's dpop_bound_access_tokens (RFC 9449
+// §5.2: the server MUST reject its token requests without a DPoP proof).
+// Checked once the client is authenticated and before its grant is read,
+// so a refused request spends no code.
+func requireDPoP(ctx context.Context, c *storage.Client) *oauth.Error {
+	if c.DPoPBoundAccessTokens && boundJKT(ctx) == "" {
+		return oauth.New(oauth.InvalidDPoPProof, "this client's tokens are DPoP-bound (dpop_bound_access_tokens): the token request needs a DPoP proof")
+	}
+	return nil
+}
+
 // tokenType is the token_type of the token response (RFC 9449 §5).
 func tokenType(ctx context.Context) string {
 	if boundJKT(ctx) != "" {
@@ -114,6 +133,17 @@ func confirmation(jkt string) map[string]any {
 // was bound to, if any (dpop.CheckBinding).
 func grantBinding(ctx context.Context, jkt, what string) *oauth.Error {
 	return dpop.CheckBinding(jkt, boundJKT(ctx), what)
+}
+
+// clientRequiresDPoP is requireDPoP for zitadel's grants (code and
+// refresh), whose client is authenticated by then.
+func clientRequiresDPoP(ctx context.Context, c op.Client) error {
+	if cl, ok := c.(*client); ok {
+		if e := requireDPoP(ctx, cl.c); e != nil {
+			return oidcErr(e)
+		}
+	}
+	return nil
 }
 
 // oidcErr is a grantBinding refusal for zitadel's token endpoint, which

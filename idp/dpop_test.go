@@ -369,13 +369,19 @@ func sameCnf(cnf any, jkt string) bool {
 // with the DPoP header proof (if not empty) and extra parameters.
 func (s *testServer) startWithProof(t *testing.T, proof string, extra url.Values) (int, map[string]any) {
 	t.Helper()
+	return s.startAs(t, rpID, rpSecret, proof, extra)
+}
+
+// startAs is startWithProof as the confidential client id.
+func (s *testServer) startAs(t *testing.T, id, secret, proof string, extra url.Values) (int, map[string]any) {
+	t.Helper()
 	form := url.Values{"scope": {"openid profile email offline_access"}}
 	for k, v := range extra {
 		form[k] = v
 	}
 	req, _ := http.NewRequest("POST", s.URL+"/qr/authorize", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(rpID, rpSecret)
+	req.SetBasicAuth(id, secret)
 	if proof != "" {
 		req.Header.Set("DPoP", proof)
 	}
@@ -483,5 +489,93 @@ func TestDPoPQRLoginUnboundRedeemedWithAProof(t *testing.T) {
 	status, tok = s.poll(t, idp.GrantQR, r.DeviceCode, nil)
 	if status != 200 || tok["token_type"] != "Bearer" {
 		t.Fatalf("redeem without a proof: %d %v", status, tok)
+	}
+}
+
+// A client registered with dpop_bound_access_tokens (RFC 9449 §5.2) gets
+// nothing without its key: a QR login started without a proof or
+// dpop_jkt, and any token request without a proof, is refused with
+// invalid_dpop_proof — a code so refused is not spent — while with the
+// key it works as for any client, and its tokens are DPoP-bound.
+func TestDPoPBoundClientPolicy(t *testing.T) {
+	s := newServer(t)
+	const id, secret, redirect = "bound-rp", "bound-secret-0123456789", "https://bound.example/cb"
+	if err := s.store.CreateClient(t.Context(), &storage.Client{ID: id, Name: "Bound", SecretHash: storage.Hash(secret),
+		Type: storage.ClientConfidential, RedirectURIs: []string{redirect}, GrantTypes: allGrants,
+		DPoPBoundAccessTokens: true, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	key := newDPoPKey(t)
+	tokenProof := func() string { return s.proof(t, key, "POST", "/oauth/token", "") }
+
+	status, body := s.startAs(t, id, secret, "", nil)
+	wantRefused(t, status, body, "invalid_dpop_proof", "a QR login started without a key")
+	for what, start := range map[string]func() (int, map[string]any){
+		"dpop_jkt": func() (int, map[string]any) {
+			return s.startAs(t, id, secret, "", url.Values{"dpop_jkt": {key.JKT()}})
+		},
+		"a proof": func() (int, map[string]any) {
+			return s.startAs(t, id, secret, s.proof(t, key, "POST", "/qr/authorize", ""), nil)
+		},
+	} {
+		status, started := start()
+		if status != 200 {
+			t.Fatalf("a QR login bound by %s: %d %v", what, status, started)
+		}
+		poll := url.Values{"grant_type": {idp.GrantQR}, "device_code": {started["device_code"].(string)}}
+		status, body = s.tokenWithProof(t, id, secret, "", poll)
+		wantRefused(t, status, body, "invalid_dpop_proof", "a poll without a proof, bound by "+what)
+		status, body = s.tokenWithProof(t, id, secret, tokenProof(), poll)
+		if status != 400 || body["error"] != "authorization_pending" {
+			t.Fatalf("a poll with the key, bound by %s: %d %v", what, status, body)
+		}
+	}
+
+	code, verifier := s.dpopCode(t, id, redirect, "")
+	exchange := codeForm("", code, verifier, redirect)
+	status, body = s.tokenWithProof(t, id, secret, "", exchange)
+	wantRefused(t, status, body, "invalid_dpop_proof", "a code exchanged without a proof")
+	status, tok := s.tokenWithProof(t, id, secret, tokenProof(), exchange)
+	if status != 200 || tok["token_type"] != "DPoP" || tok["refresh_token"] == nil {
+		t.Fatalf("the same code with a proof: %d %v", status, tok)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}
+	status, body = s.tokenWithProof(t, id, secret, "", refresh)
+	wantRefused(t, status, body, "invalid_dpop_proof", "a refresh without a proof")
+	if status, tok = s.tokenWithProof(t, id, secret, tokenProof(), refresh); status != 200 || tok["token_type"] != "DPoP" {
+		t.Fatalf("the refresh with a proof: %d %v", status, tok)
+	}
+}
+
+// The phone API (and the account API behind the same check) takes bearer
+// tokens only: a phone app token that was DPoP-bound at the token
+// endpoint is refused there as a bearer token (RFC 9449 §7.2), so a
+// stolen one is worthless without its key; an unbound one works.
+func TestDPoPBoundTokenRefusedByPhoneAPI(t *testing.T) {
+	s := newServer(t)
+	key := newDPoPKey(t)
+	cfg := &oauth2.Config{ClientID: phoneID, RedirectURL: phoneRedir, Scopes: []string{"openid", "qr:approve"},
+		Endpoint: oauth2.Endpoint{AuthURL: s.URL + "/authorize"}}
+	verifier := oauth2.GenerateVerifier()
+	code := s.authorize(t, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "alice")
+	status, tok := s.tokenWithProof(t, "", "", s.proof(t, key, "POST", "/oauth/token", ""), codeForm(phoneID, code, verifier, phoneRedir))
+	if status != 200 || tok["token_type"] != "DPoP" {
+		t.Fatalf("the phone app's exchange with a proof: %d %v", status, tok)
+	}
+	sessions := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", s.URL+"/account/sessions", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	if st, ch := sessions(tok["access_token"].(string)); st != http.StatusUnauthorized || !strings.Contains(ch, `error="invalid_token"`) {
+		t.Fatalf("the bound token as a bearer token at the account API: %d %q", st, ch)
+	}
+	if st, _ := sessions(s.phoneToken(t, "alice")); st != http.StatusOK {
+		t.Fatalf("an unbound phone token: %d", st)
 	}
 }

@@ -73,7 +73,7 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, oauth.New(oauth.InvalidRequest, "nonce must be at most 512 printable characters"))
 		return
 	}
-	jkt, err := s.qrAuthorizeJKT(r)
+	jkt, err := s.qrAuthorizeJKT(r, c)
 	if err != nil {
 		oauth.WriteError(w, s.log, err)
 		return
@@ -359,6 +359,12 @@ func (s *Server) authenticatePhone(r *http.Request) (*phoneToken, error) {
 	}
 	if t.Subject != sub {
 		return nil, invalidToken("the access token is invalid")
+	}
+	if t.JKT != "" {
+		// A DPoP-bound token is no bearer token (RFC 9449 §7.2), and the
+		// phone API takes only bearer tokens: refused, or a stolen bound
+		// token would work here without its key.
+		return nil, invalidToken("the access token is DPoP-bound; the phone API takes bearer tokens only")
 	}
 	c, err := s.clients.get(r.Context(), t.ClientID, false)
 	if err != nil {

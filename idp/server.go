@@ -351,8 +351,13 @@ func (l *legacyServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc
 // client type (zitadel skips PKCE for confidential clients that omit the
 // verifier, which is the downgrade RFC 9700 §2.1.1 warns about); and a
 // request made with dpop_jkt only with a DPoP proof of that key (RFC 9449
-// §10). The answer's token_type says whether the tokens are DPoP-bound.
+// §10), and a client with dpop_bound_access_tokens only with a proof
+// (§5.2), checked before the code is read so a refusal does not spend it.
+// The answer's token_type says whether the tokens are DPoP-bound.
 func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	if err := clientRequiresDPoP(ctx, r.Client); err != nil {
+		return nil, err
+	}
 	authReq, err := op.AuthRequestByCode(ctx, l.Provider().Storage(), r.Data.Code)
 	if err != nil {
 		return nil, err
@@ -384,6 +389,9 @@ func (l *legacyServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oid
 // refresh token's DPoP binding is checked where it is read
 // (TokenRequestByRefreshToken, RFC 9449 §5).
 func (l *legacyServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	if err := clientRequiresDPoP(ctx, r.Client); err != nil {
+		return nil, err
+	}
 	req, err := op.RefreshTokenRequestByRefreshToken(ctx, l.Provider().Storage(), r.Data.RefreshToken)
 	if err != nil {
 		return nil, err

@@ -123,6 +123,10 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, s.log, oauth.New(oauth.UnauthorizedClient, "the client may not use this grant type"))
 		return
 	}
+	if e := requireDPoP(r.Context(), c); e != nil {
+		oauth.WriteError(w, s.log, e)
+		return
+	}
 	wait, err := parseWait(r.PostForm.Get("wait"))
 	if err != nil {
 		oauth.WriteError(w, s.log, err)

@@ -122,6 +122,11 @@ type Client struct {
 	// QR logins (RFC 10027 §6.1.1; idp/proximity.go): off, warn or
 	// require; "" means warn (ProximityPolicyOf).
 	ProximityPolicy string
+	// DPoPBoundAccessTokens is RFC 9449 §5.2's client metadata: every
+	// token request of the client must carry a DPoP proof, and every QR
+	// login it starts must be bound to the PC's key (a proof or dpop_jkt
+	// at /qr/authorize), so its device codes are worthless if copied.
+	DPoPBoundAccessTokens bool
 }
 
 // Proximity policies (Client.ProximityPolicy).

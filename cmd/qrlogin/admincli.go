@@ -302,6 +302,7 @@ type client struct {
 	QRSecondScan           string    `json:"qr_second_scan"`
 	IDTokenAlg             string    `json:"id_token_signed_response_alg"`
 	ProximityPolicy        string    `json:"proximity_policy"`
+	DPoPBoundAccessTokens  bool      `json:"dpop_bound_access_tokens"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -347,6 +348,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 			QRSecondScan     string `json:"qr_second_scan,omitempty"`
 			IDTokenAlg       string `json:"id_token_signed_response_alg,omitempty"`
 			ProximityPolicy  string `json:"proximity_policy,omitempty"`
+			DPoPBound        bool   `json:"dpop_bound_access_tokens,omitempty"`
 		}
 		redirects, postLogout, grants, origins stringList
 	)
@@ -362,6 +364,7 @@ func clientsCreate(ctx context.Context, args []string, env func(string) string, 
 	fs.StringVar(&req.AccessTokenType, "access-token-type", "opaque", "jwt or opaque")
 	fs.StringVar(&req.ClientID, "client-id", "", "client ID (default: generated)")
 	fs.StringVar(&req.ProximityPolicy, "proximity-policy", "warn", "off, warn or require: what a phone on another network than the screen that\nasked does to the confirm screen (README \"Defences against QR relay\")")
+	fs.BoolVar(&req.DPoPBound, "dpop-bound-access-tokens", false, "every token request needs a DPoP proof and every QR login a DPoP key\n(RFC 9449 §5.2; README \"Defences against QR relay\")")
 	fs.Float64Var(&req.RateLimit, "quota", 0, "confidential clients: QR logins per second at /qr/authorize (0: the server's --client-rate-limit)")
 	fs.BoolVar(&req.QRNumberMatching, "qr-number-matching", false, "QR logins: once scanned, the PC shows a two-digit number the phone must pick among three\n(needs the QR grant or the hosted login page)")
 	fs.StringVar(&req.QRSession, "qr-session", "keep", "QR logins: what the phone's confirm screen offers for the tokens:\nkeep, this_session, ask or ask_this_session")
@@ -547,6 +550,7 @@ func printClient(w io.Writer, af *adminFlags, b []byte) error {
 	}
 	row(tw, "id_token_signed_response_alg:", alg)
 	row(tw, "proximity_policy:", c.ProximityPolicy)
+	row(tw, "dpop_bound_access_tokens:", yesNo(c.DPoPBoundAccessTokens))
 	row(tw, "logo_uri:", c.LogoURI)
 	row(tw, "client_uri:", c.ClientURI)
 	if c.Type == "confidential" {

@@ -471,3 +471,20 @@ func TestAdminCommandsAreWiredIntoRun(t *testing.T) {
 		t.Errorf("stdout %q", stdout.String())
 	}
 }
+
+// clients create --dpop-bound-access-tokens registers RFC 9449 §5.2's
+// policy through the admin API; get shows it; without the flag it is off.
+func TestClientsCreateDPoPBound(t *testing.T) {
+	st, env := adminServer(t)
+	mustCLI(t, env, "clients", "create", "--client-id", "kiosk", "--name", "Kiosk", "--dpop-bound-access-tokens")
+	mustCLI(t, env, "clients", "create", "--client-id", "plain", "--name", "Plain")
+	for id, want := range map[string]bool{"kiosk": true, "plain": false} {
+		c, err := st.Client(context.Background(), id)
+		if err != nil || c.DPoPBoundAccessTokens != want {
+			t.Fatalf("%s stored %+v %v, want dpop_bound_access_tokens %v", id, c, err, want)
+		}
+	}
+	if out := mustCLI(t, env, "clients", "get", "kiosk"); !regexp.MustCompile(`dpop_bound_access_tokens:\s+yes`).MatchString(out) {
+		t.Errorf("clients get:\n%s", out)
+	}
+}

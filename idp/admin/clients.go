@@ -51,6 +51,8 @@ type clientRequest struct {
 	// IDTokenSignedResponseAlg: RS256 (the default), ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
 	ProximityPolicy          string `json:"proximity_policy"`
+	// RFC 9449 §5.2: token requests need a DPoP proof, QR logins a key.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 // clientJSON is a client as the API shows it. ClientSecret is set only in
@@ -84,8 +86,10 @@ type clientJSON struct {
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// ProximityPolicy: off, warn or require (README "Defences against QR
 	// relay").
-	ProximityPolicy string    `json:"proximity_policy"`
-	CreatedAt       time.Time `json:"created_at"`
+	ProximityPolicy string `json:"proximity_policy"`
+	// RFC 9449 §5.2 (idp/dpop.go).
+	DPoPBoundAccessTokens bool      `json:"dpop_bound_access_tokens"`
+	CreatedAt             time.Time `json:"created_at"`
 }
 
 func toClientJSON(c *storage.Client, secret string) clientJSON {
@@ -108,6 +112,7 @@ func toClientJSON(c *storage.Client, secret string) clientJSON {
 		QRSession:                c.QRSession,
 		QRSecondScan:             c.QRSecondScan,
 		ProximityPolicy:          storage.ProximityPolicyOf(c),
+		DPoPBoundAccessTokens:    c.DPoPBoundAccessTokens,
 		CreatedAt:                c.CreatedAt,
 	}
 	if j.QRSession == "" {
@@ -154,6 +159,8 @@ func newClient(req *clientRequest) (*storage.Client, error) {
 		LogoURI:         req.LogoURI,
 		ClientURI:       req.ClientURI,
 		AccessTokenType: req.AccessTokenType,
+		// RFC 9449 §5.2; any client may ask for it.
+		DPoPBoundAccessTokens: req.DPoPBoundAccessTokens,
 	}
 	if c.ID != "" && !clientIDPattern.MatchString(c.ID) {
 		return nil, badMetadata("client_id must be 3 to 64 characters of A-Z a-z 0-9 . _ -")

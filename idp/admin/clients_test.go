@@ -465,3 +465,24 @@ func TestPatchClientProximityPolicy(t *testing.T) {
 		t.Fatalf("refused patches changed the client: %+v", c)
 	}
 }
+
+// dpop_bound_access_tokens (RFC 9449 §5.2, enforced in idp/dpop.go)
+// round-trips through create and get; absent, it is false.
+func TestClientDPoPBoundAccessTokens(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	a := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"kiosk","name":"Kiosk","dpop_bound_access_tokens":true}`)
+	if a.status != 201 || a.json(t)["dpop_bound_access_tokens"] != true {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	if got := h.do(t, "GET", "/admin/v1/clients/kiosk", tok, "").json(t)["dpop_bound_access_tokens"]; got != true {
+		t.Errorf("get: dpop_bound_access_tokens %v", got)
+	}
+	if c, err := h.store.Client(context.Background(), "kiosk"); err != nil || !c.DPoPBoundAccessTokens {
+		t.Fatalf("stored %+v %v", c, err)
+	}
+	b := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"plain","name":"Plain"}`)
+	if got, ok := b.json(t)["dpop_bound_access_tokens"].(bool); !ok || got {
+		t.Errorf("a client registered without it: %s", b.body)
+	}
+}

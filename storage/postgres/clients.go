@@ -10,14 +10,14 @@ import (
 
 const clientCols = `id, name, secret_hash, type, first_party, redirect_uris, post_logout_redirect_uris,
 	grant_types, logo_uri, client_uri, access_token_type, created_at, rate_limit,
-	allowed_origins, qr_number_matching, qr_session, qr_second_scan, id_token_signed_response_alg, proximity_policy`
+	allowed_origins, qr_number_matching, qr_session, qr_second_scan, id_token_signed_response_alg, proximity_policy, dpop_bound_access_tokens`
 
 func readClient(row pgx.Row) (*storage.Client, error) {
 	var c storage.Client
 	var typ string
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &typ, &c.FirstParty, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
 		&c.GrantTypes, &c.LogoURI, &c.ClientURI, &c.AccessTokenType, &c.CreatedAt, &c.RateLimit,
-		&c.AllowedOrigins, &c.QRNumberMatching, &c.QRSession, &c.QRSecondScan, &c.IDTokenSignedResponseAlg, &c.ProximityPolicy)
+		&c.AllowedOrigins, &c.QRNumberMatching, &c.QRSession, &c.QRSecondScan, &c.IDTokenSignedResponseAlg, &c.ProximityPolicy, &c.DPoPBoundAccessTokens)
 	c.Type = storage.ClientType(typ)
 	c.CreatedAt = c.CreatedAt.UTC()
 	return &c, err
@@ -27,10 +27,10 @@ func readClient(row pgx.Row) (*storage.Client, error) {
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-		$14, $15, $16, $17, $18, $19)`,
+		$14, $15, $16, $17, $18, $19, $20)`,
 		c.ID, c.Name, c.SecretHash, string(c.Type), c.FirstParty, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), c.LogoURI, c.ClientURI, c.AccessTokenType, c.CreatedAt, c.RateLimit,
-		list(c.AllowedOrigins), c.QRNumberMatching, c.QRSession, c.QRSecondScan, c.IDTokenSignedResponseAlg, c.ProximityPolicy)
+		list(c.AllowedOrigins), c.QRNumberMatching, c.QRSession, c.QRSecondScan, c.IDTokenSignedResponseAlg, c.ProximityPolicy, c.DPoPBoundAccessTokens)
 	return mapErr("create client", err)
 }
 

@@ -26,6 +26,7 @@ func newClient(id string, created time.Time) *storage.Client {
 		CreatedAt:                created,
 		AllowedOrigins:           []string{"https://" + id + ".example", "http://127.0.0.1:9999"},
 		ProximityPolicy:          storage.ProximityRequire,
+		DPoPBoundAccessTokens:    true,
 	}
 }
 
