@@ -107,6 +107,9 @@ func TestDPoPProofReplayAcrossInstances(t *testing.T) {
 	if won.status != http.StatusOK {
 		won, lost = lost, won
 	}
+	if won.status != http.StatusOK {
+		t.Fatalf("the one proof at A and B at once: neither redeemed: %v and %v", won, lost)
+	}
 	tok := tokensOf(t, "the redeem", won)
 	if won.json()["token_type"] != "DPoP" {
 		t.Fatalf("the redeem's token_type: %v", won)
