@@ -552,7 +552,10 @@ func TestDPoPBoundClientPolicy(t *testing.T) {
 // endpoint is refused there as a bearer token (RFC 9449 §7.2), so a
 // stolen one is worthless without its key; an unbound one works.
 func TestDPoPBoundTokenRefusedByPhoneAPI(t *testing.T) {
-	s := newServer(t)
+	eachStore(t, func(t *testing.T, store storage.Store) { testDPoPBoundTokenRefusedByPhoneAPI(t, newServerOn(t, store)) })
+}
+
+func testDPoPBoundTokenRefusedByPhoneAPI(t *testing.T, s *testServer) {
 	key := newDPoPKey(t)
 	cfg := &oauth2.Config{ClientID: phoneID, RedirectURL: phoneRedir, Scopes: []string{"openid", "qr:approve"},
 		Endpoint: oauth2.Endpoint{AuthURL: s.URL + "/authorize"}}
@@ -577,5 +580,22 @@ func TestDPoPBoundTokenRefusedByPhoneAPI(t *testing.T) {
 	}
 	if st, _ := sessions(s.phoneToken(t, "alice")); st != http.StatusOK {
 		t.Fatalf("an unbound phone token: %d", st)
+	}
+	// The scan and the decisions check the token in the store's statement
+	// (no read before it): that check refuses a bound token too, or a
+	// stolen one would approve sign-ins without its key (red team).
+	bound := tok["access_token"].(string)
+	r := s.start(t, nil)
+	if st, body := s.phone(t, bound, "/qr/scan", map[string]string{"qr": r.VerificationURIComplete}); st != http.StatusUnauthorized || body["error"] != "invalid_token" {
+		t.Fatalf("the bound token as a bearer token at /qr/scan: %d %v", st, body)
+	}
+	ticket := s.scan(t, s.phoneToken(t, "alice"), r.VerificationURIComplete)
+	for _, path := range []string{"/qr/confirm", "/qr/deny"} {
+		if st, body := s.phone(t, bound, path, map[string]string{"ticket": ticket}); st != http.StatusUnauthorized || body["error"] != "invalid_token" {
+			t.Fatalf("the bound token as a bearer token at %s: %d %v", path, st, body)
+		}
+	}
+	if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); body["qr_status"] != "scanned" {
+		t.Fatalf("after the refused decisions the login is %v, want still scanned", body)
 	}
 }

@@ -441,7 +441,8 @@ type Attempt struct {
 	// Bearer, when set, authenticates the attempt with a phone app's
 	// access token in the same atomic operation: the token must exist,
 	// not be revoked, be unexpired at Now, belong to Subject, carry
-	// Bearer.Scope and have been issued to a first-party client. The
+	// Bearer.Scope, have been issued to a first-party client and not be
+	// DPoP-bound (a bound token is no bearer token, RFC 9449 §7.2). The
 	// attempt's session is then the token's SessionID (Session is
 	// ignored). A refused bearer refuses the attempt.
 	Bearer *Bearer

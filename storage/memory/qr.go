@@ -226,7 +226,8 @@ func checkAttempt(a *storage.Attempt) error {
 // returns its session; the caller holds s.mu.
 func (s *Store) bearer(b *storage.Bearer, subject string, now time.Time) (string, bool) {
 	t, ok := s.access[b.TokenID]
-	if !ok || t.revoked || !now.Before(t.ExpiresAt) || t.Subject != subject || !slices.Contains(t.Scopes, b.Scope) {
+	// A DPoP-bound token is no bearer token (RFC 9449 §7.2).
+	if !ok || t.JKT != "" || t.revoked || !now.Before(t.ExpiresAt) || t.Subject != subject || !slices.Contains(t.Scopes, b.Scope) {
 		return "", false
 	}
 	c, ok := s.clients[t.ClientID]

@@ -140,9 +140,10 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 	}
 	if a.Bearer != nil {
 		// The phone app's token: live, the subject's, with the scope, from
-		// a first-party client (SPEC §2.3).
+		// a first-party client (SPEC §2.3), and not DPoP-bound: a bound
+		// token is no bearer token (RFC 9449 §7.2).
 		q.w(`, tok AS (SELECT t.session_id FROM access_tokens t JOIN clients c ON c.id = t.client_id
-	WHERE t.id = `, q.arg(a.Bearer.TokenID, "text"), ` AND NOT t.revoked AND t.expires_at > `, now,
+	WHERE t.id = `, q.arg(a.Bearer.TokenID, "text"), ` AND t.jkt = '' AND NOT t.revoked AND t.expires_at > `, now,
 			` AND t.subject = `, subject, ` AND c.first_party AND `, q.arg(a.Bearer.Scope, "text"), ` = ANY (t.scopes))`)
 	}
 	// decide is the table's decide guards (same user, same session, live,

@@ -70,7 +70,7 @@ var qrTransitionCases = []testCase{
 			unchanged(t, s, before, events)
 		}
 	}},
-	{"a scan with a bearer token applies only for a live token of that user with the scope from a first-party client, and binds the token's session", func(t *testing.T, s storage.Store) {
+	{"a scan with a bearer token applies only for a live, unbound token of that user with the scope from a first-party client, and binds the token's session", func(t *testing.T, s storage.Store) {
 		seed(t, s)
 		ctx := t.Context()
 		phoneToken(t, s, "at-phone", alice, "phone-session-a")
@@ -83,6 +83,9 @@ var qrTransitionCases = []testCase{
 		createAccess(t, s, thirdParty)
 		revoked := phoneToken(t, s, "at-revoked", alice, "phone-session-z")
 		must(t, s.RevokeAccessToken(ctx, revoked.ID), "RevokeAccessToken")
+		bound := newAccessToken("at-bound", "phone-session-b", "", alice, clientApp)
+		bound.Scopes, bound.JKT = []string{"openid", "qr:approve"}, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+		createAccess(t, s, bound)
 
 		l := createLogin(t, s, newLogin(1))
 		scan := func(token, subject string) *storage.Attempt {
@@ -98,6 +101,7 @@ var qrTransitionCases = []testCase{
 			"third-party token":       scan(thirdParty.ID, alice),
 			"revoked token":           scan(revoked.ID, alice),
 			"another user's token":    scan("at-phone", bob),
+			"DPoP-bound token (RFC 9449 §7.2: no bearer token)": scan(bound.ID, alice),
 		} {
 			_, err := s.ApplyQR(ctx, a)
 			wantErr(t, err, storage.ErrConflict, "scan with "+name)
