@@ -36,6 +36,13 @@ limits; against the in-memory store's demo data:
   qrlogin serve --addr 127.0.0.1:18080 --issuer http://127.0.0.1:18080 --admin-addr 127.0.0.1:18081 &
   qrlogin flood --issuer http://127.0.0.1:18080 --pid $! --metrics-url http://127.0.0.1:18081/metrics
 
+--case held (not in "all"; a measurement, not an attack) starts 10,000
+QR logins at /qr/authorize and holds one token-endpoint long-poll on each:
+the memory of held long-polls (issue 9). The server must allow them:
+
+  qrlogin serve … --max-conns 30000 --max-conns-per-address 0 --client-rate-limit 1000000
+  qrlogin flood --issuer … --pid … --metrics-url … --case held --hold 10s
+
 This is hostile traffic: point it only at your own server.
 
 flags:
@@ -60,6 +67,7 @@ func runFlood(ctx context.Context, args []string, env func(string) string, stdou
 	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long held long-polls and connections are kept open")
 	fs.IntVar(&sources, "sources", 20, "loopback source addresses from 127.0.0.10 (loopback issuers only)")
 	fs.StringVar(&cfg.ClientID, "client-id", demoSiteID, "a registered client, for /authorize and the login page")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", demoSiteSecret, "its secret, for the held case's /qr/authorize and token requests")
 	fs.StringVar(&cfg.RedirectURI, "redirect-uri", "", "its registered redirect URI (default <issuer>/demo/callback, the demo site's)")
 	fs.StringVar(&cfg.Username, "username", demoUser, "the account the wrong passwords are for")
 	if err := parseFlags(fs, args, env); err != nil {
@@ -90,7 +98,7 @@ func runFlood(ctx context.Context, args []string, env func(string) string, stdou
 	if cases != "all" {
 		run = strings.Split(cases, ",")
 		for _, c := range run {
-			if !slices.Contains(load.FloodCases, c) {
+			if !slices.Contains(load.FloodCases, c) && c != load.FloodHeld {
 				return fmt.Errorf("%w: --case %q: want %s or all", errUsage, c, strings.Join(load.FloodCases, ", "))
 			}
 		}

@@ -50,3 +50,28 @@ func TestFloodRefusesUnknownCases(t *testing.T) {
 		t.Fatalf("an unknown case: %v, want a usage error", err)
 	}
 }
+
+// --case held starts logins and holds a token-endpoint long-poll on each:
+// every one is held until cut, and the server counted them as held.
+func TestFloodHeldHoldsOneLongPollPerLogin(t *testing.T) {
+	admin := freeAddr(t)
+	issuer := startBenchServer(t, "--admin-addr", admin)
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"flood", "--issuer", issuer, "--pid", strconv.Itoa(os.Getpid()),
+		"--metrics-url", "http://" + admin + "/metrics", "--case", "held", "--count", "30", "--hold", "500ms"},
+		func(string) string { return "" }, &out, &errOut)
+	report := out.String() + errOut.String()
+	if err != nil {
+		t.Fatalf("flood --case held: %v\n%s", err, report)
+	}
+	t.Logf("flood report:\n%s", report)
+	for _, want := range []string{"held: 30 QR logins, one token-endpoint long-poll (wait=30) on each",
+		"the server held at most 30 long-polls", "server RSS: "} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if count(t, report, "held until cut") != 30 {
+		t.Errorf("want 30 long-polls held until cut")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,11 @@ const (
 	FloodPolls     = "polls"     // /login/status long-polls on one cookie
 	FloodConns     = "conns"     // idle connections from one address
 	FloodPasswords = "passwords" // over-long passwords, wrong ones for one account, unknown usernames
+	// FloodHeld is no attack and not in FloodCases (so not in "all"):
+	// issue 9's memory goal, many token-endpoint long-polls held at once,
+	// each on its own login. The server must allow them (--max-conns,
+	// --max-conns-per-address, --max-held-polls, its client's quota).
+	FloodHeld = "held"
 )
 
 // FloodCases are the cases, in order.
@@ -42,10 +48,13 @@ var FloodCases = []string{FloodAuthorize, FloodPolls, FloodConns, FloodPasswords
 // FloodConfig is one flood run. Zero values are not defaults: the command
 // fills every field.
 type FloodConfig struct {
-	Issuer      string // every request goes there and nowhere else
-	ClientID    string // a registered client, for /authorize
-	RedirectURI string // one of its redirect URIs
-	Username    string // an account to send wrong passwords for
+	Issuer   string // every request goes there and nowhere else
+	ClientID string // a registered client, for /authorize
+	// ClientSecret is ClientID's secret, for the held case's
+	// /qr/authorize and token requests.
+	ClientSecret string
+	RedirectURI  string // one of its redirect URIs
+	Username     string // an account to send wrong passwords for
 	// Sources are the local addresses traffic comes from, round-robin
 	// (loopback targets only: 127.0.0.0/8 all reach lo); empty: the
 	// system's choice.
@@ -103,6 +112,8 @@ func FloodCase(ctx context.Context, cfg FloodConfig, name string) (*FloodResult,
 		run = f.conns
 	case FloodPasswords:
 		run = f.passwords
+	case FloodHeld:
+		run = f.held
 	default:
 		return nil, fmt.Errorf("unknown flood case %q (want one of %s)", name, strings.Join(FloodCases, ", "))
 	}
@@ -397,6 +408,72 @@ func (f *flood) polls(ctx context.Context) error {
 				st = "429 from the listener (connections per address)"
 			case st == "429":
 				st = "429 from /login/status (held long-polls)"
+			}
+			f.count(st)
+		})
+	}
+	if err := sleep(ctx, f.cfg.Hold); err != nil {
+		return err
+	}
+	f.probe(ctx)
+	cut()
+	wg.Wait()
+	return nil
+}
+
+// held: Count QR logins started at /qr/authorize (no image), then one
+// token-endpoint long-poll (wait=30) on each from the sources, kept for
+// Hold, then cut: the server's memory per held long-poll.
+func (f *flood) held(ctx context.Context) error {
+	n := orDefault(f.cfg.Count, 10000)
+	f.res.What = fmt.Sprintf("%d QR logins, one token-endpoint long-poll (wait=30) on each, from %d addresses, kept %s", n, max(1, len(f.cfg.Sources)), f.cfg.Hold)
+	perHost := n/max(1, len(f.cfg.Sources)) + 1
+	hcs := f.clients(nil, perHost)
+	defer closeIdle(hcs)
+	send := func(ctx context.Context, hc *http.Client, path string, form url.Values) (string, []byte) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.base+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			return "request error", nil
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(f.cfg.ClientID), url.QueryEscape(f.cfg.ClientSecret))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return errorKind(err), nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		return strconv.Itoa(resp.StatusCode), b
+	}
+	codes := make([]string, n)
+	parallel(n, 32, func(i int) {
+		st, body := send(ctx, hcs[i%len(hcs)], "/qr/authorize", url.Values{"scope": {"openid"}, "qr_image": {"false"}})
+		var started struct {
+			DeviceCode string `json:"device_code"`
+		}
+		if st != "200" || json.Unmarshal(body, &started) != nil || started.DeviceCode == "" {
+			f.count("/qr/authorize " + st)
+			return
+		}
+		codes[i] = started.DeviceCode
+	})
+	held, cut := context.WithCancel(ctx)
+	defer cut()
+	stopWatching := f.watchHeld(ctx)
+	defer stopWatching()
+	var wg sync.WaitGroup
+	for _, code := range codes {
+		if code == "" {
+			continue
+		}
+		wg.Go(func() {
+			st, body := send(held, hcs[f.next.Add(1)%uint64(len(hcs))], "/oauth/token",
+				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {code}, "wait": {"30"}})
+			switch {
+			case st == "cancelled":
+				st = "held until cut"
+			case strings.Contains(string(body), "authorization_pending"):
+				st = "answered authorization_pending (not held)"
 			}
 			f.count(st)
 		})
