@@ -215,6 +215,7 @@ type ClientUpdate struct {
 	RateLimit                *float64 // Client.RateLimit
 	IDTokenSignedResponseAlg *string  // Client.IDTokenSignedResponseAlg
 	ProximityPolicy          *string  // Client.ProximityPolicy
+	DPoPBoundAccessTokens    *bool    // Client.DPoPBoundAccessTokens
 }
 
 // User is an end user. ID is the subject (sub) of the user's tokens.

@@ -452,6 +452,7 @@ func clientsUpdate(ctx context.Context, args []string, env func(string) string, 
 	secondScan := fs.String("qr-second-scan", "", "QR logins: alarm or refuse")
 	alg := fs.String("id-token-alg", "", "the ID tokens' signature: ES256, EdDSA or RS256; \"default\" goes back to the server's --signing-alg")
 	proximity := fs.String("proximity-policy", "", "QR logins from a phone on another network: off, warn or require")
+	dpopBound := fs.Bool("dpop-bound-access-tokens", false, "every token request needs a DPoP proof (=true) or not (=false)")
 	pos, err := parseAdmin(fs, args, env, "client-id")
 	if err != nil {
 		return err
@@ -475,10 +476,12 @@ func clientsUpdate(ctx context.Context, args []string, env func(string) string, 
 			}
 		case "proximity-policy":
 			body["proximity_policy"] = *proximity
+		case "dpop-bound-access-tokens":
+			body["dpop_bound_access_tokens"] = *dpopBound
 		}
 	})
 	if q, ok := body["rate_limit"].(float64); len(body) == 0 || ok && q < 0 {
-		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session, --qr-second-scan, --id-token-alg or --proximity-policy", errUsage)
+		return fmt.Errorf("%w: clients update needs --quota (0 or more), --qr-number-matching, --qr-session, --qr-second-scan, --id-token-alg, --proximity-policy or --dpop-bound-access-tokens", errUsage)
 	}
 	api, err := af.api(ctx, stderr)
 	if err != nil {

@@ -176,6 +176,19 @@ func TestClientsCreateProximityPolicy(t *testing.T) {
 	}
 }
 
+// clients update --dpop-bound-access-tokens switches RFC 9449 §5.2's
+// policy after registration, both ways.
+func TestClientsUpdateDPoPBound(t *testing.T) {
+	st, env := adminServer(t)
+	mustCLI(t, env, "clients", "create", "--client-id", "kiosk", "--name", "Kiosk")
+	for _, v := range []string{"true", "false"} {
+		out := mustCLI(t, env, "clients", "update", "kiosk", "--dpop-bound-access-tokens="+v)
+		if c, err := st.Client(context.Background(), "kiosk"); err != nil || c.DPoPBoundAccessTokens != (v == "true") {
+			t.Fatalf("stored after --dpop-bound-access-tokens=%s: %+v %v\n%s", v, c, err, out)
+		}
+	}
+}
+
 func TestClientsCommands(t *testing.T) {
 	st, env := adminServer(t)
 	ctx := context.Background()

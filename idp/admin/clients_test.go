@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -484,5 +485,31 @@ func TestClientDPoPBoundAccessTokens(t *testing.T) {
 	b := h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"plain","name":"Plain"}`)
 	if got, ok := b.json(t)["dpop_bound_access_tokens"].(bool); !ok || got {
 		t.Errorf("a client registered without it: %s", b.body)
+	}
+}
+
+// dpop_bound_access_tokens changes after registration too (PATCH), alone
+// or with other fields; a bad value changes nothing.
+func TestPatchClientDPoPBoundAccessTokens(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(t)
+	h.do(t, "POST", "/admin/v1/clients", tok, `{"client_id":"kiosk","name":"Kiosk","proximity_policy":"require"}`)
+	for _, b := range []bool{true, false, true} {
+		body := `{"dpop_bound_access_tokens":` + strconv.FormatBool(b) + `}`
+		a := h.do(t, "PATCH", "/admin/v1/clients/kiosk", tok, body)
+		if a.status != 200 || a.json(t)["dpop_bound_access_tokens"] != b {
+			t.Fatalf("%s: %d %s", body, a.status, a.body)
+		}
+		if c, err := h.store.Client(context.Background(), "kiosk"); err != nil || c.DPoPBoundAccessTokens != b || c.ProximityPolicy != "require" {
+			t.Fatalf("stored after %s: %+v %v", body, c, err)
+		}
+	}
+	for _, body := range []string{`{"dpop_bound_access_tokens":"yes"}`, `{"dpop_bound_access_tokens":false,"proximity_policy":"strict"}`} {
+		if a := h.do(t, "PATCH", "/admin/v1/clients/kiosk", tok, body); a.status != 400 {
+			t.Errorf("%s: %d %s, want 400", body, a.status, a.body)
+		}
+	}
+	if c, _ := h.store.Client(context.Background(), "kiosk"); !c.DPoPBoundAccessTokens {
+		t.Fatalf("refused patches changed the client: %+v", c)
 	}
 }

@@ -61,6 +61,7 @@ type clientPatch struct {
 	QRNumberMatching         *bool    `json:"qr_number_matching"`
 	QRSession                *string  `json:"qr_session"`
 	QRSecondScan             *string  `json:"qr_second_scan"`
+	DPoPBoundAccessTokens    *bool    `json:"dpop_bound_access_tokens"`
 }
 
 // patchClient changes a client's quota, ID token algorithm, proximity
@@ -72,10 +73,10 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defences := p.QRNumberMatching != nil || p.QRSession != nil || p.QRSecondScan != nil
-	update := p.RateLimit != nil || p.IDTokenSignedResponseAlg != nil || p.ProximityPolicy != nil
+	update := p.RateLimit != nil || p.IDTokenSignedResponseAlg != nil || p.ProximityPolicy != nil || p.DPoPBoundAccessTokens != nil
 	if !update && !defences {
 		writeError(w, http.StatusBadRequest, "invalid_client_metadata",
-			"nothing to change: send rate_limit, id_token_signed_response_alg, proximity_policy, qr_number_matching, qr_session or qr_second_scan")
+			"nothing to change: send rate_limit, id_token_signed_response_alg, proximity_policy, dpop_bound_access_tokens, qr_number_matching, qr_session or qr_second_scan")
 		return
 	}
 	c, ok := a.loadClient(w, r)
@@ -123,10 +124,11 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 	if update {
 		var updated *storage.Client
 		updated, err = a.store.UpdateClient(r.Context(), c.ID, storage.ClientUpdate{RateLimit: p.RateLimit,
-			IDTokenSignedResponseAlg: p.IDTokenSignedResponseAlg, ProximityPolicy: p.ProximityPolicy})
+			IDTokenSignedResponseAlg: p.IDTokenSignedResponseAlg, ProximityPolicy: p.ProximityPolicy,
+			DPoPBoundAccessTokens: p.DPoPBoundAccessTokens})
 		if err == nil {
-			next.RateLimit, next.IDTokenSignedResponseAlg, next.ProximityPolicy =
-				updated.RateLimit, updated.IDTokenSignedResponseAlg, updated.ProximityPolicy
+			next.RateLimit, next.IDTokenSignedResponseAlg, next.ProximityPolicy, next.DPoPBoundAccessTokens =
+				updated.RateLimit, updated.IDTokenSignedResponseAlg, updated.ProximityPolicy, updated.DPoPBoundAccessTokens
 		}
 	}
 	if err == nil && defences {
@@ -143,6 +145,6 @@ func (a *api) patchClient(w http.ResponseWriter, r *http.Request) {
 	a.log.InfoContext(r.Context(), "admin: client updated", "client_id", c.ID, "rate_limit", next.RateLimit,
 		"id_token_signed_response_alg", next.IDTokenSignedResponseAlg, "proximity_policy", storage.ProximityPolicyOf(&next),
 		"qr_number_matching", next.QRNumberMatching, "qr_session", next.QRSession, "qr_second_scan", next.QRSecondScan,
-		"admin", actor(r.Context()))
+		"dpop_bound_access_tokens", next.DPoPBoundAccessTokens, "admin", actor(r.Context()))
 	writeJSON(w, http.StatusOK, toClientJSON(&next, ""))
 }

@@ -320,6 +320,9 @@ func (s *Store) UpdateClient(_ context.Context, id string, u storage.ClientUpdat
 	if u.ProximityPolicy != nil {
 		c.ProximityPolicy = *u.ProximityPolicy
 	}
+	if u.DPoPBoundAccessTokens != nil {
+		c.DPoPBoundAccessTokens = *u.DPoPBoundAccessTokens
+	}
 	return cloneClient(c), nil
 }
 

@@ -70,8 +70,9 @@ func (s *Store) SetClientSecretHash(ctx context.Context, id string, hash []byte)
 func (s *Store) UpdateClient(ctx context.Context, id string, u storage.ClientUpdate) (*storage.Client, error) {
 	c, err := readClient(s.pool.QueryRow(ctx, `UPDATE clients SET rate_limit = coalesce($2, rate_limit),
 		id_token_signed_response_alg = coalesce($3, id_token_signed_response_alg),
-		proximity_policy = coalesce($4, proximity_policy)
-		WHERE id = $1 RETURNING `+clientCols, id, u.RateLimit, u.IDTokenSignedResponseAlg, u.ProximityPolicy))
+		proximity_policy = coalesce($4, proximity_policy),
+		dpop_bound_access_tokens = coalesce($5, dpop_bound_access_tokens)
+		WHERE id = $1 RETURNING `+clientCols, id, u.RateLimit, u.IDTokenSignedResponseAlg, u.ProximityPolicy, u.DPoPBoundAccessTokens))
 	return c, mapErr("update client", err)
 }
 

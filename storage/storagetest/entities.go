@@ -121,7 +121,7 @@ var entityCases = []testCase{
 			wantSame(t, got, &want, fmt.Sprintf("Client after SetClientQRDefences(%+v)", d))
 		}
 	}},
-	{"UpdateClient replaces the quota (fractions kept, 0 goes back to the default), the ID token algorithm and the proximity policy, and leaves the rest", func(t *testing.T, s storage.Store) {
+	{"UpdateClient replaces the quota (fractions kept, 0 goes back to the default), the ID token algorithm, the proximity policy and dpop_bound_access_tokens, and leaves the rest", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		c := newClient("c-1", base)
 		must(t, s.CreateClient(ctx, c), "CreateClient")
@@ -144,6 +144,10 @@ var entityCases = []testCase{
 		for _, p := range []string{storage.ProximityOff, storage.ProximityWarn, storage.ProximityRequire} {
 			steps = append(steps, step{"proximity policy " + p, storage.ClientUpdate{ProximityPolicy: ptr(p)},
 				func(c *storage.Client) { c.ProximityPolicy = p }})
+		}
+		for _, b := range []bool{true, false} {
+			steps = append(steps, step{fmt.Sprintf("dpop_bound_access_tokens %v", b), storage.ClientUpdate{DPoPBoundAccessTokens: ptr(b)},
+				func(c *storage.Client) { c.DPoPBoundAccessTokens = b }})
 		}
 		for _, st := range steps {
 			got, err := s.UpdateClient(ctx, c.ID, st.u)
