@@ -393,6 +393,25 @@ func (f *flood) polls(ctx context.Context) error {
 	perHost := n/max(1, len(f.cfg.Sources)) + 1
 	hcs := f.clients(jar, perHost)
 	defer closeIdle(hcs)
+	return f.holdAll(ctx, n, func(held context.Context, i int) string {
+		st, body, _ := get(held, hcs[i%len(hcs)], statusURL)
+		switch {
+		case st == "cancelled":
+			return "unanswered until cut (held, or waiting for a connection)"
+		case st == "429" && strings.Contains(string(body), "too many connections"):
+			return "429 from the listener (connections per address)"
+		case st == "429":
+			return "429 from /login/status (held long-polls)"
+		}
+		return st
+	})
+}
+
+// holdAll sends n long-polls at once (poll(held, i) sends the i-th and
+// says what became of it; "" counts nothing), watches how many the server
+// holds, keeps them for Hold, probes the server from another address,
+// then cuts them and waits for every answer.
+func (f *flood) holdAll(ctx context.Context, n int, poll func(held context.Context, i int) string) error {
 	held, cut := context.WithCancel(ctx)
 	defer cut()
 	stopWatching := f.watchHeld(ctx)
@@ -400,16 +419,9 @@ func (f *flood) polls(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			st, body, _ := get(held, hcs[i%len(hcs)], statusURL)
-			switch {
-			case st == "cancelled":
-				st = "unanswered until cut (held, or waiting for a connection)"
-			case st == "429" && strings.Contains(string(body), "too many connections"):
-				st = "429 from the listener (connections per address)"
-			case st == "429":
-				st = "429 from /login/status (held long-polls)"
+			if st := poll(held, i); st != "" {
+				f.count(st)
 			}
-			f.count(st)
 		})
 	}
 	if err := sleep(ctx, f.cfg.Hold); err != nil {
@@ -457,34 +469,20 @@ func (f *flood) held(ctx context.Context) error {
 		}
 		codes[i] = started.DeviceCode
 	})
-	held, cut := context.WithCancel(ctx)
-	defer cut()
-	stopWatching := f.watchHeld(ctx)
-	defer stopWatching()
-	var wg sync.WaitGroup
-	for _, code := range codes {
-		if code == "" {
-			continue
+	return f.holdAll(ctx, n, func(held context.Context, i int) string {
+		if codes[i] == "" { // its start failed, counted above
+			return ""
 		}
-		wg.Go(func() {
-			st, body := send(held, hcs[f.next.Add(1)%uint64(len(hcs))], "/oauth/token",
-				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {code}, "wait": {"30"}})
-			switch {
-			case st == "cancelled":
-				st = "held until cut"
-			case strings.Contains(string(body), "authorization_pending"):
-				st = "answered authorization_pending (not held)"
-			}
-			f.count(st)
-		})
-	}
-	if err := sleep(ctx, f.cfg.Hold); err != nil {
-		return err
-	}
-	f.probe(ctx)
-	cut()
-	wg.Wait()
-	return nil
+		st, body := send(held, hcs[i%len(hcs)], "/oauth/token",
+			url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {codes[i]}, "wait": {"30"}})
+		switch {
+		case st == "cancelled":
+			return "held until cut"
+		case strings.Contains(string(body), "authorization_pending"):
+			return "answered authorization_pending (not held)"
+		}
+		return st
+	})
 }
 
 // conns: issue 8 opened 19,900 idle keep-alive connections from one
