@@ -232,3 +232,25 @@ func TestREADMEConfigExample(t *testing.T) {
 		t.Fatalf("the README's example file does not load: %v", err)
 	}
 }
+
+// Each lifetime flag reaches the server's configuration (a flag parsed
+// but not passed on would leave the default in force unnoticed).
+func TestLifetimeFlagsReachTheServer(t *testing.T) {
+	fs, c := serveFlagSet(&syncBuffer{})
+	args := []string{"--qr-ttl", "91s", "--ticket-ttl", "92s", "--access-token-ttl", "93s", "--id-token-ttl", "94s",
+		"--refresh-token-ttl", "95s", "--session-ttl", "96s", "--audit-retention", "97s", "--notification-retention", "98s"}
+	if err := loadFlags(fs, args, envMap(nil)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.idpConfig("http://127.0.0.1:1", nil)
+	for name, got := range map[string]time.Duration{
+		"qr-ttl": cfg.QRTTL, "ticket-ttl": cfg.TicketTTL, "access-token-ttl": cfg.AccessTokenTTL, "id-token-ttl": cfg.IDTokenTTL,
+		"refresh-token-ttl": cfg.RefreshTokenTTL, "session-ttl": cfg.SessionTTL, "audit-retention": cfg.AuditRetention,
+		"notification-retention": cfg.NotificationRetention,
+	} {
+		want, _ := time.ParseDuration(fs.Lookup(name).Value.String())
+		if got != want {
+			t.Errorf("--%s: the server gets %v, want %v", name, got, want)
+		}
+	}
+}

@@ -47,6 +47,7 @@ type serveConfig struct {
 	pprof                    bool
 	keyPublishDelay          time.Duration
 	accessTokenTTL, idTokTTL time.Duration
+	refreshTokenTTL          time.Duration
 	shutdownDelay            time.Duration
 	shutdownGrace            time.Duration
 	auditRetention           time.Duration
@@ -96,6 +97,7 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.keyPublishDelay, "key-publish-delay", 10*time.Minute, "how long a rotated key is published before it signs")
 	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.idTokTTL, "id-token-ttl", time.Hour, "ID token lifetime")
+	fs.DurationVar(&c.refreshTokenTTL, "refresh-token-ttl", 30*24*time.Hour, "refresh token lifetime")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep accepting this long with /ready at 503 so load balancers take the instance out")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "then wait this long for in-flight requests before closing them")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "how long QR audit events are kept")
@@ -175,15 +177,8 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	defer store.Close()
 
-	cfg := idp.Config{
-		Issuer: issuer, Store: store, QRTTL: c.qrTTL, PollInterval: c.pollInterval, TicketTTL: c.ticketTTL,
-		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
-		IDTokenTTL: c.idTokTTL, Logger: log, TracerProvider: tracer,
-		AuditRetention: c.auditRetention, NotificationRetention: c.notificationRetention,
-		SessionTTL: c.sessionTTL, MaxSessionsPerUser: c.maxSessions,
-	}
-	c.limits.apply(&cfg)
-	c.net.apply(&cfg)
+	cfg := c.idpConfig(issuer, store)
+	cfg.Logger, cfg.TracerProvider = log, tracer
 	if c.geoipDB != "" {
 		geo, err := idp.OpenGeoIP(c.geoipDB)
 		if err != nil {
@@ -530,4 +525,18 @@ func newLogger(w io.Writer, level slog.Level, format string) (*slog.Logger, erro
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
+}
+
+// idpConfig is the server's configuration as serve's flags set it.
+func (c *serveConfig) idpConfig(issuer string, store storage.Store) idp.Config {
+	cfg := idp.Config{
+		Issuer: issuer, Store: store, QRTTL: c.qrTTL, PollInterval: c.pollInterval, TicketTTL: c.ticketTTL,
+		SigningAlg: c.signingAlg, KeyPublishDelay: c.keyPublishDelay, AccessTokenTTL: c.accessTokenTTL,
+		IDTokenTTL: c.idTokTTL, RefreshTokenTTL: c.refreshTokenTTL,
+		AuditRetention: c.auditRetention, NotificationRetention: c.notificationRetention,
+		SessionTTL: c.sessionTTL, MaxSessionsPerUser: c.maxSessions,
+	}
+	c.limits.apply(&cfg)
+	c.net.apply(&cfg)
+	return cfg
 }
