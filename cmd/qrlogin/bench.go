@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,8 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 	fs.DurationVar(&cfg.ThinkTime, "think-time", 0, "logins: time from the PC learning of the scan to the phone's confirm")
 	fs.IntVar(&cfg.Pending, "pending", 1000, "polls: pending logins to create and poll round-robin")
 	fs.BoolVar(&cfg.Pace, "pace", true, "polls: poll each login at most once per interval (RFC 8628 §3.5); false polls flat out and meets slow_down")
+	var cpuProfile string
+	fs.StringVar(&cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the load generator itself, set-up excluded, to this file")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
@@ -80,6 +83,15 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	if cfg.Wait%time.Second != 0 {
 		return fmt.Errorf("%w: --wait %s is not whole seconds", errUsage, cfg.Wait)
+	}
+
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
 	}
 
 	var res *load.Result
@@ -136,6 +148,16 @@ func printBench(w io.Writer, mode string, pace bool, res *load.Result, interrupt
 	b.WriteString("\n")
 	noun := mode // logins, polls or starts
 	fmt.Fprintf(&b, "%-8s %d in %s = %.1f/s\n", noun+":", res.Completed, res.Elapsed.Round(time.Millisecond), res.Rate())
+	if res.CPUKnown {
+		// The generator's own cost: on a machine it shares with the
+		// server, CPU it takes is CPU the server does not get.
+		fmt.Fprintf(&b, "generator CPU: %s in %s (%.2f cores)", res.CPU.Round(time.Millisecond), res.Elapsed.Round(time.Millisecond),
+			res.CPU.Seconds()/res.Elapsed.Seconds())
+		if res.Completed > 0 {
+			fmt.Fprintf(&b, " = %.1f µs per %s", float64(res.CPUPerOp())/float64(time.Microsecond), strings.TrimSuffix(noun, "s"))
+		}
+		b.WriteString("\n")
+	}
 	for _, code := range slices.Sorted(maps.Keys(res.Answers)) {
 		n := res.Answers[code]
 		fmt.Fprintf(&b, "  %-22s %9d  %9.1f/s\n", code, n, float64(n)/res.Elapsed.Seconds())

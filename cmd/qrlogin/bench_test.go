@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // startBenchServer runs `qrlogin serve` with its issuer on 127.0.0.1 (the
@@ -150,4 +153,53 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// The report gives the generator's own CPU per operation, measured over
+// the load alone: with the server in another process, it is at most what
+// this process used around the whole command (set-up included), and not
+// a unit slip below it.
+func TestBenchReportsItsOwnCPUPerOperation(t *testing.T) {
+	bin := buildQrlogin(t)
+	addr := freeAddr(t)
+	p := startProcess(t, bin, cleanEnv(), "serve", "--addr", addr, "--admin-addr", "127.0.0.1:0",
+		"--issuer", "http://"+addr, "--rate-limit", "-1", "--log-level", "error", "--shutdown-delay", "0")
+	for _, mode := range []string{"logins", "starts"} {
+		t.Run(mode, func(t *testing.T) {
+			before := selfCPU(t)
+			out, err := runBenchCmd(t, "--issuer", p.issuer, "--mode", mode, "--duration", "1s", "--concurrency", "2", "--wait", "2s")
+			used := selfCPU(t) - before
+			if err != nil {
+				t.Fatalf("bench: %v\n%s", err, out)
+			}
+			m := regexp.MustCompile(`(?m)^generator CPU: (\S+) in \S+ \(\S+ cores\) = ([0-9.]+) µs per ` + strings.TrimSuffix(mode, "s") + `$`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no generator CPU line:\n%s", out)
+			}
+			total, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			perOp, _ := strconv.ParseFloat(m[2], 64)
+			n := count(t, out, mode)
+			if total <= 0 || total > used+10*time.Millisecond || total < used/10 {
+				t.Errorf("generator CPU %s, but the process used %s around the command", total, used)
+			}
+			// The printed figure is the total over the operations; the
+			// printed total is rounded to the millisecond.
+			if want := float64(total.Microseconds()) / float64(n); math.Abs(perOp-want) > 500/float64(n)+0.1 {
+				t.Errorf("%.1f µs per op, but %s over %d ops is %.1f µs", perOp, total, n, want)
+			}
+		})
+	}
+}
+
+// selfCPU is this process's CPU time so far, user and system.
+func selfCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

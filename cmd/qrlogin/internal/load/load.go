@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +49,7 @@ type Config struct {
 	Pending                int           // pending logins to poll round-robin (polls)
 	Pace                   bool          // poll each login at most once per interval (polls)
 	HTTPClient             *http.Client  // nil: NewHTTPClient(Concurrency)
+	CPUProfile             io.Writer     // non-nil: a pprof CPU profile of the generator while it drives load
 }
 
 // Result is what a run measured. Counts and latencies cover only what
@@ -66,6 +69,21 @@ type Result struct {
 	Interval    time.Duration        // polls: the server's poll interval (RFC 8628 §3.2 interval)
 	Pending     int                  // polls: logins created in set-up
 	Setup       time.Duration        // polls: time spent creating them
+	// CPU is the CPU time, user and system, this process (the load
+	// generator) used while it drove load, set-up excluded; CPUKnown says
+	// whether the platform reports it. On a machine the generator shares
+	// with the server, it is CPU the server did not get.
+	CPU      time.Duration
+	CPUKnown bool
+}
+
+// CPUPerOp is the generator's CPU time per completed operation (login,
+// start or poll), or 0 when unknown or nothing completed.
+func (r *Result) CPUPerOp() time.Duration {
+	if !r.CPUKnown || r.Completed == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Completed)
 }
 
 // ErrorCount is the number of failed requests.
@@ -258,17 +276,33 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// runWorkers runs n copies of work until ctx ends and merges their tallies.
-func runWorkers(ctx context.Context, n int, order []string, work func(ctx context.Context, rec *recorder)) *Result {
-	recs := make([]*recorder, n)
-	var wg sync.WaitGroup
-	begin := time.Now()
+// runWorkers runs n copies of work until ctx ends and merges their
+// tallies, with the process's CPU time over the run (and its profile if
+// asked for). Set-up done before it is not counted.
+func runWorkers(ctx context.Context, cfg Config, order []string, work func(ctx context.Context, rec *recorder)) (*Result, error) {
+	recs := make([]*recorder, cfg.Concurrency)
 	for i := range recs {
 		recs[i] = newRecorder()
+	}
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	var wg sync.WaitGroup
+	cpu0, known0 := processCPU()
+	begin := time.Now()
+	for i := range recs {
 		wg.Go(func() { work(ctx, recs[i]) })
 	}
 	wg.Wait()
+	elapsed := time.Since(begin)
+	cpu1, known1 := processCPU()
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	res := merge(order, recs)
-	res.Elapsed = time.Since(begin)
-	return res
+	res.Elapsed = elapsed
+	res.CPU, res.CPUKnown = cpu1-cpu0, known0 && known1
+	return res, nil
 }

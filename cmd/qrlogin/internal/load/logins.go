@@ -51,7 +51,7 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 
 	run, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	res := runWorkers(run, cfg.Concurrency, loginSteps, func(run context.Context, rec *recorder) {
+	return runWorkers(run, cfg, loginSteps, func(run context.Context, rec *recorder) {
 		for run.Err() == nil {
 			if err := d.login(run, rec); err != nil {
 				rec.fail(run, err)
@@ -61,7 +61,6 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	})
-	return res, nil
 }
 
 // login runs one complete login and records its steps. It records the

@@ -47,7 +47,7 @@ func Polls(ctx context.Context, cfg Config) (*Result, error) {
 	run, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var next atomic.Uint64
-	res := runWorkers(run, cfg.Concurrency, []string{StepPoll}, func(run context.Context, rec *recorder) {
+	res, err := runWorkers(run, cfg, []string{StepPoll}, func(run context.Context, rec *recorder) {
 		for run.Err() == nil {
 			slot := &slots[next.Add(1)%uint64(len(slots))]
 			if err := d.poll(run, rec, slot); err != nil {
@@ -56,6 +56,9 @@ func Polls(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
 	res.Interval, res.Pending, res.Setup = interval, cfg.Pending, setup
 	return res, nil
 }

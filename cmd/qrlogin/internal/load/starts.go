@@ -17,7 +17,7 @@ func Starts(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	run, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	return runWorkers(run, cfg.Concurrency, []string{StepStart}, func(run context.Context, rec *recorder) {
+	return runWorkers(run, cfg, []string{StepStart}, func(run context.Context, rec *recorder) {
 		for run.Err() == nil {
 			t0 := time.Now()
 			if _, err := d.start(run); err != nil {
@@ -28,5 +28,5 @@ func Starts(ctx context.Context, cfg Config) (*Result, error) {
 			rec.add(StepStart, time.Since(t0))
 			rec.done++
 		}
-	}), nil
+	})
 }
