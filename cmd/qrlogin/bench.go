@@ -73,6 +73,8 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 	fs.DurationVar(&cfg.ThinkTime, "think-time", 0, "logins: time from the PC learning of the scan to the phone's confirm")
 	fs.IntVar(&cfg.Pending, "pending", 1000, "polls: pending logins to create and poll round-robin")
 	fs.BoolVar(&cfg.Pace, "pace", true, "polls: poll each login at most once per interval (RFC 8628 §3.5); false polls flat out and meets slow_down")
+	fs.IntVar(&cfg.VerifyEvery, "verify-id-tokens", 100,
+		"logins: verify the ID token's signature, iss, aud and exp on each PC's first login and one in N after (1: every login; 0: none, only its presence is checked)")
 	var cpuProfile string
 	fs.StringVar(&cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the load generator itself, set-up excluded, to this file")
 	if err := parseFlags(fs, args, env); err != nil {
@@ -80,6 +82,9 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, fs.Args())
+	}
+	if cfg.VerifyEvery < 0 {
+		return fmt.Errorf("%w: --verify-id-tokens %d is negative", errUsage, cfg.VerifyEvery)
 	}
 	if cfg.Wait%time.Second != 0 {
 		return fmt.Errorf("%w: --wait %s is not whole seconds", errUsage, cfg.Wait)
@@ -123,7 +128,7 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 		}
 		return err
 	}
-	printBench(stdout, mode, cfg.Pace, res, ctx.Err() != nil)
+	printBench(stdout, mode, cfg, res, ctx.Err() != nil)
 	if res.Completed == 0 {
 		switch mode {
 		case "polls":
@@ -137,7 +142,7 @@ func runBench(ctx context.Context, args []string, env func(string) string, stdou
 }
 
 // printBench writes the report: throughput, answers, errors, latencies.
-func printBench(w io.Writer, mode string, pace bool, res *load.Result, interrupted bool) {
+func printBench(w io.Writer, mode string, cfg load.Config, res *load.Result, interrupted bool) {
 	var b strings.Builder
 	if interrupted {
 		b.WriteString("(interrupted)\n")
@@ -162,6 +167,17 @@ func printBench(w io.Writer, mode string, pace bool, res *load.Result, interrupt
 		n := res.Answers[code]
 		fmt.Fprintf(&b, "  %-22s %9d  %9.1f/s\n", code, n, float64(n)/res.Elapsed.Seconds())
 	}
+	if mode == "logins" {
+		switch cfg.VerifyEvery {
+		case 0:
+			b.WriteString("  ID tokens: present, not verified (--verify-id-tokens 0)\n")
+		case 1:
+			fmt.Fprintf(&b, "  ID tokens: every one verified (signature, iss, aud, exp): %d good, rejected ones are errors\n", res.Verified)
+		default:
+			fmt.Fprintf(&b, "  ID tokens: each PC's first and 1 in %d after verified (signature, iss, aud, exp): %d good, rejected ones are errors; the rest checked present\n",
+				cfg.VerifyEvery, res.Verified)
+		}
+	}
 	if res.Late > 0 {
 		fmt.Fprintf(&b, "  %d scanned answers came only when the long-poll's wait ran out: the scan reached the server first (raise --scan-delay)\n", res.Late)
 	}
@@ -175,7 +191,7 @@ func printBench(w io.Writer, mode string, pace bool, res *load.Result, interrupt
 	if res.RateLimited > 0 {
 		b.WriteString("  the server is rate limiting: start it with --rate-limit -1 to benchmark\n")
 	}
-	if mode == "polls" && res.Interval > 0 && pace {
+	if mode == "polls" && res.Interval > 0 && cfg.Pace {
 		fmt.Fprintf(&b, "note:    paced to the server's interval (%s): at most %.0f polls/s from %d logins; raise --pending to find the server's limit\n",
 			res.Interval, float64(res.Pending)/res.Interval.Seconds(), res.Pending)
 	}

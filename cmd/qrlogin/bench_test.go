@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -202,4 +209,85 @@ func selfCPU(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ID tokens are verified as a relying party would on the sample the
+// report names: behind a proxy that breaks every ID token's signature,
+// verifying each one fails every login and counts it; the default sample
+// (each PC's first, then one in 100) catches the first of each PC; not
+// verifying lets them through, which shows the proxy breaks nothing else.
+func TestBenchVerifiesIDTokenSignatures(t *testing.T) {
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + front.Addr().String()
+	back := freeAddr(t)
+	startServe(t, "--addr", back, "--issuer", issuer, "--rate-limit", "-1")
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: back})
+	proxy.ModifyResponse = tamperIDTokens
+	srv := &http.Server{Handler: proxy}
+	go srv.Serve(front)
+	t.Cleanup(func() { srv.Close() })
+
+	rejected := "confirm-to-tokens: 200 id_token rejected"
+	t.Run("every token verified: every login fails and is counted", func(t *testing.T) {
+		out, err := runBenchCmd(t, "--issuer", issuer, "--duration", "1s", "--concurrency", "2", "--wait", "2s", "--verify-id-tokens", "1")
+		if err == nil || count(t, out, "logins") != 0 {
+			t.Fatalf("logins completed with broken ID tokens (%v):\n%s", err, out)
+		}
+		if n := count(t, out, rejected); n == 0 || n != count(t, out, "errors") {
+			t.Errorf("want every error to be a rejected ID token:\n%s", out)
+		}
+	})
+	t.Run("the default sample catches each PC's first login", func(t *testing.T) {
+		out, err := runBenchCmd(t, "--issuer", issuer, "--duration", "1s", "--concurrency", "2", "--wait", "2s")
+		if err != nil {
+			t.Fatalf("bench: %v\n%s", err, out)
+		}
+		if n := count(t, out, rejected); n < 1 || n > 2+count(t, out, "logins")/100+1 {
+			t.Errorf("%d rejected, want each PC's first and one in 100 after:\n%s", n, out)
+		}
+		if !strings.Contains(out, "ID tokens: each PC's first and 1 in 100 after verified") {
+			t.Errorf("the report does not say which ID tokens were verified:\n%s", out)
+		}
+	})
+	t.Run("not verifying lets them through", func(t *testing.T) {
+		out, err := runBenchCmd(t, "--issuer", issuer, "--duration", "1s", "--concurrency", "2", "--wait", "2s", "--verify-id-tokens", "0")
+		if err != nil || count(t, out, "errors") != 0 {
+			t.Fatalf("bench: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, "ID tokens: present, not verified") {
+			t.Errorf("the report does not say the ID tokens went unverified:\n%s", out)
+		}
+	})
+}
+
+// tamperIDTokens changes the first character of the signature of any
+// id_token in a JSON answer.
+func tamperIDTokens(resp *http.Response) error {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return nil
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) == nil {
+		if tok, ok := m["id_token"].(string); ok {
+			i := strings.LastIndexByte(tok, '.') + 1
+			c := byte('A')
+			if tok[i] == 'A' {
+				c = 'B'
+			}
+			m["id_token"] = tok[:i] + string(c) + tok[i+1:]
+			raw, _ = json.Marshal(m)
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	resp.ContentLength = int64(len(raw))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(raw)))
+	return nil
 }

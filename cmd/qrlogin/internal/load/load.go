@@ -48,8 +48,12 @@ type Config struct {
 	ThinkTime              time.Duration // the PC told of the scan → the phone confirms (logins)
 	Pending                int           // pending logins to poll round-robin (polls)
 	Pace                   bool          // poll each login at most once per interval (polls)
-	HTTPClient             *http.Client  // nil: NewHTTPClient(Concurrency)
-	CPUProfile             io.Writer     // non-nil: a pprof CPU profile of the generator while it drives load
+	// VerifyEvery samples the ID tokens whose signature and claims are
+	// verified (logins): each PC's first and then one in VerifyEvery of
+	// its logins; 1 verifies all, 0 none.
+	VerifyEvery int
+	HTTPClient  *http.Client // nil: NewHTTPClient(Concurrency)
+	CPUProfile  io.Writer    // non-nil: a pprof CPU profile of the generator while it drives load
 }
 
 // Result is what a run measured. Counts and latencies cover only what
@@ -66,6 +70,7 @@ type Result struct {
 	RateLimited int                  // errors that were 429 answers
 	Late        int                  // logins: scanned answers that came only when the long-poll's wait ran out
 	Repolls     int                  // logins: polls sent before the confirm answered scanned again, so the PC polled once more
+	Verified    int                  // logins: ID tokens whose signature and claims were verified and good (rejected ones are Errors)
 	Interval    time.Duration        // polls: the server's poll interval (RFC 8628 §3.2 interval)
 	Pending     int                  // polls: logins created in set-up
 	Setup       time.Duration        // polls: time spent creating them
@@ -113,6 +118,8 @@ type recorder struct {
 	done     int
 	late     int
 	repolls  int
+	verified int
+	tokens   int // logins that received tokens: the ID token sample's counter
 	limited  int
 }
 
@@ -147,6 +154,7 @@ func merge(order []string, recs []*recorder) *Result {
 		res.Completed += r.done
 		res.Late += r.late
 		res.Repolls += r.repolls
+		res.Verified += r.verified
 		res.RateLimited += r.limited
 		for k, v := range r.steps {
 			res.Steps[k] = append(res.Steps[k], v...)
@@ -171,9 +179,10 @@ func merge(order []string, recs []*recorder) *Result {
 type driver struct {
 	cfg        Config
 	p          *poster
-	clientAuth string        // Authorization header of the relying party
-	phoneAuth  string        // Authorization header of the phone app
-	interval   time.Duration // the server's poll interval (polls)
+	clientAuth string          // Authorization header of the relying party
+	phoneAuth  string          // Authorization header of the phone app
+	interval   time.Duration   // the server's poll interval (polls)
+	idTokens   *idTokenChecker // logins, when VerifyEvery > 0
 	startBody  []byte
 }
 
@@ -237,10 +246,10 @@ type pollAnswer struct {
 }
 
 // expectTokens checks that a poll answered with a token response carrying
-// an ID token (SPEC §2.2).
-func expectTokens(step string, a pollAnswer) error {
+// an access token and an ID token (SPEC §2.2), and returns the ID token.
+func expectTokens(step string, a pollAnswer) (string, error) {
 	if a.err != nil {
-		return &requestError{step: step, err: a.err}
+		return "", &requestError{step: step, err: a.err}
 	}
 	var t struct {
 		AccessToken string `json:"access_token"`
@@ -254,11 +263,11 @@ func expectTokens(step string, a pollAnswer) error {
 		if t.QRStatus != "" {
 			code += " (qr_status " + t.QRStatus + ")"
 		}
-		return &requestError{step: step, status: a.status, code: code}
+		return "", &requestError{step: step, status: a.status, code: code}
 	case err != nil || t.AccessToken == "" || t.IDToken == "":
-		return &requestError{step: step, status: a.status, code: "no access_token or id_token", err: err}
+		return "", &requestError{step: step, status: a.status, code: "no access_token or id_token", err: err}
 	}
-	return nil
+	return t.IDToken, nil
 }
 
 // sleep waits d or until ctx ends.

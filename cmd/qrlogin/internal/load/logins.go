@@ -48,6 +48,11 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("the phone's access token expires in %s, before the run ends: bench for less, or raise the server's --access-token-ttl", tok.expiresIn)
 	}
 	d.phoneAuth = "Bearer " + tok.accessToken
+	if cfg.VerifyEvery > 0 {
+		if d.idTokens, err = newIDTokenChecker(ctx, d.p.base, cfg.ClientID, d.p.hc); err != nil {
+			return nil, err
+		}
+	}
 
 	run, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -123,8 +128,19 @@ func (d *driver) login(ctx context.Context, rec *recorder) error {
 		return err
 	}
 	rec.repolls += again
-	if err := expectTokens(StepConfirmToTokens, a); err != nil {
+	idToken, err := expectTokens(StepConfirmToTokens, a)
+	if err != nil {
 		return err
+	}
+	// A sample of the ID tokens is verified (Config.VerifyEvery); the
+	// latencies end when the answer arrived, so the check is not in them.
+	n := rec.tokens
+	rec.tokens++
+	if d.idTokens != nil && n%d.cfg.VerifyEvery == 0 {
+		if err := d.idTokens.check(ctx, idToken); err != nil {
+			return &requestError{step: StepConfirmToTokens, status: a.status, code: "id_token rejected", err: err}
+		}
+		rec.verified++
 	}
 	rec.add(StepConfirmToTokens, a.at.Sub(t2))
 	rec.add(StepTotal, a.at.Sub(t0))
