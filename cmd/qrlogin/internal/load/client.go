@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -22,21 +21,21 @@ import (
 // login's answer with its PNG under 10 KB.
 const maxBody = 1 << 20
 
-// NewHTTPClient returns a client whose connection pool fits concurrency
-// workers, each with up to two requests in flight (the PC's long-poll and
-// the phone's call). Without the larger idle pool, connections beyond
-// the default two per host are closed after each request and every
-// request pays a TCP handshake, which the bench would then measure.
-func NewHTTPClient(concurrency int) *http.Client {
-	idle := concurrency*2 + 4
+// setupClient is the client of the set-up: the phone's sign-in and the
+// issuer's discovery document and keys, a few requests before the clock
+// starts.
+func setupClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		Proxy:               nil, // loopback benchmarks must not detour through $HTTP_PROXY
-		MaxIdleConns:        idle,
-		MaxIdleConnsPerHost: idle,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+		Proxy:              nil, // loopback benchmarks must not detour through $HTTP_PROXY
+		DisableCompression: true,
 	}}
 }
+
+// Content types of the requests.
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+)
 
 // requestError is one failed request: the step it belonged to and either
 // the server's answer or the transport's error. Its kind groups failures
@@ -85,33 +84,10 @@ type oauthError struct {
 	Interval int    `json:"interval"` // slow_down: the new interval in seconds (RFC 8628 §3.5)
 }
 
-// poster sends the bench's requests to one server.
-type poster struct {
-	base string // issuer without a trailing slash
-	hc   *http.Client
-}
-
-// post sends body to path and returns the status and the body read in full,
-// so the connection goes back to the pool.
-func (p *poster) post(ctx context.Context, path, contentType, auth string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Authorization", auth)
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	return resp.StatusCode, raw, err
-}
-
-// call posts and turns anything but a 200 into a *requestError.
-func (p *poster) call(ctx context.Context, step, path, contentType, auth string, body []byte) ([]byte, error) {
-	status, raw, err := p.post(ctx, path, contentType, auth, body)
+// call posts to the issuer's path on c and turns anything but a 200 into a
+// *requestError. The body it returns is valid until c's next request.
+func (d *driver) call(ctx context.Context, c *conn, step, path, contentType, auth string, body []byte) ([]byte, error) {
+	status, raw, err := c.post(ctx, d.prefix+path, contentType, auth, body, nil)
 	if err != nil {
 		return nil, &requestError{step: step, err: err}
 	}

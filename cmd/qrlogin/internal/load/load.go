@@ -52,8 +52,7 @@ type Config struct {
 	// verified (logins): each PC's first and then one in VerifyEvery of
 	// its logins; 1 verifies all, 0 none.
 	VerifyEvery int
-	HTTPClient  *http.Client // nil: NewHTTPClient(Concurrency)
-	CPUProfile  io.Writer    // non-nil: a pprof CPU profile of the generator while it drives load
+	CPUProfile  io.Writer // non-nil: a pprof CPU profile of the generator while it drives load
 }
 
 // Result is what a run measured. Counts and latencies cover only what
@@ -178,7 +177,10 @@ func merge(order []string, recs []*recorder) *Result {
 // driver holds what every worker shares: read-only after set-up.
 type driver struct {
 	cfg        Config
-	p          *poster
+	base       string          // the issuer without a trailing slash, for set-up
+	hc         *http.Client    // set-up: the phone's sign-in, discovery, keys
+	t          *target         // the load: each worker's own conns
+	prefix     string          // the issuer's path, before each endpoint's
 	clientAuth string          // Authorization header of the relying party
 	phoneAuth  string          // Authorization header of the phone app
 	interval   time.Duration   // the server's poll interval (polls)
@@ -197,13 +199,12 @@ func newDriver(cfg Config) (*driver, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("issuer %q is not an http(s) URL", cfg.Issuer)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = NewHTTPClient(cfg.Concurrency)
-	}
 	return &driver{
 		cfg:        cfg,
-		p:          &poster{base: strings.TrimSuffix(cfg.Issuer, "/"), hc: hc},
+		base:       strings.TrimSuffix(cfg.Issuer, "/"),
+		hc:         setupClient(),
+		t:          newTarget(u),
+		prefix:     strings.TrimSuffix(u.EscapedPath(), "/"),
 		clientAuth: basicAuth(cfg.ClientID, cfg.ClientSecret),
 		startBody:  []byte(url.Values{"scope": {cfg.Scope}, "qr_image": {strconv.FormatBool(cfg.QRImage)}}.Encode()),
 	}, nil
@@ -217,8 +218,8 @@ type started struct {
 }
 
 // start begins a QR login as the relying party (SPEC §2.1).
-func (d *driver) start(ctx context.Context) (*started, error) {
-	raw, err := d.p.call(ctx, StepStart, "/qr/authorize", "application/x-www-form-urlencoded", d.clientAuth, d.startBody)
+func (d *driver) start(ctx context.Context, c *conn) (*started, error) {
+	raw, err := d.call(ctx, c, StepStart, "/qr/authorize", formType, d.clientAuth, d.startBody)
 	if err != nil {
 		return nil, err
 	}
@@ -232,8 +233,39 @@ func (d *driver) start(ctx context.Context) (*started, error) {
 // pollBody is the token request of the QR grant with the long-poll wait
 // in whole seconds (SPEC §2.2).
 func pollBody(deviceCode string, wait time.Duration) []byte {
-	return []byte(url.Values{"grant_type": {GrantQR}, "device_code": {deviceCode},
-		"wait": {strconv.Itoa(int(wait / time.Second))}}.Encode())
+	b := append([]byte(nil), pollGrant...)
+	b = append(b, "&device_code="...)
+	b = append(b, url.QueryEscape(deviceCode)...)
+	b = append(b, "&wait="...)
+	return strconv.AppendInt(b, int64(wait/time.Second), 10)
+}
+
+var pollGrant = "grant_type=" + url.QueryEscape(GrantQR)
+
+// jsonObject is {"key":"value"}, the phone API's request bodies.
+func jsonObject(key, value string) []byte {
+	b := append([]byte(`{"`), key...)
+	b = append(b, `":`...)
+	b = appendJSONString(b, value)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string (RFC 8259 §7): quotation
+// mark, reverse solidus and control characters escaped, the rest as is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // pollAnswer is one answer of the token endpoint to a QR poll.
@@ -241,8 +273,9 @@ type pollAnswer struct {
 	sent   time.Time // when the poll left
 	at     time.Time // when its answer arrived
 	status int
-	body   []byte
-	err    error // transport error
+	body   []byte     // 200 only: the token response
+	e      oauthError // other answers: the error (RFC 6749 §5.2)
+	err    error      // transport error
 }
 
 // expectTokens checks that a poll answered with a token response carrying
@@ -251,19 +284,19 @@ func expectTokens(step string, a pollAnswer) (string, error) {
 	if a.err != nil {
 		return "", &requestError{step: step, err: a.err}
 	}
+	if a.status != http.StatusOK {
+		code := a.e.Error
+		if a.e.QRStatus != "" {
+			code += " (qr_status " + a.e.QRStatus + ")"
+		}
+		return "", &requestError{step: step, status: a.status, code: code}
+	}
 	var t struct {
 		AccessToken string `json:"access_token"`
 		IDToken     string `json:"id_token"`
-		oauthError
 	}
 	err := json.Unmarshal(a.body, &t)
 	switch {
-	case a.status != http.StatusOK:
-		code := t.Error
-		if t.QRStatus != "" {
-			code += " (qr_status " + t.QRStatus + ")"
-		}
-		return "", &requestError{step: step, status: a.status, code: code}
 	case err != nil || t.AccessToken == "" || t.IDToken == "":
 		return "", &requestError{step: step, status: a.status, code: "no access_token or id_token", err: err}
 	}

@@ -1,13 +1,12 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
-	"sync"
 	"time"
 )
 
@@ -40,7 +39,7 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 		// the PC must be held by the server, not pace itself.
 		return nil, errors.New("wait must be 1 to 30 seconds")
 	}
-	tok, err := signInPhone(ctx, d.p.base, d.p.hc.Transport, cfg.PhoneClientID, cfg.PhoneRedirectURI, cfg.Username, cfg.Password)
+	tok, err := signInPhone(ctx, d.base, d.hc.Transport, cfg.PhoneClientID, cfg.PhoneRedirectURI, cfg.Username, cfg.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +48,7 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	d.phoneAuth = "Bearer " + tok.accessToken
 	if cfg.VerifyEvery > 0 {
-		if d.idTokens, err = newIDTokenChecker(ctx, d.p.base, cfg.ClientID, d.p.hc); err != nil {
+		if d.idTokens, err = newIDTokenChecker(ctx, d.base, cfg.ClientID, d.hc); err != nil {
 			return nil, err
 		}
 	}
@@ -57,8 +56,13 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 	run, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	return runWorkers(run, cfg, loginSteps, func(run context.Context, rec *recorder) {
+		// Each PC and the phone that approves its logins have their own
+		// connection, kept alive from login to login.
+		pc, phone := newConn(d.t), newConn(d.t)
+		defer pc.close()
+		defer phone.close()
 		for run.Err() == nil {
-			if err := d.login(run, rec); err != nil {
+			if err := d.login(run, rec, pc, phone); err != nil {
 				rec.fail(run, err)
 				// A refusing server answers at once: pace the retries so an
 				// error storm does not become the measurement.
@@ -70,15 +74,15 @@ func Logins(ctx context.Context, cfg Config) (*Result, error) {
 
 // login runs one complete login and records its steps. It records the
 // login as done only when the tokens arrived.
-func (d *driver) login(ctx context.Context, rec *recorder) error {
+func (d *driver) login(ctx context.Context, rec *recorder, pcConn, phone *conn) error {
 	t0 := time.Now()
-	st, err := d.start(ctx)
+	st, err := d.start(ctx, pcConn)
 	if err != nil {
 		return err
 	}
 	rec.add(StepStart, time.Since(t0))
 
-	pc := d.pcPolls(ctx, pollBody(st.DeviceCode, d.cfg.Wait))
+	pc := d.pcPolls(ctx, pcConn, pollBody(st.DeviceCode, d.cfg.Wait))
 	defer pc.stop()
 	// The QR is on screen for a while before the phone scans it. A scan
 	// that overtakes the PC's first long-poll makes the server hold that
@@ -88,8 +92,7 @@ func (d *driver) login(ctx context.Context, rec *recorder) error {
 		return err
 	}
 	t1 := time.Now()
-	scanBody, _ := json.Marshal(map[string]string{"qr": st.QR})
-	raw, err := d.p.call(ctx, StepScan, "/qr/scan", "application/json", d.phoneAuth, scanBody)
+	raw, err := d.call(ctx, phone, StepScan, "/qr/scan", jsonType, d.phoneAuth, jsonObject("qr", st.QR))
 	if err != nil {
 		return err
 	}
@@ -116,8 +119,7 @@ func (d *driver) login(ctx context.Context, rec *recorder) error {
 		return err
 	}
 	t2 := time.Now()
-	confirmBody, _ := json.Marshal(map[string]string{"ticket": sc.Ticket})
-	if _, err := d.p.call(ctx, StepConfirm, "/qr/confirm", "application/json", d.phoneAuth, confirmBody); err != nil {
+	if _, err := d.call(ctx, phone, StepConfirm, "/qr/confirm", jsonType, d.phoneAuth, jsonObject("ticket", sc.Ticket)); err != nil {
 		return err
 	}
 	rec.add(StepConfirm, time.Since(t2))
@@ -161,32 +163,39 @@ type pcLoop struct {
 // means the server answers pending without holding the long-poll.
 const maxPolls = 8
 
-// pcPolls starts the PC's poll loop and returns once its first poll is on
-// the wire, so that what the caller sends next reaches the server after
-// it in all likelihood.
-func (d *driver) pcPolls(ctx context.Context, body []byte) *pcLoop {
+// pcPolls starts the PC's poll loop on c, which it uses until stop, and
+// returns once its first poll is on the wire, so that what the caller
+// sends next reaches the server after it in all likelihood.
+func (d *driver) pcPolls(ctx context.Context, c *conn, body []byte) *pcLoop {
 	ctx, cancel := context.WithCancel(ctx)
 	pc := &pcLoop{cancel: cancel, answers: make(chan pollAnswer, maxPolls), done: make(chan struct{})}
 	wrote := make(chan struct{})
-	var once sync.Once
-	sent := func() { once.Do(func() { close(wrote) }) }
-	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent() }})
+	signalled := false // only this goroutine touches it
+	sent := func() {
+		if !signalled {
+			signalled = true
+			close(wrote)
+		}
+	}
 	go func() {
 		defer close(pc.done)
 		defer close(pc.answers)
-		defer sent()
-		for i := range maxPolls {
-			pctx := ctx
-			if i == 0 {
-				pctx = traced
-			}
+		defer sent() // a first poll that failed before the wire must not hold the caller
+		for range maxPolls {
 			t := time.Now()
-			status, raw, err := d.p.post(pctx, "/oauth/token", "application/x-www-form-urlencoded", d.clientAuth, body)
-			pc.answers <- pollAnswer{sent: t, at: time.Now(), status: status, body: raw, err: err}
-			if err != nil || status != http.StatusBadRequest || pendingStatus(raw) == "" {
+			status, raw, err := c.post(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, body, sent)
+			a := pollAnswer{sent: t, at: time.Now(), status: status, err: err}
+			switch {
+			case err != nil:
+			case status == http.StatusOK:
+				a.body = bytes.Clone(raw) // raw is c's, reused by its next request
+			default:
+				_ = json.Unmarshal(raw, &a.e) // a body that is not JSON leaves the code empty
+			}
+			pc.answers <- a
+			if err != nil || status != http.StatusBadRequest || a.e.Error != "authorization_pending" {
 				return
 			}
-			sent()
 		}
 	}()
 	<-wrote
@@ -206,8 +215,8 @@ func (pc *pcLoop) next(step, skip string) (pollAnswer, int, error) {
 			return a, skipped, &requestError{step: step, err: a.err}
 		}
 		qs := ""
-		if a.status == http.StatusBadRequest {
-			qs = pendingStatus(a.body)
+		if a.status == http.StatusBadRequest && a.e.Error == "authorization_pending" {
+			qs = a.e.QRStatus
 		}
 		switch {
 		case qs == skip:
@@ -215,9 +224,7 @@ func (pc *pcLoop) next(step, skip string) (pollAnswer, int, error) {
 		case qs == "scanned" || a.status == http.StatusOK:
 			return a, skipped, nil
 		}
-		var e oauthError
-		_ = json.Unmarshal(a.body, &e)
-		return a, skipped, &requestError{step: step, status: a.status, code: e.Error}
+		return a, skipped, &requestError{step: step, status: a.status, code: a.e.Error}
 	}
 }
 
@@ -225,14 +232,4 @@ func (pc *pcLoop) next(step, skip string) (pollAnswer, int, error) {
 func (pc *pcLoop) stop() {
 	pc.cancel()
 	<-pc.done
-}
-
-// pendingStatus returns the qr_status of an authorization_pending answer,
-// or "".
-func pendingStatus(body []byte) string {
-	var e oauthError
-	if json.Unmarshal(body, &e) != nil || e.Error != "authorization_pending" {
-		return ""
-	}
-	return e.QRStatus
 }

@@ -48,9 +48,11 @@ func Polls(ctx context.Context, cfg Config) (*Result, error) {
 	defer cancel()
 	var next atomic.Uint64
 	res, err := runWorkers(run, cfg, []string{StepPoll}, func(run context.Context, rec *recorder) {
+		c := newConn(d.t)
+		defer c.close()
 		for run.Err() == nil {
 			slot := &slots[next.Add(1)%uint64(len(slots))]
-			if err := d.poll(run, rec, slot); err != nil {
+			if err := d.poll(run, rec, c, slot); err != nil {
 				rec.fail(run, err)
 				_ = sleep(run, 10*time.Millisecond)
 			}
@@ -73,8 +75,10 @@ func (d *driver) createPending(ctx context.Context, slots []pendingLogin) (time.
 	var wg sync.WaitGroup
 	for range min(d.cfg.Concurrency, len(slots)) {
 		wg.Go(func() {
+			c := newConn(d.t)
+			defer c.close()
 			for i := next.Add(1) - 1; i < int64(len(slots)) && ctx.Err() == nil; i = next.Add(1) - 1 {
-				st, err := d.start(ctx)
+				st, err := d.start(ctx, c)
 				if err != nil {
 					cancel(fmt.Errorf("creating %d pending logins: %w", len(slots), err))
 					return
@@ -99,7 +103,7 @@ type pendingLogin struct {
 }
 
 // poll polls the login in slot once and records the answer.
-func (d *driver) poll(ctx context.Context, rec *recorder, slot *pendingLogin) error {
+func (d *driver) poll(ctx context.Context, rec *recorder, c *conn, slot *pendingLogin) error {
 	if d.cfg.Pace {
 		if err := sleep(ctx, time.Until(time.Unix(0, slot.due.Load()))); err != nil {
 			return err
@@ -107,7 +111,7 @@ func (d *driver) poll(ctx context.Context, rec *recorder, slot *pendingLogin) er
 	}
 	body := slot.body.Load()
 	t0 := time.Now()
-	status, raw, err := d.p.post(ctx, "/oauth/token", "application/x-www-form-urlencoded", d.clientAuth, *body)
+	status, raw, err := c.post(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, *body, nil)
 	if err != nil {
 		return &requestError{step: StepPoll, err: err}
 	}
@@ -127,7 +131,7 @@ func (d *driver) poll(ctx context.Context, rec *recorder, slot *pendingLogin) er
 	case "expired_token":
 		// The login outlived the server's QR TTL: put a fresh one in its
 		// place. Of workers racing on one slot, one replacement wins.
-		st, err := d.start(ctx)
+		st, err := d.start(ctx, c)
 		if err != nil {
 			return err
 		}

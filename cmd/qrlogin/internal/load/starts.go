@@ -18,9 +18,11 @@ func Starts(ctx context.Context, cfg Config) (*Result, error) {
 	run, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	return runWorkers(run, cfg, []string{StepStart}, func(run context.Context, rec *recorder) {
+		c := newConn(d.t)
+		defer c.close()
 		for run.Err() == nil {
 			t0 := time.Now()
-			if _, err := d.start(run); err != nil {
+			if _, err := d.start(run, c); err != nil {
 				rec.fail(run, err)
 				_ = sleep(run, 10*time.Millisecond)
 				continue

@@ -1,0 +1,212 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// connTo is a conn to a test server's URL.
+func connTo(t *testing.T, raw string) *conn {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConn(newTarget(u))
+	t.Cleanup(c.close)
+	return c
+}
+
+// The request reaches the handler as net/http's client would send it, and
+// the answers of one conn come over one kept-alive connection.
+func TestConnPostsOverOneKeptAliveConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.URL.Path != "/prefix/oauth/token" || r.Header.Get("Authorization") != "Basic eA==" ||
+			r.Header.Get("Content-Type") != formType || string(body) != "a=1" || r.Host == "" {
+			http.Error(w, "unexpected request", http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"authorization_pending"}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := connTo(t, srv.URL)
+	for range 5 {
+		status, raw, err := c.post(context.Background(), "/prefix/oauth/token", formType, "Basic eA==", []byte("a=1"), nil)
+		if err != nil || status != http.StatusBadRequest || string(raw) != `{"error":"authorization_pending"}` {
+			t.Fatalf("got %d %q %v", status, raw, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 5 requests, want 1", n)
+	}
+}
+
+// Framing other than Content-Length is read correctly, and the connection
+// is not reused when the answer says close or has no length.
+func TestConnReadsEveryFraming(t *testing.T) {
+	big := strings.Repeat("x", 10_000)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			_, _ = io.WriteString(w, big[:5000])
+			w.(http.Flusher).Flush() // forces chunked transfer coding
+			_, _ = io.WriteString(w, big[5000:])
+		case "/close":
+			w.Header().Set("Connection", "close")
+			_, _ = io.WriteString(w, "bye")
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			_, _ = io.WriteString(w, "ok")
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := connTo(t, srv.URL)
+	for _, tc := range []struct{ path, want string }{
+		{"/chunked", big}, {"/plain", "ok"}, {"/close", "bye"}, {"/plain", "ok"}, {"/empty", ""}, {"/plain", "ok"},
+	} {
+		status, raw, err := c.post(context.Background(), tc.path, formType, "", nil, nil)
+		if err != nil || status/100 != 2 || string(raw) != tc.want {
+			t.Fatalf("%s: got %d, %d bytes, %v", tc.path, status, len(raw), err)
+		}
+	}
+	// A new connection after the chunked answer (trailers are not read)
+	// and after Connection: close: three in all.
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// A POST is never sent twice: a connection the server closed after an
+// answer (as an idle timeout does) fails the next request, which is
+// counted, and the one after goes over a new connection. A connection
+// idle for longer than maxIdle is replaced before it is used.
+func TestConnNeverResendsAndRetiresIdleConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted, requests atomic.Int32
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				// One answer, then the connection is closed with no
+				// Connection: close, as an idle timeout would.
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				requests.Add(1)
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	c := connTo(t, "http://"+ln.Addr().String())
+	post := func() error {
+		_, raw, err := c.post(context.Background(), "/", formType, "", []byte("x"), nil)
+		if err == nil && string(raw) != "ok" {
+			t.Fatalf("got %q", raw)
+		}
+		return err
+	}
+	if err := post(); err != nil {
+		t.Fatal(err)
+	}
+	if err := post(); err == nil {
+		t.Fatal("a request on the closed connection succeeded: was it sent twice?")
+	}
+	if err := post(); err != nil {
+		t.Fatalf("after the failure: %v", err)
+	}
+	c.idle = time.Now().Add(-maxIdle - time.Second) // as if idle that long
+	if err := post(); err != nil {
+		t.Fatalf("after idling: %v", err)
+	}
+	if n, r := accepted.Load(), requests.Load(); n != 3 || r != 3 {
+		t.Errorf("%d connections and %d requests, want 3 and 3 (one per successful request, none resent)", n, r)
+	}
+}
+
+// A held request ends when its context does, and the conn is usable
+// after.
+func TestConnAbandonsARequestWhenTheContextEnds(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/held" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := connTo(t, srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	wrote := make(chan struct{})
+	go func() { <-wrote; cancel() }()
+	_, _, err := c.post(ctx, "/held", formType, "", nil, func() { close(wrote) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if _, raw, err := c.post(context.Background(), "/", formType, "", nil, nil); err != nil || string(raw) != "ok" {
+		t.Fatalf("after: %q %v", raw, err)
+	}
+}
+
+// An answer over the cap is an error, not a read of everything sent.
+func TestConnRefusesAnOversizedAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2000000")
+		_, _ = w.Write(make([]byte, 2_000_000))
+	}))
+	defer srv.Close()
+	c := connTo(t, srv.URL)
+	if _, _, err := c.post(context.Background(), "/", formType, "", nil, nil); !errors.Is(err, errTooLarge) {
+		t.Fatalf("got %v, want errTooLarge", err)
+	}
+}
+
+func TestJSONObjectEscapes(t *testing.T) {
+	got := string(jsonObject("qr", "a\"b\\c\n\x01é"))
+	if want := `{"qr":"a\"b\\c\u000a\u0001é"}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
