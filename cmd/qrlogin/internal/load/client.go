@@ -93,7 +93,7 @@ func (d *driver) call(ctx context.Context, c *conn, step, path, contentType, aut
 	}
 	if status != http.StatusOK {
 		var e oauthError
-		_ = json.Unmarshal(raw, &e) // a body that is not JSON leaves the code empty
+		_ = decode(raw, &e) // a body that is not JSON leaves the code empty
 		return nil, &requestError{step: step, status: status, code: e.Error}
 	}
 	return raw, nil

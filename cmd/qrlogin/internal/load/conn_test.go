@@ -210,3 +210,21 @@ func TestJSONObjectEscapes(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+// Answers are parsed strictly, as a careful client does: a member twice
+// (which one wins differs between parsers) or a name in another case is
+// not read as the field.
+func TestDecodeIsStrict(t *testing.T) {
+	var e oauthError
+	if err := decode([]byte(`{"error":"authorization_pending","qr_status":"scanned","interval":5}`), &e); err != nil ||
+		e.Error != "authorization_pending" || e.QRStatus != "scanned" || e.Interval != 5 {
+		t.Fatalf("got %+v, %v", e, err)
+	}
+	if err := decode([]byte(`{"error":"slow_down","error":"authorization_pending"}`), &oauthError{}); err == nil {
+		t.Error("a duplicated member was accepted")
+	}
+	e = oauthError{}
+	if err := decode([]byte(`{"Error":"authorization_pending"}`), &e); err != nil || e.Error != "" {
+		t.Errorf("a member in another case was read: %+v, %v", e, err)
+	}
+}

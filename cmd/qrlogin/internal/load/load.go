@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -224,7 +223,7 @@ func (d *driver) start(ctx context.Context, c *conn) (*started, error) {
 		return nil, err
 	}
 	var s started
-	if err := json.Unmarshal(raw, &s); err != nil || s.DeviceCode == "" || s.QR == "" {
+	if err := decode(raw, &s); err != nil || s.DeviceCode == "" || s.QR == "" {
 		return nil, &requestError{step: StepStart, status: http.StatusOK, code: "no device_code or verification_uri_complete", err: err}
 	}
 	return &s, nil
@@ -295,7 +294,7 @@ func expectTokens(step string, a pollAnswer) (string, error) {
 		AccessToken string `json:"access_token"`
 		IDToken     string `json:"id_token"`
 	}
-	err := json.Unmarshal(a.body, &t)
+	err := decode(a.body, &t)
 	switch {
 	case err != nil || t.AccessToken == "" || t.IDToken == "":
 		return "", &requestError{step: step, status: a.status, code: "no access_token or id_token", err: err}

@@ -3,7 +3,6 @@ package load
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -100,7 +99,7 @@ func (d *driver) login(ctx context.Context, rec *recorder, pcConn, phone *conn) 
 	var sc struct {
 		Ticket string `json:"ticket"`
 	}
-	if err := json.Unmarshal(raw, &sc); err != nil || sc.Ticket == "" {
+	if err := decode(raw, &sc); err != nil || sc.Ticket == "" {
 		return &requestError{step: StepScan, status: 200, code: "no ticket", err: err}
 	}
 	a, _, err := pc.next(StepScanToScanned, "pending")
@@ -190,7 +189,7 @@ func (d *driver) pcPolls(ctx context.Context, c *conn, body []byte) *pcLoop {
 			case status == http.StatusOK:
 				a.body = bytes.Clone(raw) // raw is c's, reused by its next request
 			default:
-				_ = json.Unmarshal(raw, &a.e) // a body that is not JSON leaves the code empty
+				_ = decode(raw, &a.e) // a body that is not JSON leaves the code empty
 			}
 			pc.answers <- a
 			if err != nil || status != http.StatusBadRequest || a.e.Error != "authorization_pending" {

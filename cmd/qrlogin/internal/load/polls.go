@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -117,7 +116,7 @@ func (d *driver) poll(ctx context.Context, rec *recorder, c *conn, slot *pending
 	}
 	answered := time.Now()
 	var e oauthError
-	_ = json.Unmarshal(raw, &e)
+	_ = decode(raw, &e)
 	if status != http.StatusBadRequest {
 		return &requestError{step: StepPoll, status: status, code: e.Error}
 	}
