@@ -30,6 +30,13 @@ throughput, the errors and the latency of each step.
 Every mode asks /qr/authorize for no qr_image unless --qr-image: a PC
 that draws the QR itself from verification_uri_complete does the same.
 
+A login counts only when the PC's token request answered 200 with an
+access token and an ID token; the ID token's signature, iss, aud and exp
+are verified on each PC's first login and one in --verify-id-tokens
+after. Every other answer is a counted error. The report gives the
+generator's own CPU per operation (it shares the machine with the
+server); --cpu-profile writes its profile.
+
 The server limits /qr/scan and /login to 20 requests/s per account and per
 address, and a relying party's /qr/authorize to its quota (1,000/s by
 default): start it with --rate-limit -1 to benchmark without limits.

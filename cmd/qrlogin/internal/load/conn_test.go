@@ -2,7 +2,9 @@ package load
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // connTo is a conn to a test server's URL.
@@ -205,9 +208,15 @@ func TestConnRefusesAnOversizedAnswer(t *testing.T) {
 }
 
 func TestJSONObjectEscapes(t *testing.T) {
-	got := string(jsonObject("qr", "a\"b\\c\n\x01é"))
-	if want := `{"qr":"a\"b\\c\u000a\u0001é"}`; got != want {
-		t.Errorf("got %s, want %s", got, want)
+	for in, want := range map[string]string{
+		"a\"b\\c\n\x01é":              `{"qr":"a\"b\\c\u000a\u0001é"}`,
+		"http://127.0.0.1/q/7xHJ_wOM": `{"qr":"http://127.0.0.1/q/7xHJ_wOM"}`,
+		"":                            `{"qr":""}`,
+		"\"":                          `{"qr":"\""}`,
+	} {
+		if got := string(jsonObject("qr", in)); got != want {
+			t.Errorf("%q: got %s, want %s", in, got, want)
+		}
 	}
 }
 
@@ -227,4 +236,48 @@ func TestDecodeIsStrict(t *testing.T) {
 	if err := decode([]byte(`{"Error":"authorization_pending"}`), &e); err != nil || e.Error != "" {
 		t.Errorf("a member in another case was read: %+v, %v", e, err)
 	}
+}
+
+// The answer parser never panics, and where net/http reads an answer
+// framed by Content-Length the same way, it reads the same status and
+// body.
+func FuzzReadAnswer(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	f.Add([]byte("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 33\r\n\r\n{\"error\":\"authorization_pending\"}"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nto the end"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &conn{br: bufio.NewReader(bytes.NewReader(data))}
+		status, body, _, err := c.readAnswer()
+		if err != nil {
+			return
+		}
+		if status < 200 || status > 999 || len(body) > maxBody {
+			t.Fatalf("status %d, %d bytes", status, len(body))
+		}
+		resp, herr := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), nil)
+		if herr != nil || resp.ContentLength < 0 || len(resp.TransferEncoding) > 0 || resp.StatusCode < 200 {
+			return
+		}
+		hbody, herr := io.ReadAll(resp.Body)
+		if herr == nil && (resp.StatusCode != status || !bytes.Equal(hbody, body)) {
+			t.Fatalf("net/http read %d %q, conn %d %q", resp.StatusCode, hbody, status, body)
+		}
+	})
+}
+
+// jsonObject's output is JSON that reads back as the value.
+func FuzzJSONObject(f *testing.F) {
+	f.Add("http://127.0.0.1/q/7xHJ_wOM")
+	f.Add("a\"b\\c\n\x01é")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return // the server's values are ASCII; JSON carries only Unicode text
+		}
+		var m map[string]string
+		if err := json.Unmarshal(jsonObject("qr", s), &m); err != nil || m["qr"] != s {
+			t.Fatalf("%q: %v %q", s, err, m["qr"])
+		}
+	})
 }
