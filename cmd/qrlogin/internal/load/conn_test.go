@@ -30,11 +30,25 @@ func connTo(t *testing.T, raw string) *conn {
 	return c
 }
 
+// countingServer serves h and counts the connections it accepts.
+func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
 // The request reaches the handler as net/http's client would send it, and
 // the answers of one conn come over one kept-alive connection.
 func TestConnPostsOverOneKeptAliveConnection(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if r.Method != http.MethodPost || r.URL.Path != "/prefix/oauth/token" || r.Header.Get("Authorization") != "Basic eA==" ||
 			r.Header.Get("Content-Type") != formType || string(body) != "a=1" || r.Host == "" {
@@ -45,13 +59,6 @@ func TestConnPostsOverOneKeptAliveConnection(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, `{"error":"authorization_pending"}`)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	c := connTo(t, srv.URL)
 	for range 5 {
 		status, raw, err := c.post(context.Background(), "/prefix/oauth/token", formType, "Basic eA==", []byte("a=1"), nil)
@@ -68,8 +75,7 @@ func TestConnPostsOverOneKeptAliveConnection(t *testing.T) {
 // is not reused when the answer says close or has no length.
 func TestConnReadsEveryFraming(t *testing.T) {
 	big := strings.Repeat("x", 10_000)
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/chunked":
 			_, _ = io.WriteString(w, big[:5000])
@@ -84,13 +90,6 @@ func TestConnReadsEveryFraming(t *testing.T) {
 			_, _ = io.WriteString(w, "ok")
 		}
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	c := connTo(t, srv.URL)
 	for _, tc := range []struct{ path, want string }{
 		{"/chunked", big}, {"/plain", "ok"}, {"/close", "bye"}, {"/plain", "ok"}, {"/empty", ""}, {"/plain", "ok"},
