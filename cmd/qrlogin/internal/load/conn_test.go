@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -279,4 +280,35 @@ func FuzzJSONObject(f *testing.F) {
 			t.Fatalf("%q: %v %q", s, err, m["qr"])
 		}
 	})
+}
+
+// An https issuer is spoken to over TLS, its certificate checked.
+func TestConnSpeaksTLSToAnHTTPSIssuer(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || r.ProtoMajor != 1 {
+			http.Error(w, "not HTTP/1.1 over TLS", http.StatusTeapot)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	c := connTo(t, srv.URL)
+	if _, _, err := c.post(context.Background(), "/", formType, "", nil, nil); err == nil {
+		t.Fatal("a certificate no root signed was accepted")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	c.t.tls.RootCAs = roots
+	if status, raw, err := c.post(context.Background(), "/", formType, "", nil, nil); err != nil || status != 200 || string(raw) != "ok" {
+		t.Fatalf("got %d %q %v", status, raw, err)
+	}
+}
+
+// The poll body is the QR grant's form (SPEC §2.2), the device code
+// escaped.
+func TestPollBodyIsTheGrantsForm(t *testing.T) {
+	q, err := url.ParseQuery(string(pollBody("a+b/c=&d", 10*time.Second)))
+	if err != nil || q.Get("grant_type") != GrantQR || q.Get("device_code") != "a+b/c=&d" || q.Get("wait") != "10" || len(q) != 3 {
+		t.Fatalf("got %v, %v", q, err)
+	}
 }
