@@ -85,11 +85,22 @@ func (q *QR) observe(ctx context.Context, step Step, l *storage.QRLogin) {
 }
 
 // span starts the span of a step; end records its outcome.
+// OpenTelemetry's no-op tracer (Config's default) is skipped: its Start
+// still allocates a context per step for a span that records nothing.
 func (q *QR) span(ctx context.Context, name string) (context.Context, trace.Span) {
+	if _, off := q.cfg.Tracer.(noop.Tracer); off {
+		return ctx, noSpan
+	}
 	return q.cfg.Tracer.Start(ctx, name)
 }
 
+// noSpan is made once: a noop.Span in an interface would be allocated.
+var noSpan trace.Span = noop.Span{}
+
 func end(span trace.Span, l *storage.QRLogin, err error) {
+	if !span.IsRecording() {
+		return
+	}
 	if l != nil {
 		span.SetAttributes(attribute.String(AttrLoginID, l.ID), attribute.String("qrlogin.client_id", l.ClientID),
 			attribute.String("qrlogin.status", l.Status.String()))

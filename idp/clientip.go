@@ -32,18 +32,18 @@ const (
 
 type clientIPKey struct{}
 
-// withClientIP resolves the request's client address once, for clientIP.
-// Without trusted proxies there is nothing to resolve: the peer is the
-// client.
-func (s *Server) withClientIP(r *http.Request) *http.Request {
+// withClientIP resolves r's client address once, into ctx (r's context
+// to be), for clientIP. Without trusted proxies there is nothing to
+// resolve: the peer is the client.
+func (s *Server) withClientIP(ctx context.Context, r *http.Request) context.Context {
 	if len(s.cfg.TrustedProxies) == 0 {
-		return r
+		return ctx
 	}
 	ip := forwardedClient(peerAddr(r), r.Header.Values(s.cfg.ProxyHeader), s.cfg.ProxyHeader, s.cfg.TrustedProxies)
 	if !ip.IsValid() {
-		return r
+		return ctx
 	}
-	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip.String()))
+	return context.WithValue(ctx, clientIPKey{}, ip.String())
 }
 
 // clientIP is the address the request came from: the peer of the

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -31,10 +32,59 @@ type metrics struct {
 	requests       *prometheus.HistogramVec // per route and status
 	storeCalls     *prometheus.HistogramVec // per store operation
 	storeErrors    *prometheus.CounterVec   // per store operation and kind
-	storeOps       sync.Map                 // operations seen: their error series exist
 	limited        *prometheus.CounterVec   // requests refused by a rate limit, per limit
 	securityEvents *prometheus.CounterVec   // security events, as logged
 	waitersFunc    atomic.Pointer[func() float64]
+
+	// The series the hot path updates, by label values (see children).
+	requestSeries children[requestLabels, prometheus.Observer]
+	storeSeries   children[string, prometheus.Observer]
+	stepSeries    children[stepLabels, prometheus.Counter]
+}
+
+type requestLabels struct {
+	route  string
+	status int
+}
+
+type stepLabels struct {
+	step     grants.Step
+	clientID string
+}
+
+// children caches the series of a metric vector by their label values:
+// WithLabelValues hashes the values and locks the vector on every call,
+// and a request updates a few series. Reads take no lock: the map is
+// replaced, never changed, when a series is first used. Label values are
+// bounded (see metrics), and so is the map.
+type children[K comparable, V any] struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[K]V]
+}
+
+// get is the series for k, made by mk the first time.
+func (c *children[K, V]) get(k K, mk func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	m := make(map[K]V, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	v := mk()
+	m[k] = v
+	c.m.Store(&m)
+	return v
 }
 
 // setWaiters sets what qrlogin_long_polls reports.
@@ -118,7 +168,9 @@ func (m *metrics) refused(limit string) { m.limited.WithLabelValues(limit).Inc()
 // step counts a committed QR login step and times the funnel, from the
 // login's own timestamps (the store's clock, so every instance agrees).
 func (m *metrics) step(step grants.Step, l *storage.QRLogin) {
-	m.qr.WithLabelValues(string(step), l.ClientID).Inc()
+	m.stepSeries.get(stepLabels{step, l.ClientID}, func() prometheus.Counter {
+		return m.qr.WithLabelValues(string(step), l.ClientID)
+	}).Inc()
 	switch step {
 	case grants.StepScanned:
 		observeSince(m.timeToScan, l.CreatedAt, l.ScannedAt)
@@ -137,7 +189,20 @@ func observeSince(h prometheus.Histogram, from, to time.Time) {
 }
 
 func (m *metrics) request(route string, status int, took time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(took.Seconds())
+	m.requestSeries.get(requestLabels{route, status}, func() prometheus.Observer {
+		return m.requests.WithLabelValues(route, strconv.Itoa(status))
+	}).Observe(took.Seconds())
+}
+
+// storeCall is the duration series of store operation op. An operation's
+// error series start at 0 once it is used, so rate() sees the first error
+// (and a dashboard finds the series).
+func (m *metrics) storeCall(op string) prometheus.Observer {
+	return m.storeSeries.get(op, func() prometheus.Observer {
+		m.storeErrors.WithLabelValues(op, "unavailable")
+		m.storeErrors.WithLabelValues(op, "other")
+		return m.storeCalls.WithLabelValues(op)
+	})
 }
 
 // Metrics is the handler for GET /metrics on the admin listener.

@@ -25,6 +25,30 @@ const MaxBody = 64 << 10
 const contentSecurityPolicy = "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
+// headerValue is a header and its value, set on every answer.
+type headerValue struct {
+	key   string // canonical (textproto.CanonicalMIMEHeaderKey)
+	value []string
+}
+
+// securityHeaders are the headers every answer carries: clickjacking
+// (CSP frame-ancestors, X-Frame-Options), MIME sniffing, referrers, and
+// HSTS unless the issuer is plain http. Each value is one shared slice
+// of length and capacity 1: net/http only reads it, and an Add to it
+// elsewhere would append into a new array, never into this one.
+func securityHeaders(insecure bool) []headerValue {
+	hs := []headerValue{
+		{"Content-Security-Policy", []string{contentSecurityPolicy}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+	}
+	if !insecure {
+		hs = append(hs, headerValue{"Strict-Transport-Security", []string{"max-age=31536000"}})
+	}
+	return hs
+}
+
 // middleware wraps every route: every request gets an id (X-Request-Id,
 // in the answer and in its log records), panics become a logged 500, every
 // answer carries the security headers, zitadel and our handlers see the
@@ -33,10 +57,20 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &requestInfo{id: incomingRequestID(r), route: route(mux, r)}
-		w.Header().Set(headerRequestID, ri.id)
-		ctx, span := s.startRequestSpan(r, ri)
-		ri.span = span
-		r = r.WithContext(withRequestInfo(ctx, ri))
+		h := w.Header()
+		// Assigned, not Set: Set makes a slice per value, and the security
+		// headers' slices are made once (securityHeaders).
+		h[headerRequestID] = []string{ri.id}
+		for _, kv := range s.securityHeaders {
+			h[kv.key] = kv.value
+		}
+		// The request's context is built once and set once: each
+		// r.WithContext copies the whole request.
+		ctx := withRequestInfo(r.Context(), ri)
+		ctx, ri.span = s.startRequestSpan(ctx, r, ri)
+		ctx = op.ContextWithIssuer(ctx, s.cfg.Issuer)
+		ctx = s.withClientIP(ctx, r)
+		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
 		defer func() { s.finishRequest(r, ri, sw, time.Since(start)) }()
@@ -50,16 +84,6 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				oauth.WriteError(w, nil, oauth.New(oauth.ServerError, "internal error").WithStatus(http.StatusInternalServerError))
 			}
 		}()
-		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		if !s.cfg.insecure() {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
-		r = r.WithContext(op.ContextWithIssuer(r.Context(), s.cfg.Issuer))
-		r = s.withClientIP(r)
 		if s.cors(w, r) {
 			return // a preflight, answered
 		}

@@ -98,24 +98,29 @@ func (s *Server) finishRequest(r *http.Request, ri *requestInfo, w *statusWriter
 		// A load balancer's probes, every few seconds: at debug only.
 		level = slog.LevelDebug
 	}
-	if !s.log.Enabled(ctx, level) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	// The record is made here rather than by Logger.LogAttrs, which walks
+	// the stack for the record's source location: always this function,
+	// and serve's handlers do not write it (no AddSource).
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(
 		slog.String("method", r.Method),
 		slog.String("route", ri.route),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 		slog.Int64("bytes", w.bytes),
 		slog.String("ip", clientIP(r)),
-	}
+	)
 	if ri.clientID != "" {
-		attrs = append(attrs, slog.String("client_id", ri.clientID))
+		rec.AddAttrs(slog.String("client_id", ri.clientID))
 	}
-	if s.log.Enabled(ctx, slog.LevelDebug) {
-		attrs = append(attrs, slog.String("user_agent", truncate(r.UserAgent(), 256)))
+	if h.Enabled(ctx, slog.LevelDebug) {
+		rec.AddAttrs(slog.String("user_agent", truncate(r.UserAgent(), 256)))
 	}
-	s.log.LogAttrs(ctx, level, "request", attrs...)
+	_ = h.Handle(ctx, rec)
 }
 
 // statusClientClosed is nginx's 499: the client closed the connection

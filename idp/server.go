@@ -66,6 +66,11 @@ type Server struct {
 	waiting      atomic.Int64
 	handler      http.Handler
 	log          *slog.Logger
+
+	// The hot path's constants: whether spans are made at all
+	// (tracingOn), and the headers of every answer.
+	tracing         bool
+	securityHeaders []headerValue
 }
 
 // New assembles the provider. It creates the first signing key and the
@@ -79,8 +84,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	tracer := cfg.TracerProvider.Tracer(tracerName)
 	// Every store call of every part (keys, grants, zitadel's adapter, the
 	// pages) is timed, counted and traced.
-	cfg.Store = &observedStore{Store: cfg.Store, metrics: m, tracer: tracer, log: log}
-	s := &Server{cfg: cfg, store: cfg.Store, log: log, metrics: m, tracer: tracer}
+	cfg.Store = &observedStore{Store: cfg.Store, metrics: m, tracer: tracer, tracing: tracingOn(cfg.TracerProvider), log: log}
+	s := &Server{cfg: cfg, store: cfg.Store, log: log, metrics: m, tracer: tracer, tracing: tracingOn(cfg.TracerProvider),
+		securityHeaders: securityHeaders(cfg.insecure())}
 	m.setWaiters(func() float64 { return float64(s.waiting.Load()) })
 	if cfg.insecure() {
 		s.log.Warn("issuer is plain http: use https in production", "issuer", cfg.Issuer)

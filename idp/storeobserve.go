@@ -27,11 +27,20 @@ type observedStore struct {
 	storage.Store
 	metrics *metrics
 	tracer  trace.Tracer
+	tracing bool // tracingOn: without it, no span is started
 	log     *slog.Logger
 }
 
+// span starts a store call's span, when tracing is on.
+func (s *observedStore) span(ctx context.Context, op string) (context.Context, trace.Span) {
+	if !s.tracing {
+		return ctx, noopSpan
+	}
+	return s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient))
+}
+
 func observe0(s *observedStore, ctx context.Context, op, loginID string, f func(context.Context) error) error {
-	ctx, span := s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := s.span(ctx, op)
 	start := time.Now()
 	err := f(ctx)
 	s.done(ctx, span, op, loginID, nil, err, time.Since(start))
@@ -39,7 +48,7 @@ func observe0(s *observedStore, ctx context.Context, op, loginID string, f func(
 }
 
 func observe1[T any](s *observedStore, ctx context.Context, op, loginID string, f func(context.Context) (T, error)) (T, error) {
-	ctx, span := s.tracer.Start(ctx, "store."+op, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := s.span(ctx, op)
 	start := time.Now()
 	v, err := f(ctx)
 	s.done(ctx, span, op, loginID, v, err, time.Since(start))
@@ -47,23 +56,19 @@ func observe1[T any](s *observedStore, ctx context.Context, op, loginID string, 
 }
 
 func (s *observedStore) done(ctx context.Context, span trace.Span, op, loginID string, result any, err error, took time.Duration) {
-	s.metrics.storeCalls.WithLabelValues(op).Observe(took.Seconds())
-	if _, seen := s.metrics.storeOps.LoadOrStore(op, true); !seen {
-		// An operation's error series start at 0 once it is used, so
-		// rate() sees the first error (and a dashboard finds the series).
-		s.metrics.storeErrors.WithLabelValues(op, "unavailable")
-		s.metrics.storeErrors.WithLabelValues(op, "other")
-	}
-	if l, ok := result.(*storage.QRLogin); ok && l != nil && err == nil {
-		loginID = l.ID
-	}
-	if a, ok := result.(*storage.Applied); ok && a != nil && err == nil {
-		loginID = a.Login.ID
-	}
-	if loginID != "" {
-		span.SetAttributes(attribute.String(grants.AttrLoginID, loginID))
-		if ri := infoOf(ctx); ri != nil && ri.span != nil {
-			ri.span.SetAttributes(attribute.String(grants.AttrLoginID, loginID))
+	s.metrics.storeCall(op).Observe(took.Seconds())
+	if span.IsRecording() {
+		if l, ok := result.(*storage.QRLogin); ok && l != nil && err == nil {
+			loginID = l.ID
+		}
+		if a, ok := result.(*storage.Applied); ok && a != nil && err == nil {
+			loginID = a.Login.ID
+		}
+		if loginID != "" {
+			span.SetAttributes(attribute.String(grants.AttrLoginID, loginID))
+			if ri := infoOf(ctx); ri != nil && ri.span != nil && ri.span.IsRecording() {
+				ri.span.SetAttributes(attribute.String(grants.AttrLoginID, loginID))
+			}
 		}
 	}
 	switch {

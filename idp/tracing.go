@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // tracerName names the spans qrlogin makes (HTTP requests, QR login steps,
@@ -18,10 +19,17 @@ const tracerName = "github.com/qrlogin/qrlogin"
 // continues into ours.
 var propagator = propagation.TraceContext{}
 
-// startRequestSpan starts the server span of a request, named by its
-// route pattern (never its path: /q/{qr_id} carries a QR's secret).
-func (s *Server) startRequestSpan(r *http.Request, ri *requestInfo) (context.Context, trace.Span) {
-	ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+// startRequestSpan starts the server span of a request in ctx (its
+// context to be), named by its route pattern (never its path: /q/{qr_id}
+// carries a QR's secret). Without a tracer provider (Config.TracerProvider
+// nil: OpenTelemetry's no-op) nothing is read, built or put in the
+// context: the span is noopSpan, and a request costs no allocation for
+// tracing.
+func (s *Server) startRequestSpan(ctx context.Context, r *http.Request, ri *requestInfo) (context.Context, trace.Span) {
+	if !s.tracing {
+		return ctx, noopSpan
+	}
+	ctx = propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	return s.tracer.Start(ctx, r.Method+" "+ri.route,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
@@ -31,7 +39,21 @@ func (s *Server) startRequestSpan(r *http.Request, ri *requestInfo) (context.Con
 		))
 }
 
+// noopSpan is the span of every request and store call when tracing is
+// off: it records nothing (IsRecording is false).
+var noopSpan = trace.SpanFromContext(context.Background())
+
+// tracingOn reports whether tp records spans: anything but
+// OpenTelemetry's no-op provider (Config's default) may.
+func tracingOn(tp trace.TracerProvider) bool {
+	_, off := tp.(noop.TracerProvider)
+	return !off
+}
+
 func endRequestSpan(span trace.Span, ri *requestInfo, status int) {
+	if !span.IsRecording() {
+		return
+	}
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if ri.clientID != "" {
 		span.SetAttributes(attribute.String("qrlogin.client_id", ri.clientID))
