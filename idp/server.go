@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	}
 	copy(opCfg.CryptoKey[:], cryptoKey)
-	opts := []op.Option{}
+	opts := []op.Option{op.WithCrypto(newTokenCrypto(opCfg.CryptoKey, opCfg.CryptoKeyId))}
 	if cfg.insecure() {
 		opts = append(opts, op.WithAllowInsecure())
 	}
