@@ -69,7 +69,7 @@ const maxScopeLen = 1024
 // without the refresh_token grant; duplicates go; no scope at all means
 // openid (§3.3: a pre-defined default).
 func grantScopes(c *storage.Client, requested []string, byQR bool) ([]string, error) {
-	var out []string
+	out := make([]string, 0, len(requested))
 	for _, sc := range requested {
 		if sc == "" || slices.Contains(out, sc) {
 			continue

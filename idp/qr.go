@@ -654,8 +654,14 @@ func (s *Server) handleDecide(confirm bool) http.HandlerFunc {
 			oauth.WriteError(w, s.log, s.mapErr(err))
 			return
 		}
-		oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": l.Status.String()})
+		oauth.WriteJSON(w, http.StatusOK, decideResponse{Status: l.Status.String()})
 	}
+}
+
+// decideResponse is the answer of /qr/confirm and /qr/deny: the login's
+// status after the decision.
+type decideResponse struct {
+	Status string `json:"status"`
 }
 
 // decide confirms or denies as subject's browser session, recording the

@@ -128,9 +128,7 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 		body["error_description"] = e.Description
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setJSONHeaders(h)
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
@@ -158,12 +156,25 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 
 // WriteJSON writes v as a JSON body with Cache-Control: no-store.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// The headers of every JSON answer (RFC 6749 §5.1: no-store, no-cache).
+// Each value is one shared slice of length and capacity 1, set without
+// h.Set's copy: net/http only reads it, and an Add to it elsewhere
+// appends into a new array.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	noCache         = []string{"no-cache"}
+)
+
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	h["Pragma"] = noCache
 }
 
 // sanitizeQuoted keeps a header quoted-string to the characters RFC 6750
