@@ -12,8 +12,9 @@ import (
 	"github.com/qrlogin/qrlogin/storage"
 )
 
-// ApplyQR is one statement, one round trip, one transaction, whatever the
-// attempt: the lookup of the login by its key (locked: concurrent attempts
+// ApplyQR is one statement in one round trip and one transaction (which
+// group commit may share with other writes), whatever the attempt: the
+// lookup of the login by its key (locked: concurrent attempts
 // on one login queue, and each sees the row the one before it left), the
 // bearer check, the conditional UPDATE whose WHERE is the table's guards
 // for the event (grants/rules; storagetest generates the cases that hold
@@ -26,7 +27,10 @@ import (
 //
 // The statement text depends only on the attempt's shape (event, key,
 // bearer, notification, tokens), so pgx prepares each shape once per
-// connection.
+// connection. It commits with the other hot-path writes of the moment
+// (see commit.go): a refused attempt matches no row rather than failing,
+// so it spoils no batch, and the query that tells why runs after the
+// commit.
 func (s *Store) ApplyQR(ctx context.Context, a *storage.Attempt) (*storage.Applied, error) {
 	q, err := applyStatement(a)
 	if err != nil {
@@ -39,7 +43,10 @@ func (s *Store) ApplyQR(ctx context.Context, a *storage.Attempt) (*storage.Appli
 	if a.Event == storage.EventRedeem {
 		extra = append(extra, &u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &u.EmailVerified, &u.CreatedAt, &u.Disabled)
 	}
-	out.Login, err = readQR(s.pool.QueryRow(ctx, q.sql.String(), q.args...), extra...)
+	err = s.commit(ctx, q.sql.String(), q.args, func(br pgx.BatchResults) (err error) {
+		out.Login, err = readQR(br.QueryRow(), extra...)
+		return err
+	})
 	if err != nil {
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return nil, mapErr("apply "+a.Event.String(), err)

@@ -14,6 +14,13 @@
 // or the redeem's tokens and sends the pg_notify, so they commit together
 // or not at all, and a refused step writes nothing.
 //
+// Group commit (commit.go): the hot-path writes (CreateQRLogin, ApplyQR)
+// that arrive while others are in flight are sent together as one pgx
+// batch, one round trip and one implicit transaction: one commit for many
+// requests. A lone write goes out at once, alone. Each caller gets its own
+// statement's result once the batch has committed; a statement that fails
+// fails alone (the others run again, each on its own).
+//
 // Announcements: each Store keeps one dedicated connection outside the pool
 // that LISTENs on the channel qrlogin_qr_login; the payload of each NOTIFY
 // is the QR login's row id and its new status, fanned out through a

@@ -16,7 +16,7 @@ const NotifyChannel = notifyChannel
 // writes are counted in writes: pgx sends each statement's messages in one
 // write and then waits for the answer, so writes counts round trips.
 func OpenCounting(ctx context.Context, cfg Config, writes *atomic.Int64) (*Store, error) {
-	return open(ctx, cfg, func(pc *pgxpool.Config) {
+	return open(ctx, cfg, hooks{pool: func(pc *pgxpool.Config) {
 		pc.MaxConns, pc.MinConns = 1, 0
 		// No liveness ping on acquire: it would be a round trip of its own.
 		pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
@@ -28,7 +28,7 @@ func OpenCounting(ctx context.Context, cfg Config, writes *atomic.Int64) (*Store
 			}
 			return &countingConn{Conn: c, writes: writes}, nil
 		}
-	})
+	}})
 }
 
 type countingConn struct {
@@ -65,3 +65,16 @@ func (s *Store) WithSocket(ctx context.Context, fn func(net.Conn)) error {
 
 // MigrationLock is the advisory lock key migrations take.
 const MigrationLock = migrationLock
+
+// OpenGrouped opens a Store with n committers; hold runs after a
+// committer took the first write of a batch and before it takes the
+// others waiting (see groupCommit.hold).
+func OpenGrouped(ctx context.Context, cfg Config, n int, hold func()) (*Store, error) {
+	return open(ctx, cfg, hooks{committers: n, hold: hold})
+}
+
+// WaitingWrites reports how many writes wait to be taken into a batch.
+func (s *Store) WaitingWrites() int { return int(s.gc.waiting.Load()) }
+
+// MaxBatch is the most statements one batch carries.
+const MaxBatch = maxBatch

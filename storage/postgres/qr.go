@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/qrlogin/qrlogin/storage"
@@ -97,17 +98,24 @@ INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at)
 SELECT id, 'created', client_id, subject, requester_ip, created_at FROM ins`
 
 // CreateQRLogin implements storage.QRLoginStore. The user code is taken
-// only when no login holding it is unexpired at l.CreatedAt.
+// only when no login holding it is unexpired at l.CreatedAt. It commits
+// with the other hot-path writes of the moment (see commit.go): a taken
+// user code matches no row rather than failing, so it spoils no batch.
 func (s *Store) CreateQRLogin(ctx context.Context, l *storage.QRLogin) error {
 	if l.Status == storage.StatusInvalid {
 		return fmt.Errorf("postgres: create qr login: status is invalid")
 	}
-	tag, err := s.pool.Exec(ctx, qCreate,
+	var tag pgconn.CommandTag
+	err := s.commit(ctx, qCreate, []any{
 		l.ID, l.QRIDHash, l.DeviceCodeHash, l.UserCode, l.ClientID, list(l.Scopes), l.Nonce,
 		l.AuthRequestID, l.RequesterIP, l.RequesterUserAgent, l.RequesterReported, l.Status.String(), l.Subject,
 		l.TicketHash, nullTime(l.TicketExpiresAt), intervalOf(l.Interval), nullTime(l.CreatedAt), nullTime(l.ExpiresAt),
 		nullTime(l.ScannedAt), nullTime(l.DecidedAt), nullTime(l.RedeemedAt), l.ScanSession,
-		l.MatchNumber, ints(l.MatchChoices), l.SecondScanAlarm, l.SessionChoice, l.SessionChoosable, l.DPoPJKT)
+		l.MatchNumber, ints(l.MatchChoices), l.SecondScanAlarm, l.SessionChoice, l.SessionChoosable, l.DPoPJKT,
+	}, func(br pgx.BatchResults) (err error) {
+		tag, err = br.Exec()
+		return err
+	})
 	if err != nil {
 		return mapErr("create qr login", err)
 	}

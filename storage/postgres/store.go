@@ -86,6 +86,9 @@ type Store struct {
 	// listening is the LISTEN connection while it is up (see
 	// leaveReadOnly).
 	listening atomic.Pointer[listening]
+	// gc queues the hot-path writes for group commit (see commit.go).
+	gc         groupCommit
+	committing sync.WaitGroup
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -110,12 +113,22 @@ var _ storage.Store = (*Store)(nil)
 // LISTEN connection is on the same server it reconnects too, which resets
 // the pool (see leaveReadOnly).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	return open(ctx, cfg, nil)
+	return open(ctx, cfg, hooks{})
 }
 
-// open is Open with a hook that may adjust the pool's configuration
-// (tests count network writes through it).
-func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store, error) {
+// hooks are the tests' ways into open.
+type hooks struct {
+	// pool adjusts the pool's configuration (tests count network writes
+	// through it).
+	pool func(*pgxpool.Config)
+	// hold is groupCommit.hold.
+	hold func()
+	// committers replaces the constant committers when positive.
+	committers int
+}
+
+// open is Open with the tests' hooks.
+func open(ctx context.Context, cfg Config, h hooks) (*Store, error) {
 	if len(cfg.KeyEncryptionKey) != KeyEncryptionKeySize {
 		return nil, fmt.Errorf("postgres: key encryption key must be %d bytes, got %d", KeyEncryptionKeySize, len(cfg.KeyEncryptionKey))
 	}
@@ -127,7 +140,8 @@ func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{log: log, aead: aead, done: make(chan struct{})}
+	s := &Store{log: log, aead: aead, done: make(chan struct{}),
+		gc: groupCommit{writes: make(chan *write), quit: make(chan struct{}), hold: h.hold}}
 	// After PostgreSQL restarts, the pool's idle connections are dead but
 	// look alive until used, and pgx pings only those idle for over a
 	// second: the first requests after the database returned would fail.
@@ -148,12 +162,19 @@ func open(ctx context.Context, cfg Config, tweak func(*pgxpool.Config)) (*Store,
 			}
 			return onPgError == nil || onPgError(c, e)
 		}
-		if tweak != nil {
-			tweak(pc)
+		if h.pool != nil {
+			h.pool(pc)
 		}
 	})
 	if err != nil {
 		return nil, err
+	}
+	n := committers
+	if h.committers > 0 {
+		n = h.committers
+	}
+	for range n {
+		s.committing.Go(s.committer)
 	}
 	pool := s.pool
 	lctx, stop := context.WithCancel(context.Background())
@@ -281,6 +302,10 @@ func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		s.stop()
 		<-s.done
+		// Committers finish the batch they are sending; writes still
+		// waiting get errStoreClosed.
+		close(s.gc.quit)
+		s.committing.Wait()
 		s.pool.Close()
 	})
 }
@@ -382,6 +407,7 @@ func unreachable(err error) bool {
 		errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, errStoreClosed) ||
 		errors.Is(err, pgconn.ErrConnClosed) ||
 		pgconn.Timeout(err) ||
 		pgconn.SafeToRetry(err) ||
