@@ -87,7 +87,7 @@ type oauthError struct {
 // call posts to the issuer's path on c and turns anything but a 200 into a
 // *requestError. The body it returns is valid until c's next request.
 func (d *driver) call(ctx context.Context, c *conn, step, path, contentType, auth string, body []byte) ([]byte, error) {
-	status, raw, err := c.post(ctx, d.prefix+path, contentType, auth, body, nil)
+	status, raw, err := c.post(ctx, d.prefix+path, contentType, auth, body)
 	if err != nil {
 		return nil, &requestError{step: step, err: err}
 	}

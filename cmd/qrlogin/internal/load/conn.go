@@ -77,10 +77,23 @@ var past = time.Unix(1, 0)
 const maxIdle = 5 * time.Second
 
 // post sends a POST of body to path and reads the answer. The body it
-// returns is valid until the next request on c. wrote, if not nil, is
-// called once the request is on the wire. When ctx ends the request is
-// abandoned and the connection closed.
-func (c *conn) post(ctx context.Context, path, contentType, auth string, body []byte, wrote func()) (status int, raw []byte, err error) {
+// returns is valid until the next request on c. When ctx ends the request
+// is abandoned and the connection closed.
+func (c *conn) post(ctx context.Context, path, contentType, auth string, body []byte) (int, []byte, error) {
+	if err := c.send(ctx, path, contentType, auth, body); err != nil {
+		return 0, nil, err
+	}
+	return c.receive(ctx)
+}
+
+// send writes a POST of body to path; receive reads its answer, maybe on
+// another goroutine (never both at once). A request of a few hundred
+// bytes on a connection that carries one request at a time fits in the
+// socket's buffer, so the write does not wait for the server.
+func (c *conn) send(ctx context.Context, path, contentType, auth string, body []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	w := append(c.wbuf[:0], "POST "...)
 	w = append(w, path...)
 	w = append(w, " HTTP/1.1\r\nHost: "...)
@@ -98,18 +111,27 @@ func (c *conn) post(ctx context.Context, path, contentType, auth string, body []
 	w = append(w, body...)
 	c.wbuf = w
 
-	if err := ctx.Err(); err != nil {
-		return 0, nil, err
-	}
 	if c.nc != nil && time.Since(c.idle) > maxIdle {
 		c.close()
 	}
 	if c.nc == nil {
 		if err := c.dial(ctx); err != nil {
-			return 0, nil, err
+			return err
 		}
 	}
+	if _, err := c.nc.Write(w); err != nil {
+		c.close()
+		return err
+	}
+	return nil
+}
+
+// receive reads the answer to the request send wrote.
+func (c *conn) receive(ctx context.Context) (status int, raw []byte, err error) {
 	nc := c.nc
+	if nc == nil {
+		return 0, nil, errors.New("no request on the connection")
+	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(past) })
 	keep := false
 	defer func() {
@@ -123,12 +145,6 @@ func (c *conn) post(ctx context.Context, path, contentType, auth string, body []
 			c.close()
 		}
 	}()
-	if _, err = nc.Write(c.wbuf); err != nil {
-		return 0, nil, err
-	}
-	if wrote != nil {
-		wrote()
-	}
 	status, raw, keep, err = c.readAnswer()
 	c.idle = time.Now()
 	return status, raw, err

@@ -62,7 +62,7 @@ func TestConnPostsOverOneKeptAliveConnection(t *testing.T) {
 	}))
 	c := connTo(t, srv.URL)
 	for range 5 {
-		status, raw, err := c.post(context.Background(), "/prefix/oauth/token", formType, "Basic eA==", []byte("a=1"), nil)
+		status, raw, err := c.post(context.Background(), "/prefix/oauth/token", formType, "Basic eA==", []byte("a=1"))
 		if err != nil || status != http.StatusBadRequest || string(raw) != `{"error":"authorization_pending"}` {
 			t.Fatalf("got %d %q %v", status, raw, err)
 		}
@@ -95,7 +95,7 @@ func TestConnReadsEveryFraming(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/chunked", big}, {"/plain", "ok"}, {"/close", "bye"}, {"/plain", "ok"}, {"/empty", ""}, {"/plain", "ok"},
 	} {
-		status, raw, err := c.post(context.Background(), tc.path, formType, "", nil, nil)
+		status, raw, err := c.post(context.Background(), tc.path, formType, "", nil)
 		if err != nil || status/100 != 2 || string(raw) != tc.want {
 			t.Fatalf("%s: got %d, %d bytes, %v", tc.path, status, len(raw), err)
 		}
@@ -142,7 +142,7 @@ func TestConnNeverResendsAndRetiresIdleConnections(t *testing.T) {
 	}()
 	c := connTo(t, "http://"+ln.Addr().String())
 	post := func() error {
-		_, raw, err := c.post(context.Background(), "/", formType, "", []byte("x"), nil)
+		_, raw, err := c.post(context.Background(), "/", formType, "", []byte("x"))
 		if err == nil && string(raw) != "ok" {
 			t.Fatalf("got %q", raw)
 		}
@@ -183,13 +183,15 @@ func TestConnAbandonsARequestWhenTheContextEnds(t *testing.T) {
 	defer close(release)
 	c := connTo(t, srv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
-	wrote := make(chan struct{})
-	go func() { <-wrote; cancel() }()
-	_, _, err := c.post(ctx, "/held", formType, "", nil, func() { close(wrote) })
+	if err := c.send(ctx, "/held", formType, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	go cancel()
+	_, _, err := c.receive(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
-	if _, raw, err := c.post(context.Background(), "/", formType, "", nil, nil); err != nil || string(raw) != "ok" {
+	if _, raw, err := c.post(context.Background(), "/", formType, "", nil); err != nil || string(raw) != "ok" {
 		t.Fatalf("after: %q %v", raw, err)
 	}
 }
@@ -202,7 +204,7 @@ func TestConnRefusesAnOversizedAnswer(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := connTo(t, srv.URL)
-	if _, _, err := c.post(context.Background(), "/", formType, "", nil, nil); !errors.Is(err, errTooLarge) {
+	if _, _, err := c.post(context.Background(), "/", formType, "", nil); !errors.Is(err, errTooLarge) {
 		t.Fatalf("got %v, want errTooLarge", err)
 	}
 }
@@ -293,13 +295,13 @@ func TestConnSpeaksTLSToAnHTTPSIssuer(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := connTo(t, srv.URL)
-	if _, _, err := c.post(context.Background(), "/", formType, "", nil, nil); err == nil {
+	if _, _, err := c.post(context.Background(), "/", formType, "", nil); err == nil {
 		t.Fatal("a certificate no root signed was accepted")
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
 	c.t.tls.RootCAs = roots
-	if status, raw, err := c.post(context.Background(), "/", formType, "", nil, nil); err != nil || status != 200 || string(raw) != "ok" {
+	if status, raw, err := c.post(context.Background(), "/", formType, "", nil); err != nil || status != 200 || string(raw) != "ok" {
 		t.Fatalf("got %d %q %v", status, raw, err)
 	}
 }

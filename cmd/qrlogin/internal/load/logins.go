@@ -162,27 +162,30 @@ type pcLoop struct {
 // means the server answers pending without holding the long-poll.
 const maxPolls = 8
 
-// pcPolls starts the PC's poll loop on c, which it uses until stop, and
-// returns once its first poll is on the wire, so that what the caller
-// sends next reaches the server after it in all likelihood.
+// pcPolls sends the PC's first poll on c and starts its poll loop, which
+// uses c until stop. It returns once that poll is on the wire, so that
+// what the caller sends next reaches the server after it in all
+// likelihood. The caller writes the first poll itself: waiting for the
+// loop's goroutine to say it had would cost a wake-up per login.
 func (d *driver) pcPolls(ctx context.Context, c *conn, body []byte) *pcLoop {
 	ctx, cancel := context.WithCancel(ctx)
 	pc := &pcLoop{cancel: cancel, answers: make(chan pollAnswer, maxPolls), done: make(chan struct{})}
-	wrote := make(chan struct{})
-	signalled := false // only this goroutine touches it
-	sent := func() {
-		if !signalled {
-			signalled = true
-			close(wrote)
-		}
-	}
+	t := time.Now()
+	sendErr := c.send(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, body)
 	go func() {
 		defer close(pc.done)
 		defer close(pc.answers)
-		defer sent() // a first poll that failed before the wire must not hold the caller
-		for range maxPolls {
-			t := time.Now()
-			status, raw, err := c.post(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, body, sent)
+		for i := range maxPolls {
+			var status int
+			var raw []byte
+			err := sendErr
+			switch {
+			case i == 0 && err == nil:
+				status, raw, err = c.receive(ctx)
+			case i > 0:
+				t = time.Now()
+				status, raw, err = c.post(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, body)
+			}
 			a := pollAnswer{sent: t, at: time.Now(), status: status, err: err}
 			switch {
 			case err != nil:
@@ -197,7 +200,6 @@ func (d *driver) pcPolls(ctx context.Context, c *conn, body []byte) *pcLoop {
 			}
 		}
 	}()
-	<-wrote
 	return pc
 }
 

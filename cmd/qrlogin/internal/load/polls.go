@@ -110,7 +110,7 @@ func (d *driver) poll(ctx context.Context, rec *recorder, c *conn, slot *pending
 	}
 	body := slot.body.Load()
 	t0 := time.Now()
-	status, raw, err := c.post(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, *body, nil)
+	status, raw, err := c.post(ctx, d.prefix+"/oauth/token", formType, d.clientAuth, *body)
 	if err != nil {
 		return &requestError{step: StepPoll, err: err}
 	}
