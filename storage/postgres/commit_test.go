@@ -242,3 +242,65 @@ func TestAWriteWhoseContextEndsWhileQueuedIsNeverSent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A batch whose connection is lost mid-way (here its backend is
+// terminated while a statement waits on a lock: SQLSTATE 57P01) was not
+// committed: the statement that met the loss is unavailable, as it would
+// be alone, and the others of the batch run again on a new connection.
+func TestABatchWhoseBackendIsTerminatedIsNotLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	setup := pgtest.OpenStore(t, url)
+	locked := newLogin(t0, "LOCKED02")
+	mustCreate(t, setup, locked)
+	holdLock(t, url, `SELECT 1 FROM qr_logins WHERE id = $1 FOR UPDATE`, locked.ID)
+
+	s := openHeld(t, postgres.Config{URL: url, KeyEncryptionKey: pgtest.KeyEncryptionKey})
+	var good []*storage.QRLogin
+	for i := range 5 {
+		good = append(good, newLogin(t0, "KEPT"+string(rune('A'+i))+"000"))
+	}
+	goodErrs := make([]error, len(good))
+	var lockedErr error
+	var wg sync.WaitGroup
+	// The batch: a create (run, then rolled back), the scan (waiting on
+	// the lock when its backend goes), the other creates (never run).
+	wg.Go(func() { goodErrs[0] = s.CreateQRLogin(ctx, good[0]) })
+	<-s.held
+	wg.Go(func() { _, lockedErr = s.ApplyQR(ctx, scan(locked.ID, "alice", "t-"+locked.ID, t0)) })
+	waitFor(t, "the scan to queue", func() bool { return s.WaitingWrites() == 1 })
+	for i, l := range good[1:] {
+		wg.Go(func() { goodErrs[i+1] = s.CreateQRLogin(ctx, l) })
+	}
+	waitFor(t, "the writes to queue", func() bool { return s.WaitingWrites() == len(good) })
+	close(s.release)
+
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	waitFor(t, "the batch to wait on the lock", func() bool {
+		var n int
+		err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return err == nil && n > 0
+	})
+	wg.Wait()
+
+	if !errors.Is(lockedErr, storage.ErrUnavailable) {
+		t.Fatalf("the statement whose backend was terminated: %v, want ErrUnavailable", lockedErr)
+	}
+	for i, l := range good {
+		if goodErrs[i] != nil {
+			t.Fatalf("CreateQRLogin(%s) in the batch that lost its backend: %v", l.UserCode, goodErrs[i])
+		}
+		if _, err := setup.QRLogin(ctx, l.ID); err != nil {
+			t.Fatalf("login %s: %v", l.ID, err)
+		}
+	}
+	if got, err := setup.QRLogin(ctx, locked.ID); err != nil || got.Status != storage.StatusPending {
+		t.Fatalf("the locked login: %+v (%v), want it pending", got, err)
+	}
+}
