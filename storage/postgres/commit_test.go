@@ -304,3 +304,52 @@ func TestABatchWhoseBackendIsTerminatedIsNotLost(t *testing.T) {
 		t.Fatalf("the locked login: %+v (%v), want it pending", got, err)
 	}
 }
+
+// NOTIFY is delivered at commit: a step that ran in a batch that was then
+// rolled back (here by another statement's unique violation) announces
+// nothing, and announces once when it runs again alone and commits.
+func TestARolledBackBatchAnnouncesOnlyWhatCommitted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	setup := pgtest.OpenStore(t, url)
+	l, taken, marker := newLogin(t0, "ANNOUNCE"), newLogin(t0, "TAKENID2"), newLogin(t0, "MARKER01")
+	for _, x := range []*storage.QRLogin{l, taken, marker} {
+		mustCreate(t, setup, x)
+	}
+	s := openHeld(t, postgres.Config{URL: url, KeyEncryptionKey: pgtest.KeyEncryptionKey})
+	heard := make(chan storage.QRChange, 16)
+	t.Cleanup(s.SubscribeQRLogins(func(c storage.QRChange) {
+		if c.ID == l.ID || c.ID == marker.ID {
+			heard <- c
+		}
+	}))
+	dup := newLogin(t0, "DUPLICA2")
+	dup.ID = taken.ID
+	var scanErr, dupErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, scanErr = s.ApplyQR(ctx, scan(l.ID, "alice", "t-"+l.ID, t0)) })
+	<-s.held // the scan runs first, then the duplicate fails the batch
+	wg.Go(func() { dupErr = s.CreateQRLogin(ctx, dup) })
+	waitFor(t, "the duplicate to queue", func() bool { return s.WaitingWrites() == 1 })
+	close(s.release)
+	wg.Wait()
+	if scanErr != nil || !errors.Is(dupErr, storage.ErrConflict) {
+		t.Fatalf("scan: %v, duplicate: %v; want the scan applied and the duplicate a conflict", scanErr, dupErr)
+	}
+	// A change committed after: notifications arrive in commit order, so
+	// everything announced for the scan is heard before it.
+	if _, err := setup.ApplyQR(ctx, scan(marker.ID, "alice", "t-"+marker.ID, t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []storage.QRChange{{ID: l.ID, Status: storage.StatusScanned}, {ID: marker.ID, Status: storage.StatusScanned}} {
+		select {
+		case got := <-heard:
+			if got != want {
+				t.Fatalf("change %d heard: %+v, want %+v (the scan announced once, then the marker)", i, got, want)
+			}
+		case <-time.After(wakeWithin):
+			t.Fatalf("change %d (%+v) not heard within %v", i, want, wakeWithin)
+		}
+	}
+}
