@@ -55,6 +55,7 @@ type serveConfig struct {
 	sessionTTL               time.Duration
 	maxSessions              int
 	geoipDB                  string
+	gcHeapFloorMiB           int
 }
 
 // Demo data seeded by --demo. Fixed values so the README's walk-through
@@ -106,6 +107,8 @@ func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.maxSessions, "max-sessions-per-user", 10, "browser sessions kept per user; a sign-in beyond it ends the oldest")
 	fs.StringVar(&c.geoipDB, "geoip-db", "", "MaxMind-format country database (.mmdb, e.g. GeoLite2-Country) for the proximity signal's "+
 		"country comparison; empty: the PC's and the phone's networks are compared by address and prefix only")
+	fs.IntVar(&c.gcHeapFloorMiB, "gc-heap-floor", defaultGCHeapFloorMiB, "MiB the heap may grow between garbage collections however small it is "+
+		"(fewer collections of a small heap); 0, or GOGC set in the environment, leaves the collector to Go's defaults")
 	return fs, c
 }
 
@@ -114,6 +117,10 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
+	if c.gcHeapFloorMiB < 0 {
+		return fmt.Errorf("%w: --gc-heap-floor must be 0 or more", errUsage)
+	}
+	defer tuneGC(c.gcHeapFloorMiB, env("GOGC"))()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level %q", errUsage, c.logLevel)
