@@ -134,7 +134,12 @@ func (s *Server) handleQRAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.QRImage = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
 	}
-	oauth.WriteJSON(w, http.StatusOK, resp)
+	b := jsonBufs.Get().(*[]byte)
+	*b = resp.appendJSON((*b)[:0])
+	oauth.WriteEncoded(w, http.StatusOK, *b)
+	if cap(*b) <= 16<<10 { // a qr_image answer is ~2 KiB; nothing larger is kept
+		jsonBufs.Put(b)
+	}
 }
 
 // wantsQRImage decides whether /qr/authorize renders qr_image, the one

@@ -161,6 +161,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// WriteEncoded writes body, a JSON value already encoded, as WriteJSON
+// would write it; body may be reused once it returns.
+func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	setJSONHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 // The headers of every JSON answer (RFC 6749 §5.1: no-store, no-cache).
 // Each value is one shared slice of length and capacity 1, set without
 // h.Set's copy: net/http only reads it, and an Add to it elsewhere
