@@ -218,7 +218,7 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 		where = "EXISTS (SELECT 1 FROM tok) AND (" + where + ")"
 	}
 	q.w(`, u AS (UPDATE qr_logins l SET `, set, ` FROM old WHERE l.id = old.id AND (`, where, `)
-	RETURNING `, qrCols("l"), `, old.status AS from_status
+	RETURNING `, qrColsL, `, old.status AS from_status
 ), a AS (
 	INSERT INTO qr_audit_events (qr_login_id, event, client_id, subject, ip, at, detail)
 	SELECT u.id, '`, audit, `', u.client_id, `, auditSubject, `, `, q.arg(a.IP, "text"), `, `, now, `, `, q.arg(a.AuditDetail, "text"), ` FROM u
@@ -266,14 +266,22 @@ func applyStatement(a *storage.Attempt) (*stmt, error) {
 			q.arg(t.AccessExpiresAt, "timestamptz"), ` END, `, q.arg(t.JKT, "text"), ` FROM u
 )`)
 	}
-	q.w("\nSELECT ", qrCols("u"), ", u.from_status")
+	q.w("\nSELECT ", qrColsU, ", u.from_status")
 	if a.Event == storage.EventRedeem {
-		q.w(", ", qualified("x", userCols), " FROM u JOIN users x ON x.id = u.subject")
+		q.w(", ", userColsX, " FROM u JOIN users x ON x.id = u.subject")
 	} else {
 		q.w(" FROM u")
 	}
 	return q, nil
 }
+
+// The select lists of ApplyQR's statement, qualified once: built per call
+// they were 13 % of the objects a login run allocated.
+var (
+	qrColsL   = qrCols("l")
+	qrColsU   = qrCols("u")
+	userColsX = qualified("x", userCols)
+)
 
 // qualified prefixes every column of a comma-separated list with alias.
 func qualified(alias, cols string) string {
