@@ -129,7 +129,7 @@ func (q *QR) wait(ctx context.Context, v *view, since storage.Status, d time.Dur
 		now := q.now()
 		s := v.statusAt(now)
 		left := d - time.Since(start)
-		if changedFrom(since, s) || left <= 0 {
+		if changedFrom(since, s) || left <= 0 || !q.keeps(v) {
 			q.mu.Unlock()
 			return s, nil
 		}

@@ -129,6 +129,7 @@ type QR struct {
 	views    map[string]*view // this instance's view of logins, by ID (view.go)
 	byDevice map[string]*view // the same, by string(DeviceCodeHash)
 	expiry   []*view          // views in (nearly) expiry order, for sweep
+	maxViews int              // the bound on len(views): maxViews, lowered by tests
 	seq      uint64           // changes heard so far
 	log      [changeLog]change
 	unsub    func()
@@ -172,7 +173,7 @@ func New(cfg Config) (*QR, error) {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	q := &QR{cfg: cfg, holding: map[string]int{}, views: map[string]*view{}, byDevice: map[string]*view{},
+	q := &QR{cfg: cfg, holding: map[string]int{}, views: map[string]*view{}, byDevice: map[string]*view{}, maxViews: maxViews,
 		drain: make(chan struct{})}
 	q.unsub = cfg.Store.SubscribeQRLogins(q.heard)
 	return q, nil

@@ -52,10 +52,11 @@ type view struct {
 	prevPollSt storage.Status
 }
 
-// maxViews bounds the views an instance keeps: past it, a new login is
-// not remembered and each of its polls reads the store. Views end with
-// their login (expiry, or a final status answered), so this is reached
-// only by an instance starting more logins than its QR TTL can hold.
+// maxViews bounds the views an instance keeps (QR.maxViews): past it, a
+// new login is not remembered, each of its polls reads the store, and its
+// long-polls are not held (see keeps). Views end with their login (expiry,
+// or a final status answered), so this is reached only by an instance
+// starting more logins than its QR TTL can hold.
 const maxViews = 200_000
 
 // changeLog keeps the last changes heard, so that a read racing with an
@@ -154,7 +155,12 @@ func (q *QR) track(l *storage.QRLogin, seq uint64) *view {
 	}
 	v := newView(l)
 	q.merge(v, l.Status, seq)
-	if rules.Final(v.status) || len(q.views) >= maxViews {
+	// Sweep before the bound: views of expired logins must make room. (It
+	// used to sweep only after adding one, so once maxViews was reached
+	// nothing was ever added or swept again: every later login went
+	// untracked until a restart.)
+	q.sweep()
+	if rules.Final(v.status) || len(q.views) >= q.maxViews {
 		return v
 	}
 	q.views[v.id] = v
@@ -162,9 +168,15 @@ func (q *QR) track(l *storage.QRLogin, seq uint64) *view {
 		q.byDevice[v.device] = v
 	}
 	q.expiry = append(q.expiry, v)
-	q.sweep()
 	return v
 }
+
+// keeps reports whether v is the view this instance keeps for its login,
+// the one announcements reach (heard finds views by ID). Another (past
+// maxViews, or forgotten) never learns of a change: a long-poll held on it
+// would be held for the full wait, so it is answered at once, as past
+// Config.MaxHeld. The caller holds QR.mu.
+func (q *QR) keeps(v *view) bool { return q.views[v.id] == v }
 
 // merge applies a status read when the change log was at seq, then what
 // was heard of the login since (a change with no ID: anything may have

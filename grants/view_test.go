@@ -169,3 +169,98 @@ func TestAChangeOfUnknownStatusIsRead(t *testing.T) {
 		t.Fatal("the held long-poll was not woken by a change of unknown status")
 	}
 }
+
+// another creates a pending login as another instance would, expiring
+// ttl from now, and returns its device code.
+func another(t *testing.T, f *feedStore, n string, ttl time.Duration) (*storage.QRLogin, string) {
+	t.Helper()
+	dc := "device-code-" + n
+	l := &storage.QRLogin{ID: "login-" + n, QRIDHash: storage.Hash("qr-" + n), DeviceCodeHash: storage.Hash(dc),
+		UserCode: "BCDFGHJ" + n, ClientID: "rp", Scopes: []string{"openid"}, Status: storage.StatusPending,
+		CreatedAt: now, ExpiresAt: now.Add(ttl), Interval: time.Second}
+	if err := f.CreateQRLogin(t.Context(), l); err != nil {
+		t.Fatal(err)
+	}
+	return l, dc
+}
+
+// longPoll starts a long-poll of dc and returns where its qr_status (or
+// the error) arrives, once it is held or answered.
+func longPoll(t *testing.T, q *grants.QR, dc string) <-chan string {
+	t.Helper()
+	done := make(chan string, 1)
+	go func() {
+		_, err := q.Poll(context.Background(), grants.PollRequest{DeviceCode: dc, ClientID: "rp", Wait: time.Hour})
+		var e *oauth.Error
+		if !errors.As(err, &e) {
+			done <- "error: " + err.Error()
+			return
+		}
+		s, _ := e.Extra["qr_status"].(string)
+		done <- s
+	}()
+	return done
+}
+
+// Past maxViews a login's view is not kept, so no announcement reaches
+// it: a long-poll on it is answered at once instead of being held for the
+// full wait, deaf to the scan (the load report: after tens of thousands of
+// starts, scan-to-scanned took the whole wait and no login completed).
+func TestALongPollOfALoginPastMaxViewsIsNotHeld(t *testing.T) {
+	q, f, _, dc := setup(t)
+	q.SetMaxViews(1)
+	qrStatus(t, q, dc) // login-1 takes the one view
+	l2, dc2 := another(t, f, "2", 2*time.Minute)
+	done := longPoll(t, q, dc2)
+	select {
+	case s := <-done:
+		if s != "pending" {
+			t.Fatalf("the long-poll answered %q, want pending", s)
+		}
+	case <-time.After(5 * time.Second):
+		// Held on a view no announcement reaches: show it stays deaf.
+		scan(t, f, l2)
+		f.announce(storage.QRChange{ID: l2.ID, Status: storage.StatusScanned})
+		select {
+		case s := <-done:
+			t.Fatalf("held, then answered %q", s)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a long-poll of an untracked login is held and not woken by its scan's announcement")
+		}
+	}
+}
+
+// Views of expired logins make room for new ones even once maxViews was
+// reached: the instance does not stay full (and its long-polls deaf) until
+// a restart.
+func TestExpiredViewsMakeRoomPastMaxViews(t *testing.T) {
+	q, f, _, dc := setup(t)
+	q.SetMaxViews(1)
+	qrStatus(t, q, dc) // login-1 takes the one view
+	now = now.Add(2*time.Minute + 2*time.Minute)
+	l2, dc2 := another(t, f, "2", 2*time.Minute)
+	qrStatus(t, q, dc2) // login-1 expired long ago: login-2 is kept
+	now = now.Add(2 * time.Second)
+	done := longPoll(t, q, dc2)
+	for q.Held() == 0 {
+		select {
+		case s := <-done:
+			t.Fatalf("the long-poll answered %q at once: login-2's view was not kept", s)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	scan(t, f, l2)
+	f.announce(storage.QRChange{ID: l2.ID, Status: storage.StatusScanned})
+	select {
+	case s := <-done:
+		if s != "scanned" {
+			t.Fatalf("the held long-poll answered %q, want scanned", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held long-poll was not woken by the scan's announcement")
+	}
+	if n := f.reads.Load(); n != 2 {
+		t.Fatalf("%d reads, want 2 (each login's first poll)", n)
+	}
+}
