@@ -25,8 +25,11 @@ import (
 // on its view (view.go), which the store's announcements keep current and
 // which carry the new status: a change wakes them without a read. (Each
 // waiter used to read the row itself: one scan of a login held 10,000
-// times cost as many reads.) A held long-poll is its request's goroutine
-// blocked in one select with one timer: nothing else per poll.
+// times cost as many reads.) A held long-poll is either its request's
+// goroutine blocked in one select with one timer (wait), or, when the
+// caller can take it off its goroutine (PollRequest.Park), an entry on the
+// view with one runtime timer and no goroutine (park.go); both take the
+// same turns.
 
 // Names of the limits, as README "Security" lists them; logs and metrics
 // count refusals by them.
@@ -107,7 +110,7 @@ func (q *QR) Wait(ctx context.Context, id string, since storage.Status, d time.D
 // so reaching it needs no read. The wait is measured on the wall clock
 // (the request's own duration); expiry on Config.Now, like every rule.
 func (q *QR) wait(ctx context.Context, v *view, since storage.Status, d time.Duration, drain <-chan struct{}) (storage.Status, error) {
-	start := time.Now()
+	end := time.Now().Add(d)
 	var timer *time.Timer // Go 1.23 timers: Reset drops a stale expiry
 	defer func() {
 		if timer != nil {
@@ -116,28 +119,17 @@ func (q *QR) wait(ctx context.Context, v *view, since storage.Status, d time.Dur
 	}()
 	for {
 		q.mu.Lock()
-		if v.stale {
+		if err := q.fresh(ctx, v); err != nil {
 			q.mu.Unlock()
-			// Changes may have been missed: read. A long-poll held through
-			// an outage stays held (it learns of the reconnect, which wakes
-			// it again); a new one answers 503 (Poll, Wait read first).
-			if _, err := q.byID(ctx, v.id); err != nil && !errors.Is(err, storage.ErrUnavailable) {
-				return storage.StatusInvalid, oauth.StoreError(err)
-			}
-			q.mu.Lock()
+			return storage.StatusInvalid, err
 		}
-		now := q.now()
-		s := v.statusAt(now)
-		left := d - time.Since(start)
-		if changedFrom(since, s) || left <= 0 || !q.keeps(v) {
+		s, left, done := q.turn(v, since, end, false)
+		if done {
 			q.mu.Unlock()
 			return s, nil
 		}
 		changed := v.changedCh()
 		q.mu.Unlock()
-		if untilExpiry := v.expiresAt.Sub(now) + time.Millisecond; untilExpiry < left {
-			left = untilExpiry
-		}
 		if timer == nil {
 			timer = time.NewTimer(left)
 		} else {
@@ -148,13 +140,51 @@ func (q *QR) wait(ctx context.Context, v *view, since storage.Status, d time.Dur
 		case <-timer.C:
 		case <-drain:
 			q.mu.Lock()
-			s := v.statusAt(q.now())
+			s, _, _ := q.turn(v, since, end, true)
 			q.mu.Unlock()
 			return s, nil
 		case <-ctx.Done():
 			return storage.StatusInvalid, ctx.Err()
 		}
 	}
+}
+
+// fresh reads v again if changes may have been missed. A long-poll held
+// through an outage stays held (it learns of the reconnect, which wakes it
+// again); a new one answers 503 (Poll, Wait read first). The caller holds
+// QR.mu, which fresh releases during the read.
+func (q *QR) fresh(ctx context.Context, v *view) error {
+	if !v.stale {
+		return nil
+	}
+	q.mu.Unlock()
+	_, err := q.byID(ctx, v.id)
+	q.mu.Lock()
+	if err != nil && !errors.Is(err, storage.ErrUnavailable) {
+		return oauth.StoreError(err)
+	}
+	return nil
+}
+
+// turn is one turn of a wait on v that ends at end (wall clock): the
+// status to answer with and true once it is news to since, the wait is
+// over or drained says a drain ends it; else how long at most to wait for
+// v's next change (until end, or just past the login's expiry). The one
+// rule of when a held long-poll is answered, in a goroutine (wait) or
+// parked (park.go). The caller holds QR.mu.
+func (q *QR) turn(v *view, since storage.Status, end time.Time, drained bool) (storage.Status, time.Duration, bool) {
+	now := q.now()
+	s := v.statusAt(now)
+	left := time.Until(end)
+	// A view this instance does not keep never learns of a change (keeps,
+	// view.go): answered at once, not held deaf.
+	if changedFrom(since, s) || left <= 0 || drained || !q.keeps(v) {
+		return s, 0, true
+	}
+	if untilExpiry := v.expiresAt.Sub(now) + time.Millisecond; untilExpiry < left {
+		left = untilExpiry
+	}
+	return s, left, false
 }
 
 // changedFrom reports whether s is news to a caller who knows since: any

@@ -3,6 +3,8 @@ package grants
 import (
 	"context"
 	"errors"
+	"net/http"
+	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -24,6 +26,16 @@ type PollRequest struct {
 	DPoPJKT string
 	// Mint makes the tokens when they are due (see Minter).
 	Mint Minter
+	// Park, if set, is called when the poll is about to be held: it may
+	// take the poll off its request's goroutine (the token endpoint
+	// hijacks an HTTP/1.x connection) and return the function that sends
+	// the answer, with ok; Poll then parks the long-poll (park.go) and
+	// returns ErrParked at once, and the answer goes to that function,
+	// from another goroutine. Without ok the poll is held as without Park.
+	// A poll is not parked once the instance drains: what is still in
+	// flight then is its requests', which the HTTP server's shutdown waits
+	// for.
+	Park func() (answered func(resp any, err error), ok bool)
 }
 
 // Poll answers one poll (SPEC §2.2): the token response (Minter.Response)
@@ -38,8 +50,12 @@ type PollRequest struct {
 // whose answer did not change reads and writes nothing; only its first
 // poll here may read the login, and only the redeem writes.
 func (q *QR) Poll(ctx context.Context, p PollRequest) (any, error) {
-	v, resp, err := q.poll(ctx, p)
-	if v != nil && failed(err) {
+	return q.settle(q.poll(ctx, p))
+}
+
+// settle is a poll's answer, once given.
+func (q *QR) settle(v *view, resp any, err error) (any, error) {
+	if v != nil && failed(err) && !errors.Is(err, ErrParked) {
 		// The client got no answer, only "try again": this poll is not
 		// one it should be slowed down for.
 		q.mu.Lock()
@@ -126,18 +142,54 @@ func (q *QR) poll(ctx context.Context, p PollRequest) (*view, any, error) {
 	if err != nil {
 		return q.answer(ctx, v, status, p) // past a bound: at once, not held
 	}
+	if p.Park != nil && drain != nil {
+		if answered, ok := p.Park(); ok {
+			// Nothing of the request's goroutine stays: the answer is
+			// computed on the goroutine that wakes the poll, with the
+			// request's context values but not its cancellation (the
+			// request has returned).
+			p.Park, p.DeviceCode = nil, "" // nor what the answer does not need
+			ctx := context.WithoutCancel(ctx)
+			q.resume(&parked{q: q, ctx: ctx, v: v, since: status, end: time.Now().Add(wait),
+				done: func(s storage.Status, err error) {
+					answered(q.settle(q.waitedParked(ctx, v, status, s, err, p, release)))
+				}})
+			return v, nil, ErrParked
+		}
+	}
 	defer release()
 	s, err := q.wait(ctx, v, status, wait, drain)
+	return q.waited(ctx, v, status, s, err, p)
+}
+
+// waited answers a long-poll held from status since, whose wait ended
+// with s (or failed with err).
+func (q *QR) waited(ctx context.Context, v *view, since, s storage.Status, err error, p PollRequest) (*view, any, error) {
 	if err != nil {
 		return v, nil, err
 	}
-	if !changedFrom(status, s) {
-		return q.answer(ctx, v, status, p) // the wait ended, nothing changed
+	if !changedFrom(since, s) {
+		return q.answer(ctx, v, since, p) // the wait ended, nothing changed
 	}
 	q.mu.Lock()
 	v.reportedChange(s)
 	q.mu.Unlock()
 	return q.answer(ctx, v, s, p)
+}
+
+// waitedParked is waited for a parked poll, then release. It runs on no
+// request's goroutine: a panic (in minting, say) is logged and answered
+// as a 500, as the HTTP server and the middleware make it for a poll held
+// in its request's goroutine, instead of ending the process.
+func (q *QR) waitedParked(ctx context.Context, v *view, since, s storage.Status, err error, p PollRequest, release func()) (rv *view, resp any, rerr error) {
+	defer release()
+	defer func() {
+		if r := recover(); r != nil {
+			q.cfg.Logger.ErrorContext(ctx, "panic", "panic", r, "stack", string(debug.Stack()))
+			rv, resp, rerr = nil, nil, oauth.New(oauth.ServerError, "internal error").WithStatus(http.StatusInternalServerError)
+		}
+	}()
+	return q.waited(ctx, v, since, s, err, p)
 }
 
 // reportedChange records that an answer reported status s, with no time:

@@ -124,13 +124,14 @@ type QR struct {
 	cfg Config
 
 	mu       sync.Mutex
-	holding  map[string]int   // long-polls held per login on this instance
-	held     int              // long-polls held in all
-	views    map[string]*view // this instance's view of logins, by ID (view.go)
-	byDevice map[string]*view // the same, by string(DeviceCodeHash)
-	expiry   []*view          // views in (nearly) expiry order, for sweep
-	maxViews int              // the bound on len(views): maxViews, lowered by tests
-	seq      uint64           // changes heard so far
+	holding  map[string]int       // long-polls held per login on this instance
+	parked   map[*parked]struct{} // the held ones that are parked (park.go)
+	held     int                  // long-polls held in all
+	views    map[string]*view     // this instance's view of logins, by ID (view.go)
+	byDevice map[string]*view     // the same, by string(DeviceCodeHash)
+	expiry   []*view              // views in (nearly) expiry order, for sweep
+	maxViews int                  // the bound on len(views): maxViews, lowered by tests
+	seq      uint64               // changes heard so far
 	log      [changeLog]change
 	unsub    func()
 
@@ -173,7 +174,7 @@ func New(cfg Config) (*QR, error) {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	q := &QR{cfg: cfg, holding: map[string]int{}, views: map[string]*view{}, byDevice: map[string]*view{}, maxViews: maxViews,
+	q := &QR{cfg: cfg, holding: map[string]int{}, parked: map[*parked]struct{}{}, views: map[string]*view{}, byDevice: map[string]*view{}, maxViews: maxViews,
 		drain: make(chan struct{})}
 	q.unsub = cfg.Store.SubscribeQRLogins(q.heard)
 	return q, nil
@@ -189,7 +190,12 @@ func (q *QR) Close() { q.unsub() }
 // the state is in the store. Later long-polls are held at most until the
 // poll interval has passed since the previous poll (so a client coming
 // straight back does not spin), then answered. Safe to call more than once.
-func (q *QR) Drain() { q.drainOnce.Do(func() { close(q.drain) }) }
+func (q *QR) Drain() {
+	q.drainOnce.Do(func() {
+		close(q.drain)
+		q.drainParked()
+	})
+}
 
 // Draining is closed once Drain has been called. The hosted login page's
 // status long-poll (idp) follows the same rule with it.

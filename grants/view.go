@@ -44,6 +44,7 @@ type view struct {
 	status  storage.Status // the stored status as last known
 	stale   bool           // changes may have been missed: read before trusting status
 	changed chan struct{}  // closed when status changes; nil until waited on
+	parked  []*parked      // the long-polls parked on it (park.go)
 
 	interval   time.Duration  // RFC 8628 §3.5: raised by slow_down
 	lastPollAt time.Time      // the previous poll's arrival; zero: none, or it reported a change
@@ -120,10 +121,16 @@ func (q *QR) saw(l *storage.QRLogin) {
 	q.mu.Unlock()
 }
 
+// wake wakes v's long-polls, held and parked; the caller holds QR.mu.
 func (v *view) wake() {
 	if v.changed != nil {
 		close(v.changed)
 		v.changed = nil
+	}
+	ps := v.parked
+	v.parked = nil
+	for _, p := range ps {
+		p.wake()
 	}
 }
 
