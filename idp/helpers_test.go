@@ -90,6 +90,16 @@ func newServerOn(t testing.TB, store storage.Store, opts ...serverOpt) *testServ
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv
+	t.Cleanup(func() {
+		// Parked long-polls outlive their requests: answer them before the
+		// store goes (ts.Close does not wait for hijacked connections).
+		srv.Drain()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := srv.WaitParked(ctx); err != nil {
+			t.Errorf("parked long-polls not answered at the end of the test: %v", err)
+		}
+	})
 	s := &testServer{Server: ts, idp: srv, store: store, clock: clk, users: map[string]string{}}
 	now := time.Now().UTC()
 	for _, c := range []*storage.Client{

@@ -56,7 +56,7 @@ func securityHeaders(insecure bool) []headerValue {
 func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &requestInfo{id: incomingRequestID(r), route: route(mux, r)}
+		ri := &requestInfo{id: incomingRequestID(r), route: route(mux, r), start: start}
 		h := w.Header()
 		// Assigned, not Set: Set makes a slice per value, and the security
 		// headers' slices are made once (securityHeaders).
@@ -73,7 +73,11 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
-		defer func() { s.finishRequest(r, ri, sw, time.Since(start)) }()
+		defer func() {
+			if !ri.parked {
+				s.finishRequest(r, ri, sw, time.Since(start))
+			}
+		}()
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {

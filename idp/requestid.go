@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -26,6 +27,10 @@ type requestInfo struct {
 	route    string // see route
 	clientID string // the client, once a handler knows it
 	span     trace.Span
+	start    time.Time
+	// parked: the request's long-poll was parked (park.go), whose answer
+	// finishes the request, not the middleware.
+	parked bool
 }
 
 type requestInfoKey struct{}

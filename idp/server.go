@@ -64,6 +64,7 @@ type Server struct {
 	metrics      *metrics
 	tracer       trace.Tracer
 	waiting      atomic.Int64
+	parking      *parking // parked long-polls not answered yet (park.go)
 	handler      http.Handler
 	log          *slog.Logger
 
@@ -86,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// pages) is timed, counted and traced.
 	cfg.Store = &observedStore{Store: cfg.Store, metrics: m, tracer: tracer, tracing: tracingOn(cfg.TracerProvider), log: log}
 	s := &Server{cfg: cfg, store: cfg.Store, log: log, metrics: m, tracer: tracer, tracing: tracingOn(cfg.TracerProvider),
-		securityHeaders: securityHeaders(cfg.insecure())}
+		securityHeaders: securityHeaders(cfg.insecure()), parking: newParking()}
 	m.setWaiters(func() float64 { return float64(s.waiting.Load()) })
 	if cfg.insecure() {
 		s.log.Warn("issuer is plain http: use https in production", "issuer", cfg.Issuer)

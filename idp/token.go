@@ -134,16 +134,27 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if wait > 0 {
-		s.waiting.Add(1)
-		defer s.waiting.Add(-1)
+		s.waiting.Add(1) // until the answer: a parked poll's (park.go) counts down
+		defer func() {
+			if ri := infoOf(ctx); ri == nil || !ri.parked {
+				s.waiting.Add(-1)
+			}
+		}()
 	}
 	jkt := boundJKT(ctx)
 	resp, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait,
-		IP: clientIP(r), DPoPJKT: jkt, Mint: &qrMinter{s: s, c: c, jkt: jkt}})
+		IP: clientIP(r), DPoPJKT: jkt, Mint: &qrMinter{s: s, c: c, jkt: jkt}, Park: s.parker(w, r)})
+	if errors.Is(err, grants.ErrParked) || (err != nil && ctx.Err() != nil) {
+		return // parked, or the client went away during a long-poll
+	}
+	s.writeQRAnswer(w, resp, err)
+}
+
+// writeQRAnswer writes a QR poll's answer, as Poll returned it, and
+// counts it: the one way a poll is answered, in its request's goroutine or
+// parked.
+func (s *Server) writeQRAnswer(w http.ResponseWriter, resp any, err error) {
 	if err != nil {
-		if ctx.Err() != nil {
-			return // the client went away during a long-poll
-		}
 		err = s.mapErr(err)
 		s.countAnswer(err)
 		oauth.WriteError(w, s.log, err)

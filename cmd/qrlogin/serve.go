@@ -335,6 +335,11 @@ func drain(srv *idp.Server, log *slog.Logger, delay, grace time.Duration, server
 			cut = true
 		}
 	}
+	// Parked long-polls (answered at the drain) are on hijacked
+	// connections, which Shutdown does not wait for.
+	if srv.WaitParked(ctx) != nil {
+		cut = true
+	}
 	if cut {
 		log.Warn("shutdown grace over: closing the requests still in flight", "shutdown_grace", grace)
 		for _, s := range servers {
