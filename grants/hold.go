@@ -11,8 +11,9 @@ import (
 )
 
 // Long-polls held by one instance: how many, and how they learn of a
-// change. A held long-poll costs a goroutine, a connection and, on every
-// change of its login, what it takes to learn the new state; the token
+// change. A held long-poll costs a connection, a goroutine unless it is
+// parked (park.go) and, on every change of its login, what it takes to
+// learn the new state; the token
 // endpoint's long-polls and the hosted login page's status requests are
 // counted together.
 //

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The phone's sign-in follows redirects only on the issuer's host: a
@@ -62,5 +63,26 @@ func TestRecorderIgnoresFailuresAtTheEnd(t *testing.T) {
 	rec.fail(live, &requestError{step: "scan", err: context.Canceled})
 	if len(rec.errors) != 1 || rec.errors["scan: 500 server_error"] != 1 {
 		t.Errorf("errors = %v, want only the one before the end", rec.errors)
+	}
+}
+
+// deadlinePassed is a run whose deadline has passed but whose timer has
+// not fired yet: Err is still nil.
+type deadlinePassed struct{ context.Context }
+
+func (deadlinePassed) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// A request cut by the run's deadline is not an error even when it fails
+// before the run's context says it ended (a dial cut by its own deadline,
+// which is the run's).
+func TestFailAtTheRunsDeadlineIsNoError(t *testing.T) {
+	rec := newRecorder()
+	rec.fail(deadlinePassed{context.Background()}, &requestError{step: StepConfirmToTokens, err: errors.New("dial tcp 127.0.0.1:1: i/o timeout")})
+	if len(rec.errors) != 0 {
+		t.Fatalf("errors %v: the run's end counted as an error", rec.errors)
+	}
+	rec.fail(context.Background(), &requestError{step: StepConfirmToTokens, err: errors.New("dial tcp 127.0.0.1:1: connection refused")})
+	if len(rec.errors) != 1 {
+		t.Fatalf("errors %v: a failure during the run not counted", rec.errors)
 	}
 }

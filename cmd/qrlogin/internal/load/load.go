@@ -127,9 +127,13 @@ func newRecorder() *recorder {
 
 func (r *recorder) add(step string, d time.Duration) { r.steps[step] = append(r.steps[step], d) }
 
-// fail records err unless the run's end caused it.
+// fail records err unless the run's end caused it: run has ended, or its
+// deadline has passed and its timer not fired yet (a dial's deadline is
+// the run's, on a timer of its own: a dial cut by it fails with "i/o
+// timeout" before run.Err says so; a server that closes the connection
+// after an answer, as after a parked long-poll's, makes dials common).
 func (r *recorder) fail(run context.Context, err error) {
-	if run.Err() != nil {
+	if d, ok := run.Deadline(); run.Err() != nil || ok && !time.Now().Before(d) {
 		return
 	}
 	kind := err.Error()
