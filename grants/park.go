@@ -22,6 +22,11 @@ import (
 // the function PollRequest.Park returned, later, from another goroutine.
 var ErrParked = errors.New("grants: long-poll parked")
 
+// ErrGone is the answer to a parked poll whose client hung up before the
+// login it waited for could be redeemed (PollRequest.Gone): nothing was
+// redeemed, and nobody is there to answer.
+var ErrGone = errors.New("grants: the parked long-poll's client hung up")
+
 type parked struct {
 	q     *QR
 	ctx   context.Context // the request's, without its cancellation

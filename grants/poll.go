@@ -36,6 +36,12 @@ type PollRequest struct {
 	// flight then is its requests', which the HTTP server's shutdown waits
 	// for.
 	Park func() (answered func(resp any, err error), ok bool)
+	// Gone, if set, reports whether the client of a parked poll hung up.
+	// A held poll learns it from its context; a parked one has none, and
+	// must not redeem for nobody: the tokens would go to a closed
+	// connection and the client's retry would find the login redeemed
+	// (invalid_grant) although the user confirmed it.
+	Gone func() bool
 }
 
 // Poll answers one poll (SPEC §2.2): the token response (Minter.Response)
@@ -183,6 +189,9 @@ func (q *QR) waited(ctx context.Context, v *view, since, s storage.Status, err e
 // in its request's goroutine, instead of ending the process.
 func (q *QR) waitedParked(ctx context.Context, v *view, since, s storage.Status, err error, p PollRequest, release func()) (rv *view, resp any, rerr error) {
 	defer release()
+	if err == nil && p.Gone != nil && rules.Allows(s, storage.EventRedeem) && p.Gone() {
+		return v, nil, ErrGone // the login stays confirmed for the client's next poll
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			q.cfg.Logger.ErrorContext(ctx, "panic", "panic", r, "stack", string(debug.Stack()))

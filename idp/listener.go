@@ -218,6 +218,9 @@ type limitedConn struct {
 	once sync.Once
 }
 
+// NetConn is the connection under the limit (connGone probes it).
+func (c *limitedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.key) })

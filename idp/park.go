@@ -3,6 +3,7 @@ package idp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qrlogin/qrlogin/grants"
 	"github.com/qrlogin/qrlogin/idp/oauth"
 )
 
@@ -88,19 +90,22 @@ func (s *Server) WaitParked(ctx context.Context) error {
 	}
 }
 
-// parker is the grants.PollRequest.Park of a token request: nil on
-// HTTP/2, which cannot hijack.
-func (s *Server) parker(w http.ResponseWriter, r *http.Request) func() (func(any, error), bool) {
+// parker is the grants.PollRequest.Park and Gone of a token request: nil
+// on HTTP/2, which cannot hijack. Gone probes the hijacked connection
+// (connGone); grants calls it only on a parked poll, after Park.
+func (s *Server) parker(w http.ResponseWriter, r *http.Request) (park func() (func(any, error), bool), gone func() bool) {
 	ri := infoOf(r.Context())
 	if r.ProtoMajor != 1 || ri == nil {
-		return nil
+		return nil, nil
 	}
+	var hijacked net.Conn
 	return func() (func(any, error), bool) {
 		header := w.Header() // what the middleware set: request id, security headers
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			return nil, false
 		}
+		hijacked = conn
 		// From here the middleware leaves the request to the answer: its
 		// log line, metrics and span are written then, with the real
 		// status and duration.
@@ -108,7 +113,7 @@ func (s *Server) parker(w http.ResponseWriter, r *http.Request) func() (func(any
 		s.parking.add()
 		lr := logRequest(r)
 		return func(resp any, err error) { s.answerParked(conn, header, lr, ri, resp, err) }, true
-	}
+	}, func() bool { return hijacked != nil && connGone(hijacked) }
 }
 
 // logRequest keeps of r what its log line needs (finishRequest): its
@@ -132,6 +137,13 @@ func (s *Server) answerParked(conn net.Conn, header http.Header, r *http.Request
 	defer s.waiting.Add(-1)
 	b := &bufferedWriter{header: header}
 	w := &statusWriter{ResponseWriter: b}
+	if errors.Is(err, grants.ErrGone) {
+		// The client hung up: nothing to write (as for a held poll whose
+		// request's context ended).
+		_ = conn.Close()
+		s.finishRequest(r, ri, w, time.Since(ri.start))
+		return
+	}
 	func() {
 		defer func() {
 			if v := recover(); v != nil {

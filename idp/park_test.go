@@ -305,3 +305,35 @@ func TestLongPollOverHTTP2IsHeldNotParked(t *testing.T) {
 		t.Fatalf("the HTTP/2 long-poll at the confirm: %d %v %v", a.status, a.body, a.err)
 	}
 }
+
+// Red team of issue 9, F1: a parked long-poll whose client hung up (an
+// HTTP timeout no longer than the wait, a proxy's idle timeout, a
+// network blip) must not redeem the login at the confirm: the tokens
+// would go to a closed connection, the user would get a sign-in
+// notification, and the client's retry would find the login redeemed
+// (invalid_grant) although the user confirmed it. A poll held in its
+// goroutine learns of the hang-up from its context; a parked one probes
+// its connection before the redeem. The client's next poll gets the
+// tokens.
+func TestAParkedPollWhoseClientHungUpDoesNotRedeem(t *testing.T) {
+	onBothStores(t, func(t *testing.T, s *testServer) {
+		alice := s.phoneToken(t, "alice")
+		r := s.start(t, nil)
+		ticket := s.scan(t, alice, r.VerificationURIComplete)
+		if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); body["qr_status"] != "scanned" {
+			t.Fatalf("poll after the scan: %v", body)
+		}
+		p := startRawPoll(t, s, r.DeviceCode, "30", nil)
+		parkedPolls(t, s, 1)
+		p.conn.Close()                    // the client gives up
+		time.Sleep(50 * time.Millisecond) // for the FIN to reach the server's socket
+		if status, body := s.phone(t, alice, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 {
+			t.Fatalf("confirm: %d %v", status, body)
+		}
+		waitUntil(t, "the hung-up poll's hold released", func() bool { return s.idp.QR().Held() == 0 })
+		status, tok := s.poll(t, idp.GrantQR, r.DeviceCode, nil)
+		if status != 200 || tok["access_token"] == nil {
+			t.Fatalf("the client's next poll after the confirm: %d %v, want the tokens (the hung-up poll must not have redeemed them)", status, tok)
+		}
+	})
+}

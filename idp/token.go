@@ -142,8 +142,9 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	jkt := boundJKT(ctx)
+	park, gone := s.parker(w, r)
 	resp, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait,
-		IP: clientIP(r), DPoPJKT: jkt, Mint: &qrMinter{s: s, c: c, jkt: jkt}, Park: s.parker(w, r)})
+		IP: clientIP(r), DPoPJKT: jkt, Mint: &qrMinter{s: s, c: c, jkt: jkt}, Park: park, Gone: gone})
 	if errors.Is(err, grants.ErrParked) || (err != nil && ctx.Err() != nil) {
 		return // parked, or the client went away during a long-poll
 	}
