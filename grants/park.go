@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/qrlogin/qrlogin/storage"
@@ -35,6 +36,28 @@ type parked struct {
 	end   time.Time // the wall-clock end of the wait
 	timer *time.Timer
 	done  func(storage.Status, error) // the wait's end, as wait returns it
+	gone  func() bool                 // PollRequest.Gone: the client hung up
+}
+
+// evictGone answers the parked polls of v whose clients hung up, and
+// reports how many (red team of issue 9, F2): a parked poll learns of a
+// hang-up only when its answer is due, and until then it counts against
+// the per-login bound — three dead polls, left by a client that timed out
+// and retried, would have the live client's long-polls answered at once
+// for up to 30 s. Poll calls it when that bound refuses a hold.
+func (q *QR) evictGone(v *view) int {
+	q.mu.Lock()
+	var gone []*parked
+	for _, p := range slices.Clone(v.parked) {
+		if p.gone != nil && p.gone() && p.unpark() {
+			gone = append(gone, p)
+		}
+	}
+	q.mu.Unlock()
+	for _, p := range gone {
+		p.done(storage.StatusInvalid, ErrGone) // written nothing; the hold released
+	}
+	return len(gone)
 }
 
 // resume takes one turn of p's wait (turn, hold.go): it parks p on its

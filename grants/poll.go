@@ -61,9 +61,10 @@ func (q *QR) Poll(ctx context.Context, p PollRequest) (any, error) {
 
 // settle is a poll's answer, once given.
 func (q *QR) settle(v *view, resp any, err error) (any, error) {
-	if v != nil && failed(err) && !errors.Is(err, ErrParked) {
+	if v != nil && failed(err) && !errors.Is(err, ErrParked) && !errors.Is(err, ErrGone) {
 		// The client got no answer, only "try again": this poll is not
-		// one it should be slowed down for.
+		// one it should be slowed down for. (Not for a client that hung
+		// up: a newer poll may have written the record since.)
 		q.mu.Lock()
 		v.lastPollAt, v.lastPollSt = v.prevPollAt, v.prevPollSt
 		q.mu.Unlock()
@@ -145,6 +146,9 @@ func (q *QR) poll(ctx context.Context, p PollRequest) (*view, any, error) {
 		}
 	}
 	release, err := q.Hold(v.id)
+	if errors.Is(err, ErrHeldPerLogin) && q.evictGone(v) > 0 {
+		release, err = q.Hold(v.id)
+	}
 	if err != nil {
 		return q.answer(ctx, v, status, p) // past a bound: at once, not held
 	}
@@ -156,7 +160,7 @@ func (q *QR) poll(ctx context.Context, p PollRequest) (*view, any, error) {
 			// request has returned).
 			p.Park, p.DeviceCode = nil, "" // nor what the answer does not need
 			ctx := context.WithoutCancel(ctx)
-			q.resume(&parked{q: q, ctx: ctx, v: v, since: status, end: time.Now().Add(wait),
+			q.resume(&parked{q: q, ctx: ctx, v: v, since: status, end: time.Now().Add(wait), gone: p.Gone,
 				done: func(s storage.Status, err error) {
 					answered(q.settle(q.waitedParked(ctx, v, status, s, err, p, release)))
 				}})

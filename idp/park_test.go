@@ -337,3 +337,29 @@ func TestAParkedPollWhoseClientHungUpDoesNotRedeem(t *testing.T) {
 		}
 	})
 }
+
+// Red team of issue 9, F2: parked polls whose clients hung up do not keep
+// the login's bound of held long-polls (3) from the live client. A client
+// that timed out and retried three times left three dead parked polls;
+// its next long-poll was answered at once, and so was every one after it
+// until the dead ones' wait ended (up to 30 s of a client spinning). Now a
+// refused hold first evicts the parked polls whose connections are gone.
+func TestDeadParkedPollsDoNotKeepTheLiveClientFromLongPolling(t *testing.T) {
+	onBothStores(t, func(t *testing.T, s *testServer) {
+		r := s.start(t, nil)
+		dead := make([]*rawPoll, 3)
+		for i := range dead {
+			dead[i] = startRawPoll(t, s, r.DeviceCode, "30", nil)
+			parkedPolls(t, s, i+1)
+		}
+		for _, p := range dead {
+			p.conn.Close()
+		}
+		time.Sleep(50 * time.Millisecond) // for the FINs to reach the server's sockets
+		live := startRawPoll(t, s, r.DeviceCode, "30", nil)
+		waitUntil(t, "the dead polls evicted and the live one parked", func() bool {
+			return s.idp.QR().Parked() == 1 && s.idp.QR().Held() == 1
+		})
+		live.conn.Close()
+	})
+}
