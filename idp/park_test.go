@@ -82,6 +82,21 @@ func (p *rawPoll) answer(t *testing.T) (*http.Response, map[string]any) {
 	return resp, body
 }
 
+// scannedAndParked starts a login, has alice scan it, polls once (told
+// "scanned"), and parks a long-poll on a connection of its own.
+func scannedAndParked(t *testing.T, s *testServer) (alice string, r *qrStart, ticket string, p *rawPoll) {
+	t.Helper()
+	alice = s.phoneToken(t, "alice")
+	r = s.start(t, nil)
+	ticket = s.scan(t, alice, r.VerificationURIComplete)
+	if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); body["qr_status"] != "scanned" {
+		t.Fatalf("poll after the scan: %v", body)
+	}
+	p = startRawPoll(t, s, r.DeviceCode, "30", nil)
+	parkedPolls(t, s, 1)
+	return alice, r, ticket, p
+}
+
 // parkedPolls waits until the provider parks n long-polls.
 func parkedPolls(t *testing.T, s *testServer, n int) {
 	t.Helper()
@@ -96,14 +111,7 @@ func parkedPolls(t *testing.T, s *testServer, n int) {
 func TestParkedLongPollAnsweredOnConfirm(t *testing.T) {
 	var logs logCapture
 	onBothStores(t, func(t *testing.T, s *testServer) {
-		alice := s.phoneToken(t, "alice")
-		r := s.start(t, nil)
-		ticket := s.scan(t, alice, r.VerificationURIComplete)
-		if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); body["qr_status"] != "scanned" {
-			t.Fatalf("poll after the scan: %v", body)
-		}
-		p := startRawPoll(t, s, r.DeviceCode, "30", nil)
-		parkedPolls(t, s, 1)
+		alice, _, ticket, p := scannedAndParked(t, s)
 		heldLongPolls(t, s, 1) // the gauge counts a parked poll
 		time.Sleep(100 * time.Millisecond)
 		if status, body := s.phone(t, alice, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 {
@@ -317,14 +325,7 @@ func TestLongPollOverHTTP2IsHeldNotParked(t *testing.T) {
 // tokens.
 func TestAParkedPollWhoseClientHungUpDoesNotRedeem(t *testing.T) {
 	onBothStores(t, func(t *testing.T, s *testServer) {
-		alice := s.phoneToken(t, "alice")
-		r := s.start(t, nil)
-		ticket := s.scan(t, alice, r.VerificationURIComplete)
-		if _, body := s.poll(t, idp.GrantQR, r.DeviceCode, nil); body["qr_status"] != "scanned" {
-			t.Fatalf("poll after the scan: %v", body)
-		}
-		p := startRawPoll(t, s, r.DeviceCode, "30", nil)
-		parkedPolls(t, s, 1)
+		alice, r, ticket, p := scannedAndParked(t, s)
 		p.conn.Close()                    // the client gives up
 		time.Sleep(50 * time.Millisecond) // for the FIN to reach the server's socket
 		if status, body := s.phone(t, alice, "/qr/confirm", map[string]string{"ticket": ticket}); status != 200 {
