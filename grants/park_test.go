@@ -118,3 +118,29 @@ func TestDrainAnswersAParkedPoll(t *testing.T) {
 		t.Fatalf("the parked long-poll at the drain answered %v", a.err)
 	}
 }
+
+// A parked long-poll of a login past maxViews, whose view no announcement
+// reaches, is answered at once like a held one (TestALongPollOfALoginPastMaxViewsIsNotHeld),
+// not parked deaf to the scan for the full wait.
+func TestAParkedPollOfALoginPastMaxViewsIsNotParked(t *testing.T) {
+	q, f, _, dc := setup(t)
+	q.SetMaxViews(1)
+	qrStatus(t, q, dc) // login-1 takes the one view
+	_, dc2 := another(t, f, "2", 2*time.Minute)
+	answers := make(chan parkedAnswer, 1)
+	park := func() (func(any, error), bool) {
+		return func(resp any, err error) { answers <- parkedAnswer{resp, err} }, true
+	}
+	resp, err := q.Poll(context.Background(), grants.PollRequest{DeviceCode: dc2, ClientID: "rp", Wait: time.Hour, Park: park})
+	if errors.Is(err, grants.ErrParked) {
+		if n := q.Parked(); n != 0 {
+			t.Fatalf("%d parked on a view no announcement reaches, want 0", n)
+		}
+		a := answerOf(t, answers)
+		resp, err = a.resp, a.err
+	}
+	var e *oauth.Error
+	if !errors.As(err, &e) || e.Code != oauth.AuthorizationPending || e.Extra["qr_status"] != "pending" {
+		t.Fatalf("answered %v %v, want authorization_pending, pending", resp, err)
+	}
+}
