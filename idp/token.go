@@ -142,7 +142,11 @@ func (s *Server) handleQRToken(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	jkt := boundJKT(ctx)
-	park, gone := s.parker(w, r)
+	var park func() (func(any, error), bool)
+	var gone func() bool
+	if wait > 0 { // only a long-poll is ever parked: a plain poll allocates nothing for it
+		park, gone = s.parker(w, r)
+	}
 	resp, err := s.qr.Poll(ctx, grants.PollRequest{DeviceCode: r.PostForm.Get("device_code"), ClientID: c.ID, Wait: wait,
 		IP: clientIP(r), DPoPJKT: jkt, Mint: &qrMinter{s: s, c: c, jkt: jkt}, Park: park, Gone: gone})
 	if errors.Is(err, grants.ErrParked) || (err != nil && ctx.Err() != nil) {
